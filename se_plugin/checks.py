@@ -1,0 +1,79 @@
+"""Argument checks shared by the layers and backbones.
+
+Every check raises :class:`ValueError` or :class:`TypeError` whose message names
+the argument, the bad value and what is allowed, so that a config typo is
+answered by one clear line instead of an ``AssertionError`` deep in a build.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+# Activations that may be used inside attention layers (names in mmengine's
+# MODELS registry, provided by torch.nn and mmcv.cnn).
+HIDDEN_ACTIVATIONS = (
+    'ReLU',
+    'ReLU6',
+    'LeakyReLU',
+    'PReLU',
+    'ELU',
+    'GELU',
+    'SiLU',
+    'Swish',
+    'HSwish',
+)
+# Gates compared in SENet Table 12, plus the hard sigmoid of MobileNetV3.
+GATE_ACTIVATIONS = ('Sigmoid', 'HSigmoid', 'Tanh', 'ReLU')
+
+
+def check_int(name: str, value: Any, minimum: int | None = None) -> int:
+    """Return ``value`` if it is an int (not a bool) >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f'{name} must be an int, got {value!r} ({type(value).__name__})')
+    if minimum is not None and value < minimum:
+        raise ValueError(f'{name} must be >= {minimum}, got {value}')
+    return value
+
+
+def check_positive_number(name: str, value: Any) -> float:
+    """Return ``value`` if it is a real number > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f'{name} must be a number, got {value!r} ({type(value).__name__})')
+    if not value > 0:
+        raise ValueError(f'{name} must be > 0, got {value}')
+    return value
+
+
+def check_choice(name: str, value: Any, allowed: Sequence) -> Any:
+    """Return ``value`` if it is one of ``allowed``."""
+    if not isinstance(value, str) or value not in allowed:
+        choices = ', '.join(repr(a) for a in allowed)
+        raise ValueError(f'{name} must be one of {choices}; got {value!r}')
+    return value
+
+
+def check_act_cfg(name: str, cfg: Any, allowed: Sequence) -> dict:
+    """Return a copy of an activation config dict whose ``type`` is allowed."""
+    if not isinstance(cfg, dict) or 'type' not in cfg:
+        raise TypeError(f"{name} must be a dict with a 'type' key, got {cfg!r}")
+    check_choice(f'{name}["type"]', cfg['type'], allowed)
+    return dict(cfg)
+
+
+def check_bool_tuple(name: str, value: Any, length: int) -> tuple:
+    """Return ``value`` as a tuple of ``length`` bools."""
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, bool) for v in value):
+        raise TypeError(f'{name} must be a tuple of {length} bools, got {value!r}')
+    if len(value) != length:
+        raise ValueError(f'{name} must have {length} entries (one per stage), got {len(value)}')
+    return tuple(value)
+
+
+def check_cfg(name: str, value: Any, optional: bool = True) -> dict | None:
+    """Return a copy of a config dict with a ``type`` key (or None if allowed)."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, dict) or 'type' not in value:
+        raise TypeError(f"{name} must be a dict with a 'type' key or None, got {value!r}")
+    return dict(value)

@@ -1,0 +1,12 @@
+from .blocks import SE_POSITIONS, AttentionSlotMixin, SEBasicBlock, SEBottleneck
+from .se_resnet import SEResNet
+from .se_resnext import SEResNeXt
+
+__all__ = [
+    'SE_POSITIONS',
+    'AttentionSlotMixin',
+    'SEBasicBlock',
+    'SEBottleneck',
+    'SEResNet',
+    'SEResNeXt',
+]

@@ -1,0 +1,190 @@
+"""ResNet-family residual blocks with one attention slot.
+
+The residual logic (shortcut, drop path, gradient checkpointing, final
+activation) lives once, in :class:`AttentionSlotMixin.forward`. The blocks only
+describe their residual branch; the attention module built from ``se_cfg`` is
+applied by :meth:`AttentionSlotMixin._attend` at exactly one of the positions
+of SENet Tables 14-15:
+
+============== ===============================================================
+position       where the attention module sits
+============== ===============================================================
+``standard``   end of the residual branch, before the addition (SE block)
+``pre``        start of the residual branch, before its first conv (SE-PRE)
+``post``       after the addition and the final activation (SE-POST)
+``identity``   on the shortcut, in parallel with the branch (SE-Identity)
+``after_conv2``after the 3x3 conv (and its norm/activation) of a bottleneck
+               (SE_3x3 of Table 15)
+============== ===============================================================
+
+Any registered module that keeps the shape of its ``in_channels``-channel input
+fits the slot (``SELayer``, or your own).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch.utils.checkpoint as cp
+from mmpretrain.models.backbones.resnet import BasicBlock as _BasicBlock
+from mmpretrain.models.backbones.resnext import Bottleneck as _GroupedBottleneck
+from torch import Tensor
+
+from se_plugin.checks import check_cfg, check_choice
+from se_plugin.registry import MODELS
+
+SE_POSITIONS = ('standard', 'pre', 'post', 'identity', 'after_conv2')
+
+
+class AttentionSlotMixin:
+    """The residual forward shared by all blocks, with one attention slot.
+
+    A subclass provides ``_residual_branch(x)`` and calls
+    :meth:`_build_attention` at the end of its ``__init__``.
+    """
+
+    se_positions: tuple = SE_POSITIONS
+
+    def _build_attention(self, se_cfg: Optional[dict], se_position: str) -> None:
+        se_cfg = check_cfg('se_cfg', se_cfg)
+        self.se_position = check_choice('se_position', se_position, self.se_positions)
+        channels = {
+            'standard': self.out_channels,
+            'post': self.out_channels,
+            'identity': self.out_channels,
+            'pre': self.in_channels,
+            'after_conv2': self.mid_channels,
+        }[se_position]
+        self.se = None if se_cfg is None else MODELS.build(dict(se_cfg, in_channels=channels))
+
+    def _attend(self, position: str, x: Tensor) -> Tensor:
+        """Apply the attention module if ``position`` is the configured one."""
+        if self.se is not None and position == self.se_position:
+            return self.se(x)
+        return x
+
+    def _inner_forward(self, x: Tensor) -> Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self._residual_branch(self._attend('pre', x))
+        out = self.drop_path(self._attend('standard', out))
+        out += self._attend('identity', identity)
+        return out
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.with_cp and x.requires_grad:
+            out = cp.checkpoint(self._inner_forward, x, use_reentrant=False)
+        else:
+            out = self._inner_forward(x)
+        return self._attend('post', self.relu(out))
+
+
+@MODELS.register_module()
+class SEBasicBlock(AttentionSlotMixin, _BasicBlock):
+    """ResNet basic block (two 3x3 convs) with an attention slot.
+
+    Args:
+        in_channels (int): Input channels of this block.
+        out_channels (int): Output channels of this block.
+        se_cfg (dict, optional): Config of the attention module, built with
+            ``in_channels`` set to the channels at ``se_position``. None gives
+            a plain ResNet block. Default: dict(type='se_plugin.SELayer', ratio=16).
+        se_position (str): Where the attention module sits: ``'standard'``,
+            ``'pre'``, ``'post'`` or ``'identity'`` (``'after_conv2'`` is the
+            same point as ``'standard'`` in a basic block and is refused).
+            Default: 'standard'.
+        **kwargs: The arguments of mmpretrain's ``BasicBlock`` (``expansion``,
+            ``stride``, ``dilation``, ``downsample``, ``style``, ``with_cp``,
+            ``conv_cfg``, ``norm_cfg``, ``act_cfg``, ``drop_path_rate``,
+            ``init_cfg``).
+
+    Example:
+        >>> import torch
+        >>> from se_plugin.models import SEBasicBlock
+        >>> block = SEBasicBlock(64, 64, se_cfg=dict(type='se_plugin.SELayer', ratio=4))
+        >>> block(torch.rand(1, 64, 8, 8)).shape
+        torch.Size([1, 64, 8, 8])
+    """
+
+    se_positions = ('standard', 'pre', 'post', 'identity')
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        se_cfg: Optional[dict] = dict(type='se_plugin.SELayer', ratio=16),
+        se_position: str = 'standard',
+        **kwargs,
+    ) -> None:
+        super().__init__(in_channels, out_channels, **kwargs)
+        self._build_attention(se_cfg, se_position)
+
+    def _residual_branch(self, x: Tensor) -> Tensor:
+        out = self.relu(self.norm1(self.conv1(x)))
+        return self.norm2(self.conv2(out))
+
+
+@MODELS.register_module()
+class SEBottleneck(AttentionSlotMixin, _GroupedBottleneck):
+    """ResNet / ResNeXt bottleneck (1x1, 3x3, 1x1) with an attention slot.
+
+    With ``groups=1`` this is the ResNet bottleneck (SE-ResNet); with
+    ``groups > 1`` the 3x3 conv is grouped and the width is
+    ``groups * width_per_group`` at the first stage (SE-ResNeXt).
+
+    Args:
+        in_channels (int): Input channels of this block.
+        out_channels (int): Output channels of this block.
+        se_cfg (dict, optional): Config of the attention module, built with
+            ``in_channels`` set to the channels at ``se_position``. None gives
+            a plain ResNet/ResNeXt block.
+            Default: dict(type='se_plugin.SELayer', ratio=16).
+        se_position (str): One of ``SE_POSITIONS``: ``'standard'``, ``'pre'``,
+            ``'post'``, ``'identity'``, ``'after_conv2'``. Default: 'standard'.
+        groups (int): Groups of the 3x3 conv. Default: 1.
+        width_per_group (int): Width of each group of the 3x3 conv at the
+            first stage (used when ``groups > 1``). Default: 4.
+        base_channels (int): Middle channels of the first stage, to scale
+            ``width_per_group`` to later stages. Default: 64.
+        **kwargs: The arguments of mmpretrain's ``Bottleneck`` (``expansion``,
+            ``stride``, ``dilation``, ``downsample``, ``style``, ``with_cp``,
+            ``conv_cfg``, ``norm_cfg``, ``act_cfg``, ``drop_path_rate``,
+            ``init_cfg``).
+
+    Example:
+        >>> import torch
+        >>> from se_plugin.models import SEBottleneck
+        >>> block = SEBottleneck(64, 64, groups=4, width_per_group=4,
+        ...                      se_position='after_conv2')
+        >>> block(torch.rand(1, 64, 8, 8)).shape
+        torch.Size([1, 64, 8, 8])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        se_cfg: Optional[dict] = dict(type='se_plugin.SELayer', ratio=16),
+        se_position: str = 'standard',
+        groups: int = 1,
+        width_per_group: int = 4,
+        base_channels: int = 64,
+        **kwargs,
+    ) -> None:
+        super().__init__(
+            in_channels,
+            out_channels,
+            base_channels=base_channels,
+            groups=groups,
+            width_per_group=width_per_group,
+            **kwargs,
+        )
+        self._build_attention(se_cfg, se_position)
+
+    def _conv2_block(self, x: Tensor) -> Tensor:
+        """The 3x3 stage of the branch (SKBlock replaces it by an SKConv)."""
+        return self.relu(self.norm2(self.conv2(x)))
+
+    def _residual_branch(self, x: Tensor) -> Tensor:
+        out = self.relu(self.norm1(self.conv1(x)))
+        out = self._attend('after_conv2', self._conv2_block(out))
+        return self.norm3(self.conv3(out))

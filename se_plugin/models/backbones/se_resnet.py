@@ -1,0 +1,134 @@
+"""SE-ResNet backbone (SENet, arXiv 1709.01507)."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch.nn as nn
+from mmcv.cnn import build_conv_layer, build_norm_layer
+from mmpretrain.models.backbones.resnet import ResLayer, ResNet
+
+from se_plugin.checks import check_bool_tuple, check_cfg, check_choice, check_int
+from se_plugin.registry import MODELS
+
+from .blocks import SEBasicBlock, SEBottleneck
+
+STEM_TYPES = ('imagenet', 'cifar')
+
+
+@MODELS.register_module()
+class SEResNet(ResNet):
+    """SE-ResNet backbone: mmpretrain's ResNet whose blocks carry an attention slot.
+
+    All of mmpretrain's ``ResNet`` arguments work as there (``out_indices``,
+    ``frozen_stages``, ``norm_eval``, ``drop_path_rate``, ``with_cp``,
+    ``deep_stem``, ``avg_down``, ``zero_init_residual``, ``init_cfg``, ...).
+
+    Args:
+        depth (int): 18, 34, 50, 101 or 152.
+        se_cfg (dict, optional): Config of the attention module put in each
+            block of the selected stages; ``in_channels`` is filled in. None
+            gives a plain ResNet. Default: dict(type='se_plugin.SELayer', ratio=16).
+        se_position (str): Where the module sits in each block, one of
+            ``'standard'``, ``'pre'``, ``'post'``, ``'identity'``,
+            ``'after_conv2'`` (bottleneck depths only); see
+            :mod:`se_plugin.models.backbones.blocks`. Default: 'standard'.
+        se_stages (Sequence[bool], optional): Which stages get attention (SENet
+            Table 13), one bool per stage. Default: None (all stages).
+        stem_type (str): ``'imagenet'`` (7x7 stride-2 conv + max pool) or
+            ``'cifar'`` (3x3 stride-1 conv, no pool; for 28-64 px inputs).
+            Default: 'imagenet'.
+        **kwargs: Further arguments of mmpretrain's ``ResNet``.
+
+    Example:
+        >>> import torch
+        >>> from se_plugin.models import SEResNet
+        >>> model = SEResNet(depth=50, out_indices=(0, 1, 2, 3))
+        >>> model.eval()
+        SEResNet(...)
+        >>> outputs = model(torch.rand(1, 3, 64, 64))
+        >>> [tuple(out.shape) for out in outputs]
+        [(1, 256, 16, 16), (1, 512, 8, 8), (1, 1024, 4, 4), (1, 2048, 2, 2)]
+    """
+
+    arch_settings = {
+        18: (SEBasicBlock, (2, 2, 2, 2)),
+        34: (SEBasicBlock, (3, 4, 6, 3)),
+        50: (SEBottleneck, (3, 4, 6, 3)),
+        101: (SEBottleneck, (3, 4, 23, 3)),
+        152: (SEBottleneck, (3, 8, 36, 3)),
+    }
+
+    def __init__(
+        self,
+        depth: int,
+        se_cfg: Optional[dict] = dict(type='se_plugin.SELayer', ratio=16),
+        se_position: str = 'standard',
+        se_stages: Optional[Sequence[bool]] = None,
+        stem_type: str = 'imagenet',
+        **kwargs,
+    ) -> None:
+        if depth not in self.arch_settings:
+            allowed = ', '.join(str(d) for d in self.arch_settings)
+            name = type(self).__name__
+            raise ValueError(f'depth must be one of {allowed} for {name}, got {depth!r}')
+        num_stages = check_int('num_stages', kwargs.get('num_stages', 4), minimum=1)
+        if num_stages > 4:
+            raise ValueError(f'num_stages must be in [1, 4], got {num_stages}')
+        block = self.arch_settings[depth][0]
+        self.se_cfg = check_cfg('se_cfg', se_cfg)
+        self.se_position = check_choice('se_position', se_position, block.se_positions)
+        self.se_stages = (
+            (True,) * num_stages
+            if se_stages is None
+            else check_bool_tuple('se_stages', se_stages, num_stages)
+        )
+        self.stem_type = check_choice('stem_type', stem_type, STEM_TYPES)
+        self._check_resnet_args(kwargs)
+        super().__init__(depth, **kwargs)
+
+    @staticmethod
+    def _check_resnet_args(kwargs: dict) -> None:
+        """Turn the asserts of mmpretrain's ResNet into clear errors."""
+        num_stages = kwargs.get('num_stages', 4)
+        out_indices = kwargs.get('out_indices', (3,))
+        if not isinstance(out_indices, (list, tuple)) or not all(
+            isinstance(i, int) and -num_stages <= i < num_stages for i in out_indices
+        ):
+            raise ValueError(
+                f'out_indices must be a tuple of stage indices in [0, {num_stages - 1}], '
+                f'got {out_indices!r}'
+            )
+        for name in ('strides', 'dilations'):
+            if name in kwargs and len(kwargs[name]) != num_stages:
+                raise ValueError(
+                    f'{name} must have num_stages={num_stages} entries, got {kwargs[name]!r}'
+                )
+        check_choice('style', kwargs.get('style', 'pytorch'), ('pytorch', 'caffe'))
+
+    def block_kwargs(self) -> dict:
+        """Extra arguments passed to every block (SEResNeXt adds its groups)."""
+        return {}
+
+    def make_res_layer(self, **kwargs) -> nn.Module:
+        stage = len(self.res_layers)  # ResNet appends each layer after making it
+        return ResLayer(
+            se_cfg=self.se_cfg if self.se_stages[stage] else None,
+            se_position=self.se_position,
+            **self.block_kwargs(),
+            **kwargs,
+        )
+
+    def _make_stem_layer(self, in_channels: int, stem_channels: int) -> None:
+        if self.stem_type == 'imagenet':
+            super()._make_stem_layer(in_channels, stem_channels)
+            return
+        if self.deep_stem:
+            raise ValueError("deep_stem=True is not available with stem_type='cifar'")
+        self.conv1 = build_conv_layer(
+            self.conv_cfg, in_channels, stem_channels, 3, stride=1, padding=1, bias=False
+        )
+        self.norm1_name, norm1 = build_norm_layer(self.norm_cfg, stem_channels, postfix=1)
+        self.add_module(self.norm1_name, norm1)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.Identity()

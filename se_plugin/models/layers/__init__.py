@@ -1,0 +1,3 @@
+from .se_layer import SQUEEZE_OPS, SELayer
+
+__all__ = ['SELayer', 'SQUEEZE_OPS']
