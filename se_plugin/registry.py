@@ -10,7 +10,8 @@ Every registry here has the matching mmpretrain registry as its parent, so
   through the parent chain, while our own names (``SEResNet``) shadow
   mmpretrain's.
 
-The ``locations`` make the registries import their modules lazily on first use.
+The ``locations`` make the registries import their modules (and their parents'
+modules) lazily on first use.
 """
 
 from mmengine.registry import Registry
@@ -24,6 +25,9 @@ _ENGINE_AT = ['se_plugin.runtime']
 
 
 def _child(name: str, parent: Registry, locations: list) -> Registry:
+    # A child's lookup reads its parents' tables without importing their
+    # modules, so the child also imports what its parent would have.
+    locations = [*locations, *(loc for loc in parent._locations if loc not in locations)]
     return Registry(name, parent=parent, scope=SCOPE, locations=locations)
 
 

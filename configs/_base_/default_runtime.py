@@ -1,0 +1,29 @@
+# Runtime shared by every se_plugin config (mmengine Runner settings).
+# `se_plugin` is a child scope of `mmpretrain`: our names (SEResNet, SELayer,
+# MNIST5k) shadow mmpretrain's, everything else resolves from mmpretrain/mmengine.
+default_scope = 'se_plugin'
+
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=100),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    visualization=dict(type='VisualizationHook', enable=False),
+)
+
+env_cfg = dict(
+    cudnn_benchmark=False,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    dist_cfg=dict(backend='nccl'),
+    # se_plugin extension: torch intra-op threads (None keeps torch's default).
+    torch_num_threads=None,
+)
+
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)
+
+log_level = 'INFO'
+load_from = None
+resume = False
+randomness = dict(seed=None, deterministic=False)

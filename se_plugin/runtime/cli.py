@@ -1,0 +1,270 @@
+"""What ``tools/train.py`` and ``tools/test.py`` do, as functions.
+
+The tools only parse arguments and call these: load and merge the config,
+check it up front (config keys, data roots, checkpoint, device), apply the
+environment settings, then hand it to mmengine's ``Runner``. Errors a user can
+cause end the tool with one line on stderr and exit code 2
+(``SE_PLUGIN_DEBUG=1`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import os
+import os.path as osp
+import pickle
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Optional
+
+import torch
+from mmengine.config import Config
+
+from .checkpoint import CheckpointError
+
+EXIT_USER_ERROR = 2
+LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+
+
+class ConfigError(ValueError):
+    """A config (or a ``--cfg-options`` entry) that cannot be used."""
+
+
+def load_config(path: str, cfg_options: Optional[Mapping[str, Any]] = None) -> Config:
+    """Read a config file and merge ``--cfg-options`` into it.
+
+    Every ``--cfg-options`` key must extend an existing part of the config: a
+    new leaf (``model.backbone.drop_path_rate``) is fine, a misspelt branch
+    (``modle.backbone.depth``) is an error naming the first missing part.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config file not found: {path}')
+    try:
+        cfg = Config.fromfile(path)
+    except (SyntaxError, NameError, KeyError, ImportError) as err:
+        raise ConfigError(f'cannot read config {path}: {type(err).__name__}: {err}') from None
+    if cfg_options:
+        for key in cfg_options:
+            _check_option_key(cfg, key)
+        cfg.merge_from_dict(dict(cfg_options))
+    return cfg
+
+
+def _check_option_key(cfg: Config, key: str) -> None:
+    node: Any = cfg
+    parts = key.split('.')
+    for depth, part in enumerate(parts[:-1]):
+        where = '.'.join(parts[: depth + 1])
+        if isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, Mapping) and part in node:
+            node = node[part]
+        else:
+            raise ConfigError(
+                f'--cfg-options {key}: the config has no {where!r}'
+                + (
+                    f' (known keys there: {", ".join(sorted(node))})'
+                    if isinstance(node, Mapping)
+                    else ''
+                )
+            )
+        if not isinstance(node, (Mapping, list, tuple)):
+            raise ConfigError(
+                f'--cfg-options {key}: {where!r} is a {type(node).__name__}, not a dict or list'
+            )
+
+
+def _set_dataloader_defaults(cfg: Config) -> None:
+    for field in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(field)
+        if loader is None:
+            continue
+        if loader.get('num_workers', 0) > 0:
+            loader.setdefault('persistent_workers', True)
+        loader.setdefault('pin_memory', torch.cuda.is_available())
+
+
+def _default_work_dir(config_path: str) -> str:
+    return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+
+
+def prepare_train_config(
+    config: str,
+    work_dir: Optional[str] = None,
+    resume: Optional[str] = None,
+    amp: bool = False,
+    auto_scale_lr: bool = False,
+    no_validate: bool = False,
+    cfg_options: Optional[Mapping[str, Any]] = None,
+    launcher: str = 'none',
+) -> Config:
+    """The config ``tools/train.py`` runs, after all checks.
+
+    ``resume='auto'`` continues from the last checkpoint of the work dir (or
+    starts afresh if there is none); any other value is a checkpoint path.
+    """
+    cfg = load_config(config, cfg_options)
+    cfg.launcher = _check_launcher(launcher)
+    cfg.work_dir = work_dir or cfg.get('work_dir') or _default_work_dir(config)
+    if no_validate:
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    if amp:
+        _check_amp_device()
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif resume is not None:
+        check_checkpoint_path(resume)
+        cfg.resume, cfg.load_from = True, resume
+    elif cfg.get('load_from'):
+        check_checkpoint_path(cfg.load_from)
+    if auto_scale_lr:
+        if 'auto_scale_lr' not in cfg:
+            raise ConfigError(f'--auto-scale-lr: {config} has no auto_scale_lr.base_batch_size')
+        cfg.auto_scale_lr.enable = True
+    _set_dataloader_defaults(cfg)
+    phases = ['train_dataloader'] + ([] if cfg.get('val_cfg') is None else ['val_dataloader'])
+    check_data_roots(cfg, phases)
+    return cfg
+
+
+def prepare_test_config(
+    config: str,
+    checkpoint: str,
+    work_dir: Optional[str] = None,
+    cfg_options: Optional[Mapping[str, Any]] = None,
+    launcher: str = 'none',
+) -> Config:
+    """The config ``tools/test.py`` runs: ``checkpoint`` evaluated on the test set."""
+    cfg = load_config(config, cfg_options)
+    cfg.launcher = _check_launcher(launcher)
+    cfg.work_dir = work_dir or cfg.get('work_dir') or _default_work_dir(config)
+    check_checkpoint_path(checkpoint)
+    cfg.load_from = checkpoint
+    cfg.resume = False
+    for key in ('test_dataloader', 'test_evaluator'):
+        if cfg.get(key) is None:
+            raise ConfigError(f'{config} has no {key}: nothing to test on')
+    _set_dataloader_defaults(cfg)
+    check_data_roots(cfg, ['test_dataloader'])
+    return cfg
+
+
+def _check_launcher(launcher: str) -> str:
+    if launcher not in LAUNCHERS:
+        raise ValueError(f'--launcher must be one of {", ".join(LAUNCHERS)}; got {launcher!r}')
+    return launcher
+
+
+def _check_amp_device() -> None:
+    if not torch.cuda.is_available():
+        raise ValueError(
+            '--amp needs a CUDA device (mmengine AmpOptimWrapper); none is available here'
+        )
+
+
+def check_checkpoint_path(path: str) -> None:
+    if not osp.isfile(osp.expanduser(path)):
+        raise FileNotFoundError(f'checkpoint not found: {path}')
+
+
+def _dataset_cfgs(dataset: Any) -> Iterable[Mapping]:
+    """A dataset config and those it wraps (RepeatDataset, ConcatDataset, ...)."""
+    if not isinstance(dataset, Mapping):
+        return
+    yield dataset
+    yield from _dataset_cfgs(dataset.get('dataset'))
+    for inner in dataset.get('datasets', ()) or ():
+        yield from _dataset_cfgs(inner)
+
+
+def check_data_roots(cfg: Config, loaders: Iterable[str]) -> None:
+    """Fail early, with the fix, when a dataset's ``data_root`` does not exist."""
+    for loader in loaders:
+        loader_cfg = cfg.get(loader)
+        if not isinstance(loader_cfg, Mapping):
+            continue
+        for dataset in _dataset_cfgs(loader_cfg.get('dataset')):
+            root = dataset.get('data_root')
+            if root and not osp.isdir(root):
+                raise FileNotFoundError(
+                    f'{dataset.get("type")} data not found: {loader}.dataset.data_root is '
+                    f'{root!r}, which does not exist (from {os.getcwd()}). Put the data there '
+                    f'(mmpretrain layout: {root}/train/<class>/..., {root}/val/...), or point '
+                    f'the config elsewhere: --cfg-options {loader}.dataset.data_root=/path/to/data'
+                )
+
+
+def apply_env(cfg: Config) -> None:
+    """se_plugin's extension of ``env_cfg``: ``torch_num_threads``."""
+    threads = (cfg.get('env_cfg') or {}).get('torch_num_threads')
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ConfigError(f'env_cfg.torch_num_threads must be an int >= 1, got {threads!r}')
+        torch.set_num_threads(threads)
+
+
+def build_runner(cfg: Config):
+    """mmengine's Runner (or the config's ``runner_type``) for ``cfg``."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    apply_env(cfg)
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
+
+
+def format_metrics(metrics: Mapping[str, Any]) -> str:
+    return '  '.join(
+        f'{k}: {v:.2f}' if isinstance(v, float) else f'{k}: {v}' for k, v in metrics.items()
+    )
+
+
+USER_ERRORS = (
+    ValueError,
+    TypeError,
+    KeyError,
+    FileNotFoundError,
+    NotADirectoryError,
+    PermissionError,
+    CheckpointError,
+    pickle.UnpicklingError,
+)
+
+
+def _message(err: BaseException) -> str:
+    text = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+    return ' '.join(str(text).split()) or type(err).__name__
+
+
+def run_cli(main: Callable[[], Optional[int]]) -> None:
+    """Run a tool's ``main``: user errors become one line on stderr and exit 2."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        print('interrupted', file=sys.stderr)
+        sys.exit(130)
+    except USER_ERRORS as err:
+        if os.environ.get('SE_PLUGIN_DEBUG'):
+            raise
+        print(
+            f'error: {_message(err)} [{type(err).__name__}; SE_PLUGIN_DEBUG=1 shows the traceback]',
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_USER_ERROR)
+    sys.exit(code or 0)
+
+
+__all__ = [
+    'ConfigError',
+    'EXIT_USER_ERROR',
+    'apply_env',
+    'build_runner',
+    'check_data_roots',
+    'format_metrics',
+    'load_config',
+    'prepare_test_config',
+    'prepare_train_config',
+    'run_cli',
+]

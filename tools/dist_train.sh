@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Multi-process training through torch.distributed (torchrun) + mmengine.
+# Usage: tools/dist_train.sh CONFIG NUM_PROCS [train.py options]
+# Multi-node: NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 tools/dist_train.sh CONFIG 8
+set -euo pipefail
+CONFIG=${1:?usage: tools/dist_train.sh CONFIG NUM_PROCS [options]}
+NPROCS=${2:?usage: tools/dist_train.sh CONFIG NUM_PROCS [options]}
+shift 2
+PYTHON=${PYTHON:-python}
+exec "$PYTHON" -m torch.distributed.run \
+  --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" \
+  --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${PORT:-29500}" \
+  --nproc_per_node="$NPROCS" \
+  "$(dirname "$0")/train.py" "$CONFIG" --launcher pytorch "$@"

@@ -1,0 +1,57 @@
+"""Train a model from a config: ``python tools/train.py CONFIG [options]``."""
+
+import argparse
+import os
+
+from mmengine.config import DictAction
+
+import se_plugin  # noqa: F401  (registers se_plugin modules, safe checkpoint loading)
+from se_plugin.runtime.cli import build_runner, prepare_train_config, run_cli
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Train a model with mmengine.')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('--work-dir', help='where logs and checkpoints go')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        const='auto',
+        help="resume from a checkpoint path, or 'auto' (the default when given without a "
+        'value): the last checkpoint of the work dir',
+    )
+    parser.add_argument('--amp', action='store_true', help='automatic mixed precision (CUDA)')
+    parser.add_argument('--no-validate', action='store_true', help='skip validation')
+    parser.add_argument(
+        '--auto-scale-lr', action='store_true', help='scale lr by the real batch size'
+    )
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries, e.g. model.backbone.se_cfg.ratio=8',
+    )
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main():
+    args = parse_args()
+    cfg = prepare_train_config(
+        args.config,
+        work_dir=args.work_dir,
+        resume=args.resume,
+        amp=args.amp,
+        auto_scale_lr=args.auto_scale_lr,
+        no_validate=args.no_validate,
+        cfg_options=args.cfg_options,
+        launcher=args.launcher,
+    )
+    build_runner(cfg).train()
+
+
+if __name__ == '__main__':
+    run_cli(main)
