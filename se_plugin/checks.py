@@ -77,3 +77,15 @@ def check_cfg(name: str, value: Any, optional: bool = True) -> dict | None:
     if not isinstance(value, dict) or 'type' not in value:
         raise TypeError(f"{name} must be a dict with a 'type' key or None, got {value!r}")
     return dict(value)
+
+
+def check_divisible(name: str, value: int, divisor_name: str, divisor: int) -> int:
+    """Return ``value`` if it is a multiple of ``divisor`` (both already ints)."""
+    if value % divisor:
+        lower = value - value % divisor
+        nearest = ', '.join(str(v) for v in (lower, lower + divisor) if v)
+        raise ValueError(
+            f'{name}={value} must be divisible by {divisor_name}={divisor} '
+            f'(nearest multiples: {nearest})'
+        )
+    return value

@@ -1,6 +1,7 @@
 from .blocks import SE_POSITIONS, AttentionSlotMixin, SEBasicBlock, SEBottleneck
 from .se_resnet import SEResNet
 from .se_resnext import SEResNeXt
+from .sknet import SKBlock, SKNet
 
 __all__ = [
     'SE_POSITIONS',
@@ -9,4 +10,6 @@ __all__ = [
     'SEBottleneck',
     'SEResNet',
     'SEResNeXt',
+    'SKBlock',
+    'SKNet',
 ]

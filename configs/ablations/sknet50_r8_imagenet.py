@@ -1,0 +1,2 @@
+_base_ = ['../sknet50_imagenet.py']
+model = dict(backbone=dict(sk_ratio=8))

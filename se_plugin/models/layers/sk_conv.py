@@ -1,0 +1,182 @@
+"""Selective Kernel convolution (Li et al., SKNet, arXiv 1903.06586)."""
+
+from __future__ import annotations
+
+from typing import Optional, Union
+
+import torch.nn as nn
+from mmcv.cnn import ConvModule, build_conv_layer
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from se_plugin.checks import (
+    HIDDEN_ACTIVATIONS,
+    check_act_cfg,
+    check_cfg,
+    check_divisible,
+    check_int,
+    check_positive_number,
+)
+from se_plugin.registry import MODELS
+
+
+@MODELS.register_module()
+class SKConv(BaseModule):
+    """Selective Kernel convolution: M kernel sizes mixed by channel attention.
+
+    Split: ``num_paths`` (M) grouped 3x3 convolutions of the same input, path
+    ``i`` with dilation ``i + 1`` (the receptive field of a ``(2i + 3)``-sized
+    kernel, as in the paper's 5x5 -> dilated 3x3), each followed by norm and
+    activation, giving ``U_1 .. U_M``. Fuse: ``s`` = global average pool of
+    ``U = sum_m U_m``, then ``z = act(norm(W s))`` with ``W`` a 1x1 conv to
+    ``d = max(out_channels / ratio, min_channels)`` channels (the paper's
+    fuse FC carries BN and ReLU). Select: one 1x1 conv ``z ->
+    M * out_channels`` (the paper's ``A, B, ...`` matrices, no bias), a softmax
+    across the M paths for each channel, and the output
+    ``V = sum_m a_m * U_m``.
+
+    With ``num_paths=1`` the softmax is constantly 1: the layer reduces to one
+    grouped conv-norm-act (the ResNeXt 3x3 stage) and builds no fuse/select
+    parameters.
+
+    In training mode the fuse norm (BN by default) sees one value per channel
+    and sample, so feed at least two samples, as for any BN after a global
+    pool.
+
+    Args:
+        in_channels (int): Channels of the input.
+        out_channels (int): Channels of each path and of the output (C).
+        stride (int): Stride of every path. Default: 1.
+        num_paths (int): Number of paths M (kernels 3x3, 5x5, 7x7, ... as
+            dilated 3x3 convs). Default: 2.
+        groups (int): Groups of each path's 3x3 conv; must divide
+            ``in_channels`` and ``out_channels``. Default: 32.
+        ratio (float): Reduction ratio r of the fuse width. Default: 16.
+        min_channels (int): Minimum fuse width L. Default: 32.
+        dilation (int): Base dilation (a dilated ResNet stage); path ``i`` uses
+            ``dilation * (i + 1)``. Default: 1.
+        conv_cfg (dict, optional): Config of the convolutions (mmcv
+            ``build_conv_layer``). Default: None (``nn.Conv2d``).
+        norm_cfg (dict, optional): Config of the norm layers of the paths and
+            of the fuse FC. None gives convs with bias and no norm.
+            Default: dict(type='BN').
+        act_cfg (dict): Activation of the paths and of the fuse FC, one of
+            ``HIDDEN_ACTIVATIONS``. Default: dict(type='ReLU', inplace=True).
+        init_cfg (dict | list[dict], optional): Initialization config.
+            Default: None.
+
+    Example:
+        >>> import torch
+        >>> from se_plugin.models import SKConv
+        >>> layer = SKConv(64, 128, stride=2, num_paths=3, groups=8)
+        >>> layer(torch.rand(2, 64, 16, 16)).shape
+        torch.Size([2, 128, 8, 8])
+        >>> layer.fuse_channels  # max(128 / 16, 32)
+        32
+        >>> layer.attention_weights(torch.rand(2, 64, 16, 16)).shape
+        torch.Size([2, 3, 128, 1, 1])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int = 1,
+        num_paths: int = 2,
+        groups: int = 32,
+        ratio: float = 16,
+        min_channels: int = 32,
+        dilation: int = 1,
+        conv_cfg: Optional[dict] = None,
+        norm_cfg: Optional[dict] = dict(type='BN'),
+        act_cfg: dict = dict(type='ReLU', inplace=True),
+        init_cfg: Optional[Union[dict, list]] = None,
+    ) -> None:
+        super().__init__(init_cfg)
+        check_int('in_channels', in_channels, minimum=1)
+        check_int('out_channels', out_channels, minimum=1)
+        check_int('stride', stride, minimum=1)
+        check_int('num_paths', num_paths, minimum=1)
+        check_int('groups', groups, minimum=1)
+        check_positive_number('ratio', ratio)
+        check_int('min_channels', min_channels, minimum=1)
+        check_int('dilation', dilation, minimum=1)
+        check_divisible('in_channels', in_channels, 'groups', groups)
+        check_divisible('out_channels', out_channels, 'groups', groups)
+        conv_cfg = check_cfg('conv_cfg', conv_cfg)
+        norm_cfg = check_cfg('norm_cfg', norm_cfg)
+        act_cfg = check_act_cfg('act_cfg', act_cfg, HIDDEN_ACTIVATIONS)
+
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.num_paths = num_paths
+        self.groups = groups
+        self.ratio = ratio
+        self.min_channels = min_channels
+        # d = max(C / r, L) (paper, Sec. 3.1), C being this layer's output width
+        self.fuse_channels = max(int(out_channels / ratio), min_channels)
+
+        self.paths = nn.ModuleList(
+            ConvModule(
+                in_channels,
+                out_channels,
+                3,
+                stride=stride,
+                padding=dilation * (i + 1),
+                dilation=dilation * (i + 1),
+                groups=groups,
+                conv_cfg=conv_cfg,
+                norm_cfg=norm_cfg,
+                act_cfg=act_cfg,
+            )
+            for i in range(num_paths)
+        )
+        if num_paths == 1:  # softmax over one path is 1: nothing to select
+            self.fuse = self.select = None
+            return
+        self.fuse = ConvModule(
+            out_channels,
+            self.fuse_channels,
+            1,
+            conv_cfg=conv_cfg,
+            norm_cfg=norm_cfg,
+            act_cfg=act_cfg,
+        )
+        self.select = build_conv_layer(
+            conv_cfg, self.fuse_channels, num_paths * out_channels, 1, bias=False
+        )
+
+    def _select_weights(self, feats: list) -> Tensor:
+        """Softmax weights ``(N, M, C, 1, 1)`` for the path outputs ``feats``."""
+        n, c = feats[0].shape[:2]
+        if self.select is None:
+            return feats[0].new_ones(n, 1, c, 1, 1)
+        # global average pool of U = sum_m U_m, as the sum of the per-path
+        # means (U itself is never materialised)
+        s = feats[0].mean((2, 3), keepdim=True)
+        for feat in feats[1:]:
+            s = s + feat.mean((2, 3), keepdim=True)
+        logits = self.select(self.fuse(s))
+        return logits.view(n, self.num_paths, c, 1, 1).softmax(dim=1)
+
+    def attention_weights(self, x: Tensor) -> Tensor:
+        """The ``(N, M, C, 1, 1)`` path weights for input ``x`` (sum to 1 over M)."""
+        return self._select_weights([path(x) for path in self.paths])
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.select is None:
+            return self.paths[0](x)
+        feats = [path(x) for path in self.paths]
+        weights = self._select_weights(feats)
+        # V = sum_m a_m * U_m accumulated in place of a stack: no (N, M, C, H, W)
+        # copy of the paths, and autograd keeps no tensor beyond the U_m and a_m
+        out = feats[0] * weights[:, 0]
+        for m in range(1, self.num_paths):
+            out.addcmul_(feats[m], weights[:, m])
+        return out
+
+    def extra_repr(self) -> str:
+        return (
+            f'num_paths={self.num_paths}, groups={self.groups}, ratio={self.ratio}, '
+            f'min_channels={self.min_channels}, fuse_channels={self.fuse_channels}'
+        )

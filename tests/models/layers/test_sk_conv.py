@@ -1,0 +1,179 @@
+"""Tests of se_plugin.models.layers.sk_conv (SKConv)."""
+
+import pytest
+import torch
+import torch.nn as nn
+from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
+
+from se_plugin.models import SKConv
+from se_plugin.registry import MODELS
+
+torch.set_num_threads(1)
+
+
+def paper_forward(layer: SKConv, x: torch.Tensor) -> torch.Tensor:
+    """SKNet Sec. 3.1 written out with a stack: split, fuse, select."""
+    u = torch.stack([path(x) for path in layer.paths], dim=1)  # (N, M, C, H, W)
+    s = u.sum(1).mean((2, 3), keepdim=True)
+    z = layer.fuse.activate(layer.fuse.bn(layer.fuse.conv(s)))
+    n, m, c = u.shape[:3]
+    a = layer.select(z).view(n, m, c, 1, 1).softmax(dim=1)
+    return (a * u).sum(1)
+
+
+@pytest.mark.parametrize('num_paths', [1, 2, 3])
+@pytest.mark.parametrize('stride', [1, 2])
+@pytest.mark.parametrize(
+    'in_channels, out_channels, groups', [(32, 32, 32), (64, 128, 8), (16, 48, 4), (8, 8, 1)]
+)
+def test_output_shape(num_paths, stride, in_channels, out_channels, groups):
+    layer = SKConv(in_channels, out_channels, stride=stride, num_paths=num_paths, groups=groups)
+    out = layer(torch.rand(2, in_channels, 9, 9))
+    size = 9 if stride == 1 else 5
+    assert out.shape == (2, out_channels, size, size)
+    assert len(layer.paths) == num_paths
+
+
+@pytest.mark.parametrize('num_paths', [1, 2, 3])
+def test_paths_are_grouped_dilated_3x3_with_norm_and_act(num_paths):
+    layer = SKConv(64, 64, num_paths=num_paths, groups=16)
+    for i, path in enumerate(layer.paths):
+        assert path.conv.kernel_size == (3, 3)
+        assert path.conv.dilation == (i + 1, i + 1)
+        assert path.conv.padding == (i + 1, i + 1)
+        assert path.conv.groups == 16
+        assert path.conv.bias is None
+        assert isinstance(path.bn, nn.BatchNorm2d)
+        assert isinstance(path.activate, nn.ReLU)
+
+
+def test_base_dilation_scales_every_path():
+    layer = SKConv(32, 32, num_paths=3, dilation=2)
+    assert [p.conv.dilation[0] for p in layer.paths] == [2, 4, 6]
+    assert layer(torch.rand(2, 32, 8, 8)).shape == (2, 32, 8, 8)
+
+
+@pytest.mark.parametrize(
+    'out_channels, ratio, min_channels, expected',
+    [
+        (128, 16, 32, 32),
+        (1024, 16, 32, 64),
+        (2048, 16, 32, 128),
+        (256, 8, 32, 32),
+        (256, 4, 32, 64),
+        (64, 16, 8, 8),
+        (96, 2.5, 1, 38),
+    ],
+)
+def test_fuse_width_is_max_of_c_over_r_and_l(out_channels, ratio, min_channels, expected):
+    layer = SKConv(32, out_channels, ratio=ratio, min_channels=min_channels)
+    assert layer.fuse_channels == expected
+    assert layer.fuse.conv.out_channels == expected
+    assert layer.select.in_channels == expected
+    assert layer.select.out_channels == 2 * out_channels
+
+
+def test_fuse_fc_carries_the_configured_norm_and_act():
+    layer = SKConv(
+        32, 64, groups=8, norm_cfg=dict(type='GN', num_groups=4), act_cfg=dict(type='SiLU')
+    )
+    assert isinstance(layer.fuse.gn, nn.GroupNorm)
+    assert isinstance(layer.fuse.activate, nn.SiLU)
+    assert layer.fuse.conv.bias is None
+    assert layer.select.bias is None
+    assert all(isinstance(p.activate, nn.SiLU) for p in layer.paths)
+    layer.eval()
+    assert layer(torch.rand(1, 32, 6, 6)).shape == (1, 64, 6, 6)
+
+
+@pytest.mark.parametrize('num_paths', [2, 3, 4])
+def test_forward_matches_the_paper_formula(num_paths):
+    torch.manual_seed(0)
+    layer = SKConv(32, 64, num_paths=num_paths, groups=8)
+    layer.eval()
+    for module in layer.modules():  # non-trivial statistics and weights
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.1, 0.1)
+            module.running_var.uniform_(0.5, 1.5)
+    nn.init.normal_(layer.select.weight, std=0.5)
+    x = torch.randn(2, 32, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), paper_forward(layer, x))
+        weights = layer.attention_weights(x)
+    assert weights.std() > 0.01  # the check is not degenerate
+
+
+@pytest.mark.parametrize('num_paths', [1, 2, 3])
+def test_attention_weights_are_a_softmax_over_paths(num_paths):
+    layer = SKConv(32, 64, num_paths=num_paths, groups=8)
+    weights = layer.attention_weights(torch.randn(4, 32, 8, 8))
+    assert weights.shape == (4, num_paths, 64, 1, 1)
+    assert (weights >= 0).all()
+    torch.testing.assert_close(weights.sum(1), torch.ones(4, 64, 1, 1))
+
+
+def test_one_path_has_no_selection_parameters():
+    layer = SKConv(32, 32, num_paths=1)
+    assert layer.fuse is None and layer.select is None
+    names = [name for name, _ in layer.named_parameters()]
+    assert all(name.startswith('paths.0.') for name in names)
+    x = torch.randn(2, 32, 5, 5)
+    torch.testing.assert_close(layer(x), layer.paths[0](x))
+
+
+def test_parameter_count():
+    c, d, g = 128, 32, 32
+    path = c * c // g * 9 + 2 * c  # grouped 3x3 conv (no bias) + BN
+    fuse = c * d + 2 * d  # 1x1 conv (no bias) + BN
+    select = d * 2 * c  # 1x1 conv to M*C, no bias
+    layer = SKConv(c, c)
+    assert sum(p.numel() for p in layer.parameters()) == 2 * path + fuse + select
+
+
+def test_gradients_reach_every_parameter():
+    layer = SKConv(16, 32, num_paths=3, groups=4, min_channels=8)
+    x = torch.randn(2, 16, 6, 6, requires_grad=True)
+    layer(x).square().sum().backward()
+    assert x.grad is not None
+    for name, param in layer.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
+
+
+def test_registered_and_resolvable_from_mmpretrain():
+    cfg = dict(in_channels=32, out_channels=32, groups=8)
+    assert isinstance(MODELS.build(dict(type='SKConv', **cfg)), SKConv)
+    assert isinstance(MMPRETRAIN_MODELS.build(dict(type='se_plugin.SKConv', **cfg)), SKConv)
+
+
+@pytest.mark.parametrize(
+    'kwargs, error, match',
+    [
+        (dict(in_channels=48), ValueError, r'in_channels=48 must be divisible by groups=32'),
+        (dict(out_channels=40), ValueError, r'out_channels=40 must be divisible by groups=32'),
+        (dict(groups=0), ValueError, r'groups must be >= 1, got 0'),
+        (dict(num_paths=0), ValueError, r'num_paths must be >= 1, got 0'),
+        (dict(num_paths=2.0), TypeError, r'num_paths must be an int, got 2.0'),
+        (dict(num_paths=True), TypeError, r'num_paths must be an int'),
+        (dict(ratio=0), ValueError, r'ratio must be > 0, got 0'),
+        (dict(ratio=-4), ValueError, r'ratio must be > 0, got -4'),
+        (dict(ratio='16'), TypeError, r'ratio must be a number'),
+        (dict(min_channels=0), ValueError, r'min_channels must be >= 1, got 0'),
+        (dict(min_channels=8.5), TypeError, r'min_channels must be an int'),
+        (dict(stride=0), ValueError, r'stride must be >= 1'),
+        (dict(dilation=0), ValueError, r'dilation must be >= 1'),
+        (dict(in_channels='64'), TypeError, r'in_channels must be an int'),
+        (
+            dict(act_cfg=dict(type='Relu')),
+            ValueError,
+            r"act_cfg\[\"type\"\] must be one of.*'ReLU'",
+        ),
+        (dict(act_cfg='ReLU'), TypeError, r"act_cfg must be a dict with a 'type' key"),
+        (dict(norm_cfg=dict(requires_grad=True)), TypeError, r'norm_cfg must be a dict'),
+        (dict(conv_cfg='Conv2d'), TypeError, r'conv_cfg must be a dict'),
+    ],
+)
+def test_bad_arguments(kwargs, error, match):
+    args = dict(in_channels=64, out_channels=64)
+    args.update(kwargs)
+    with pytest.raises(error, match=match):
+        SKConv(**args)
