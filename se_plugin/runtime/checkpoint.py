@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import pickle
-import zipfile
+import re
 from typing import Any
 
 import numpy as np
@@ -92,17 +92,35 @@ def load_checkpoint_file(filename: str, map_location: Any = None) -> Any:
     try:
         return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        detail = str(err).strip().splitlines()
-        reason = next((line for line in detail if 'global' in line.lower()), detail[0])
-        raise CheckpointError(
-            f'refused to load {filename}: it holds an object outside the allow-list of '
-            f'mmengine checkpoint globals ({reason.strip()}); nothing from it was executed'
-        ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(
-            f'cannot read checkpoint {filename}: the file is corrupt or truncated ({first})'
-        ) from None
+        reason = _unpickling_reason(str(err))
+        if _REFUSAL.search(reason):
+            raise CheckpointError(
+                f'refused to load {filename}: it holds an object outside the allow-list of '
+                f'mmengine checkpoint globals ({reason}); nothing from it was executed'
+            ) from None
+        raise CheckpointError(_corrupt_message(filename, reason)) from None
+    except Exception as err:  # torch reports damaged files with many error types
+        raise CheckpointError(_corrupt_message(filename, f'{type(err).__name__}: {err}')) from None
+
+
+_REFUSAL = re.compile(r'global|refused getattr|reduce', re.IGNORECASE)
+
+
+def _unpickling_reason(message: str) -> str:
+    """The informative part of torch's long weights_only error message."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    for i, line in enumerate(lines):
+        if 'WeightsUnpickler error:' in line:
+            rest = line.split('WeightsUnpickler error:', 1)[1].strip()
+            return rest or (lines[i + 1] if i + 1 < len(lines) else line)
+        if line.startswith('Trying to load unsupported GLOBAL'):
+            return line
+    return lines[0] if lines else 'unpickling error'
+
+
+def _corrupt_message(filename: str, reason: str) -> str:
+    first = reason.strip().splitlines()[0] if reason.strip() else 'unreadable'
+    return f'cannot read checkpoint {filename}: the file is corrupt or truncated ({first})'
 
 
 def _load_from_local(filename: str, map_location: Any) -> Any:

@@ -50,7 +50,7 @@ def load_config(path: str, cfg_options: Optional[Mapping[str, Any]] = None) -> C
 
 
 def _check_option_key(cfg: Config, key: str) -> None:
-    node: Any = cfg
+    node: Any = cfg._cfg_dict
     parts = key.split('.')
     for depth, part in enumerate(parts[:-1]):
         where = '.'.join(parts[: depth + 1])

@@ -30,7 +30,7 @@ from mmpretrain.models.backbones.resnet import BasicBlock as _BasicBlock
 from mmpretrain.models.backbones.resnext import Bottleneck as _GroupedBottleneck
 from torch import Tensor
 
-from se_plugin.checks import check_cfg, check_choice
+from se_plugin.checks import check_cfg, check_choice, check_int
 from se_plugin.registry import MODELS
 
 SE_POSITIONS = ('standard', 'pre', 'post', 'identity', 'after_conv2')
@@ -153,10 +153,12 @@ class SEBottleneck(AttentionSlotMixin, _GroupedBottleneck):
     Example:
         >>> import torch
         >>> from se_plugin.models import SEBottleneck
-        >>> block = SEBottleneck(64, 64, groups=4, width_per_group=4,
+        >>> block = SEBottleneck(256, 256, groups=4, width_per_group=4,
         ...                      se_position='after_conv2')
-        >>> block(torch.rand(1, 64, 8, 8)).shape
-        torch.Size([1, 64, 8, 8])
+        >>> block.mid_channels, block.se.in_channels
+        (16, 16)
+        >>> block(torch.rand(1, 256, 8, 8)).shape
+        torch.Size([1, 256, 8, 8])
     """
 
     def __init__(
@@ -170,6 +172,14 @@ class SEBottleneck(AttentionSlotMixin, _GroupedBottleneck):
         base_channels: int = 64,
         **kwargs,
     ) -> None:
+        check_int('groups', groups, minimum=1)
+        expansion = kwargs.get('expansion', 4)
+        if groups > 1 and (out_channels // expansion) % base_channels:
+            raise ValueError(
+                f'a grouped bottleneck needs out_channels / expansion to be a multiple of '
+                f'base_channels={base_channels}; got out_channels={out_channels}, '
+                f'expansion={expansion}'
+            )
         super().__init__(
             in_channels,
             out_channels,

@@ -43,9 +43,7 @@ class SEResNet(ResNet):
     Example:
         >>> import torch
         >>> from se_plugin.models import SEResNet
-        >>> model = SEResNet(depth=50, out_indices=(0, 1, 2, 3))
-        >>> model.eval()
-        SEResNet(...)
+        >>> model = SEResNet(depth=50, out_indices=(0, 1, 2, 3)).eval()
         >>> outputs = model(torch.rand(1, 3, 64, 64))
         >>> [tuple(out.shape) for out in outputs]
         [(1, 256, 16, 16), (1, 512, 8, 8), (1, 1024, 4, 4), (1, 2048, 2, 2)]
@@ -118,6 +116,11 @@ class SEResNet(ResNet):
             **self.block_kwargs(),
             **kwargs,
         )
+
+    def train(self, mode: bool = True) -> SEResNet:
+        # mmpretrain's ResNet.train returns None, which breaks `model.eval()(x)`
+        super().train(mode)
+        return self
 
     def _make_stem_layer(self, in_channels: int, stem_channels: int) -> None:
         if self.stem_type == 'imagenet':

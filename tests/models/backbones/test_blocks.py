@@ -1,0 +1,183 @@
+import pytest
+import torch
+import torch.nn.functional as F
+from mmpretrain.models.backbones.resnet import BasicBlock, Bottleneck
+
+from se_plugin.models import SE_POSITIONS, SEBasicBlock, SEBottleneck
+from se_plugin.registry import MODELS
+
+SE = dict(type='se_plugin.SELayer', ratio=4, divisor=1)
+
+
+def make_bottleneck(**kwargs):
+    kwargs.setdefault('se_cfg', SE)
+    in_channels = kwargs.pop('in_channels', 32)
+    out_channels = kwargs.pop('out_channels', 32)
+    stride = kwargs.pop('stride', 1)
+    downsample = None
+    if stride != 1 or in_channels != out_channels:
+        downsample = torch.nn.Sequential(
+            torch.nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
+            torch.nn.BatchNorm2d(out_channels),
+        )
+    block = SEBottleneck(in_channels, out_channels, stride=stride, downsample=downsample, **kwargs)
+    randomize_norms(block)
+    return block.eval()
+
+
+def randomize_norms(module):
+    """Non-trivial BN statistics and affine params (zero-init would hide bugs)."""
+    for m in module.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+
+
+def reference_bottleneck(block, x):
+    """SENet Fig. 5 / Table 15, written out by hand for one position."""
+    pos, se = block.se_position, block.se
+    identity = x if block.downsample is None else block.downsample(x)
+    branch_in = se(x) if pos == 'pre' else x
+    out = F.relu(block.norm1(block.conv1(branch_in)))
+    out = F.relu(block.norm2(block.conv2(out)))
+    if pos == 'after_conv2':
+        out = se(out)
+    out = block.norm3(block.conv3(out))
+    if pos == 'standard':
+        out = se(out)
+    if pos == 'identity':
+        identity = se(identity)
+    out = F.relu(out + identity)
+    return se(out) if pos == 'post' else out
+
+
+@pytest.mark.parametrize('position', SE_POSITIONS)
+@pytest.mark.parametrize('in_channels, out_channels, stride', [(32, 32, 1), (16, 64, 2)])
+def test_bottleneck_positions_match_reference(position, in_channels, out_channels, stride):
+    torch.manual_seed(0)
+    block = make_bottleneck(
+        in_channels=in_channels, out_channels=out_channels, stride=stride, se_position=position
+    )
+    x = torch.randn(2, in_channels, 8, 8)
+    expected_channels = {
+        'pre': in_channels,
+        'after_conv2': block.mid_channels,
+    }.get(position, out_channels)
+    assert block.se.in_channels == expected_channels
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), reference_bottleneck(block, x))
+
+
+@pytest.mark.parametrize('position', ['standard', 'pre', 'post', 'identity'])
+def test_basic_block_positions(position):
+    torch.manual_seed(0)
+    block = SEBasicBlock(16, 16, se_cfg=SE, se_position=position).eval()
+    randomize_norms(block)
+    x = torch.randn(2, 16, 6, 6)
+    se = block.se
+    branch_in = se(x) if position == 'pre' else x
+    out = block.norm2(block.conv2(F.relu(block.norm1(block.conv1(branch_in)))))
+    out = se(out) if position == 'standard' else out
+    identity = se(x) if position == 'identity' else x
+    expected = F.relu(out + identity)
+    expected = se(expected) if position == 'post' else expected
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), expected)
+
+
+def test_basic_block_refuses_after_conv2():
+    with pytest.raises(ValueError, match="se_position must be one of 'standard', 'pre'"):
+        SEBasicBlock(16, 16, se_position='after_conv2')
+
+
+@pytest.mark.parametrize('position', ['before', 'Standard', None, 3])
+def test_unknown_position(position):
+    with pytest.raises(ValueError, match='se_position must be one of'):
+        SEBottleneck(32, 32, se_position=position)
+
+
+@pytest.mark.parametrize('se_cfg', ['SELayer', dict(ratio=4), 16])
+def test_bad_se_cfg(se_cfg):
+    with pytest.raises(TypeError, match="se_cfg must be a dict with a 'type' key"):
+        SEBottleneck(32, 32, se_cfg=se_cfg)
+
+
+@pytest.mark.parametrize(
+    'ours, theirs, kwargs',
+    [
+        (SEBottleneck, Bottleneck, dict(in_channels=64, out_channels=64)),
+        (SEBasicBlock, BasicBlock, dict(in_channels=16, out_channels=16)),
+    ],
+)
+def test_empty_slot_equals_mmpretrain_block(ours, theirs, kwargs):
+    torch.manual_seed(0)
+    block = ours(se_cfg=None, **kwargs).eval()
+    randomize_norms(block)
+    plain = theirs(**kwargs).eval()
+    plain.load_state_dict(block.state_dict())
+    assert block.se is None
+    x = torch.randn(2, kwargs['in_channels'], 6, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), plain(x))
+
+
+@pytest.mark.parametrize('position', SE_POSITIONS)
+def test_drop_path_is_applied(position):
+    """mmpretrain's SEBottleneck copies forward and loses drop_path: ours must not."""
+    torch.manual_seed(0)
+    block = make_bottleneck(se_position=position, drop_path_rate=0.5).train()
+    x = torch.randn(64, 32, 4, 4)
+    with torch.no_grad():
+        out = block(x)
+        block.eval()
+        deterministic = block(x)
+    identity_path = x if position != 'post' else None
+    same_as_eval = torch.isclose(out, deterministic).flatten(1).all(1)
+    # some samples keep the branch (rescaled), some drop it: never all equal
+    assert not same_as_eval.all()
+    if identity_path is not None and position == 'standard':
+        dropped = torch.isclose(out, F.relu(x)).flatten(1).all(1)
+        assert 0 < dropped.sum() < 64
+
+
+@pytest.mark.parametrize('position', SE_POSITIONS)
+def test_with_cp_gives_same_gradients(position):
+    torch.manual_seed(0)
+    block = make_bottleneck(se_position=position).train()
+    cp_block = make_bottleneck(se_position=position, with_cp=True).train()
+    cp_block.load_state_dict(block.state_dict())
+    x = torch.randn(2, 32, 6, 6, requires_grad=True)
+    x_cp = x.detach().clone().requires_grad_()
+    block(x).square().sum().backward()
+    cp_block(x_cp).square().sum().backward()
+    torch.testing.assert_close(x.grad, x_cp.grad)
+    for (name, p), p_cp in zip(block.named_parameters(), cp_block.parameters()):
+        torch.testing.assert_close(p.grad, p_cp.grad, msg=name)
+
+
+def test_grouped_bottleneck_width():
+    block = SEBottleneck(256, 256, groups=32, width_per_group=4)
+    assert block.mid_channels == 128 and block.conv2.groups == 32
+    assert SEBottleneck(256, 256).mid_channels == 64
+
+
+@MODELS.register_module(name='TestChannelScale', force=True)
+class ChannelScale(torch.nn.Module):
+    """Any shape-keeping module with ``in_channels`` fits the slot."""
+
+    def __init__(self, in_channels):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.full((1, in_channels, 1, 1), 2.0))
+
+    def forward(self, x):
+        return x * self.scale
+
+
+def test_any_registered_module_fits_the_slot():
+    block = make_bottleneck(se_cfg=dict(type='TestChannelScale'), se_position='after_conv2')
+    assert isinstance(block.se, ChannelScale) and block.se.scale.shape[1] == block.mid_channels
+    x = torch.randn(1, 32, 5, 5)
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), reference_bottleneck(block, x))

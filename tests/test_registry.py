@@ -1,0 +1,57 @@
+import pytest
+from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import Registry
+from mmpretrain.registry import DATASETS as MMPRETRAIN_DATASETS
+from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
+
+from se_plugin import registry
+from se_plugin.datasets import MNIST5k
+from se_plugin.models import SEBottleneck, SELayer, SEResNet, SEResNeXt
+
+
+def test_child_of_mmpretrain():
+    assert registry.MODELS.scope == 'se_plugin'
+    assert registry.MODELS.parent is MMPRETRAIN_MODELS
+    assert MMPRETRAIN_MODELS._children['se_plugin'] is registry.MODELS
+    assert registry.DATASETS.parent is MMPRETRAIN_DATASETS
+
+
+@pytest.mark.parametrize(
+    'name, cls',
+    [
+        ('se_plugin.SELayer', SELayer),
+        ('se_plugin.SEResNet', SEResNet),
+        ('se_plugin.SEResNeXt', SEResNeXt),
+        ('se_plugin.SEBottleneck', SEBottleneck),
+    ],
+)
+def test_resolves_from_mmpretrain_scope(name, cls):
+    assert MMPRETRAIN_MODELS.get(name) is cls
+
+
+def test_our_names_shadow_mmpretrain_only_in_our_scope():
+    from mmpretrain.models import SEResNet as MMPretrainSEResNet
+
+    assert MMPRETRAIN_MODELS.get('SEResNet') is MMPretrainSEResNet
+    assert registry.MODELS.get('SEResNet') is SEResNet
+    # mmpretrain's own modules resolve through the parent chain
+    assert registry.MODELS.get('ImageClassifier') is MMPRETRAIN_MODELS.get('ImageClassifier')
+
+
+def test_resolves_from_a_sibling_codebase_scope():
+    """Like mmdet/mmseg: a registry whose scope is outside mmpretrain's tree."""
+    sibling = Registry('model', parent=MMENGINE_MODELS, scope='se_plugin_test_sibling')
+    layer = sibling.build(dict(type='se_plugin.SELayer', in_channels=32, ratio=4))
+    assert isinstance(layer, SELayer)
+    assert sibling.get('se_plugin.SEResNet') is SEResNet
+
+
+def test_dataset_registered():
+    assert MMPRETRAIN_DATASETS.get('se_plugin.MNIST5k') is MNIST5k
+
+
+def test_default_scope_finds_parent_modules_lazily():
+    """Hooks and metrics of mmpretrain resolve from the se_plugin scope."""
+    assert registry.HOOKS.get('VisualizationHook') is not None
+    assert registry.METRICS.get('Accuracy') is not None
+    assert registry.TRANSFORMS.get('PackInputs') is not None
