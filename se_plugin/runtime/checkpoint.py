@@ -18,18 +18,22 @@ checkpoint loader report unsafe or corrupt files with a clear
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import re
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import torch
+from mmengine.logging import print_log
 from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
 __all__ = [
     'CheckpointError',
+    'check_resumable',
+    'find_resumable_checkpoint',
     'history_buffer_getattr',
     'safe_globals',
     'install_safe_globals',
@@ -41,9 +45,15 @@ class CheckpointError(ValueError):
     """A checkpoint file that is unsafe, corrupt or truncated."""
 
 
+# HistoryBuffer's own statistics; it adds them to `_statistics_methods` only when
+# the first buffer is created, so a fresh process must know them by name.
+HISTORY_BUFFER_STATISTICS = ('min', 'max', 'mean', 'current')
+
+
 def history_buffer_getattr(obj: Any, name: str) -> Any:
-    """``getattr`` restricted to ``HistoryBuffer``'s registered statistics."""
-    if obj is HistoryBuffer and isinstance(name, str) and name in HistoryBuffer._statistics_methods:
+    """``getattr`` restricted to ``HistoryBuffer``'s statistics methods."""
+    allowed = (*HISTORY_BUFFER_STATISTICS, *HistoryBuffer._statistics_methods)
+    if obj is HistoryBuffer and isinstance(name, str) and name in allowed:
         return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(
         f'refused getattr({getattr(obj, "__name__", type(obj).__name__)}, {name!r}): only '
@@ -130,3 +140,92 @@ def _load_from_local(filename: str, map_location: Any) -> Any:
 def register_checkpoint_loader() -> None:
     """Make mmengine's loader for local paths use :func:`load_checkpoint_file`."""
     CheckpointLoader.register_scheme(prefixes='', force=True)(_load_from_local)
+
+
+def check_resumable(filename: str) -> dict:
+    """Load ``filename`` and check it holds what ``Runner.resume`` needs.
+
+    Raises:
+        FileNotFoundError, CheckpointError: as :func:`load_checkpoint_file`, and
+            CheckpointError for a checkpoint without ``meta``/``state_dict``.
+    """
+    checkpoint = load_checkpoint_file(filename, map_location='cpu')
+    missing = [
+        key
+        for key in ('meta', 'state_dict')
+        if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get(key), dict)
+    ]
+    if missing:
+        raise CheckpointError(
+            f'cannot resume from {filename}: it is not an mmengine training checkpoint '
+            f'(no {" or ".join(missing)})'
+        )
+    return checkpoint
+
+
+def _candidates(directories: list) -> list:
+    """``*.pth`` files of ``directories``, newest first (mtime, then name)."""
+    found = {}
+    for directory in directories:
+        if directory and os.path.isdir(directory):
+            for name in os.listdir(directory):
+                path = os.path.join(directory, name)
+                # best_*.pth hold no optimizer state: not a place to resume from
+                if name.endswith('.pth') and not name.startswith('best_') and os.path.isfile(path):
+                    found[os.path.realpath(path)] = path
+    return sorted(
+        found.values(), key=lambda p: (os.path.getmtime(p), os.path.basename(p)), reverse=True
+    )
+
+
+def find_resumable_checkpoint(work_dir: str, warn: Any = None) -> Optional[str]:
+    """The checkpoint ``--resume auto`` continues from, or None to start afresh.
+
+    The ``last_checkpoint`` pointer of ``work_dir`` is used when it names a
+    loadable training checkpoint. Otherwise (pointer missing, empty, or naming
+    a missing, corrupt or unsafe file) the newest loadable checkpoint with
+    training state in the work dir (and in the pointer's directory) is used,
+    and ``warn`` (default: mmengine's logger) is told why. Best checkpoints
+    (``best_*.pth``, no optimizer state) are never fallen back to.
+    """
+    if warn is None:
+
+        def warn(msg: str) -> None:
+            print_log(msg, logger='current', level=logging.WARNING)
+
+    pointer = os.path.join(work_dir, 'last_checkpoint')
+    directories = [work_dir]
+    problem = None
+    if os.path.isfile(pointer):
+        with open(pointer, encoding='utf-8', errors='replace') as f:
+            target = f.read().strip()
+        if not target:
+            problem = f'{pointer} is empty'
+        else:
+            directories.append(os.path.dirname(target))
+            try:
+                check_resumable(target)
+                return target
+            except (FileNotFoundError, CheckpointError) as err:
+                problem = f'{pointer} names an unusable checkpoint ({err})'
+    skipped = []
+    for path in _candidates(directories):
+        try:
+            checkpoint = check_resumable(path)
+        except (FileNotFoundError, CheckpointError) as err:
+            skipped.append(f'{os.path.basename(path)}: {err}')
+            continue
+        if 'message_hub' not in checkpoint:
+            continue  # a published checkpoint: weights only
+        warn(
+            f'resuming from {path}, the newest loadable checkpoint in {work_dir}: '
+            + (problem or f'{pointer} does not exist')
+            + (f'; skipped {"; ".join(skipped)}' if skipped else '')
+        )
+        return path
+    if problem or skipped:
+        warn(
+            f'no loadable checkpoint to resume from in {work_dir} '
+            f'({"; ".join(filter(None, [problem, *skipped]))}): training starts from scratch'
+        )
+    return None
