@@ -1,0 +1,2 @@
+_base_ = ['../se_resnet50_imagenet.py']
+model = dict(backbone=dict(se_cfg=None))
