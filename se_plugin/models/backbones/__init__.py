@@ -1,4 +1,5 @@
 from .blocks import SE_POSITIONS, AttentionSlotMixin, SEBasicBlock, SEBottleneck
+from .se_densenet import SEDenseNet
 from .se_resnet import SEResNet
 from .se_resnext import SEResNeXt
 from .sknet import SKBlock, SKNet
@@ -8,6 +9,7 @@ __all__ = [
     'AttentionSlotMixin',
     'SEBasicBlock',
     'SEBottleneck',
+    'SEDenseNet',
     'SEResNet',
     'SEResNeXt',
     'SKBlock',
