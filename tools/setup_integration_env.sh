@@ -17,7 +17,8 @@
 # already imports mmcv._ext, mmdet.models and mmseg.models) nothing is built or installed:
 # your mmcv is never replaced, and the tests run this checkout through PYTHONPATH.
 #
-# Usage: source tools/setup_integration_env.sh  (exports SE_PLUGIN_INTEGRATION_PY)
+# Usage: source tools/setup_integration_env.sh  (exports SE_PLUGIN_INTEGRATION_PY, and
+#                                               SE_PLUGIN_INTEGRATION_ENV=cached|own)
 #        bash tools/setup_integration_env.sh    (prints that python's path)
 # Knobs: SE_PLUGIN_BASE_PYTHON (python3), SE_PLUGIN_CACHE, MAX_JOBS (2) for the mmcv build.
 set -euo pipefail
@@ -32,7 +33,7 @@ if [ -n "${SE_PLUGIN_INTEGRATION_PY:-}" ]; then
       "'$_check'; unset it to build the cached environment" >&2
     exit 2
   fi
-  export SE_PLUGIN_INTEGRATION_PY
+  export SE_PLUGIN_INTEGRATION_PY SE_PLUGIN_INTEGRATION_ENV=own
   if [ "${BASH_SOURCE[0]}" = "$0" ]; then echo "$SE_PLUGIN_INTEGRATION_PY"; fi
   return 0 2>/dev/null || exit 0
 fi
@@ -97,7 +98,7 @@ _build_mmcv_wheel() {
   }
   # torch wants setuptools >= 77.0.3 back
   _pip install -q "setuptools==$before"
-  mkdir -p "$_wheels.tmp"
+  rm -rf "$_wheels.tmp" && mkdir -p "$_wheels.tmp"
   mv "$work"/dist/mmcv-*.whl "$_wheels.tmp/"
   rm -rf "$_wheels" && mv "$_wheels.tmp" "$_wheels"
   touch "$_wheels/.complete"
@@ -136,7 +137,7 @@ mkdir -p "$_cache/wheels"
 # this checkout, editable, without touching the pinned dependencies
 "$_vpy" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation \
   -e "$_root" >/dev/null
-export SE_PLUGIN_INTEGRATION_PY="$_vpy"
+export SE_PLUGIN_INTEGRATION_PY="$_vpy" SE_PLUGIN_INTEGRATION_ENV=cached
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   echo "$SE_PLUGIN_INTEGRATION_PY"
 fi

@@ -138,3 +138,18 @@ def test_attention_injected_builds_mmdet_resnet():
     print({k: round(float(v), 4) for k, v in log_vars.items()})
     # the injected modules are not under layer1, so frozen_stages=1 leaves them trainable
     assert assert_attention_trained(model.backbone) == 16
+
+
+def test_attention_injected_resnet18_in_retinanet():
+    """Depth 18 (basic blocks: no plugins in mmdet) gets SE through injection."""
+    snippet = doc_snippet('mmdet-injected-r18')
+    cfg = load_config(PLUGIN_CONFIG)
+    cfg.model.backbone = snippet['backbone']
+    cfg.model.neck.update(snippet['neck'])
+    assert backbone_channels(cfg.model.backbone, 'mmdet') == cfg.model.neck.in_channels
+    model = tiny_detector(cfg.model)
+    assert type(model.backbone).__module__ == 'mmdet.models.backbones.resnet'
+    assert model.backbone.depth == 18 and len(model.backbone.injected_attention) == 8
+    loss, log_vars = train_step(model, det_batch(), 'mmdet')
+    print({k: round(float(v), 4) for k, v in log_vars.items()})
+    assert assert_attention_trained(model.backbone) == 8
