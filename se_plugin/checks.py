@@ -89,3 +89,65 @@ def check_divisible(name: str, value: int, divisor_name: str, divisor: int) -> i
             f'(nearest multiples: {nearest})'
         )
     return value
+
+
+def check_fraction(name: str, value: Any) -> float:
+    """Return ``value`` if it is a real number in ``[0, 1)`` (a drop rate)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f'{name} must be a number in [0, 1), got {value!r} ({type(value).__name__})'
+        )
+    if not 0 <= value < 1:
+        raise ValueError(f'{name} must be in [0, 1), got {value}')
+    return value
+
+
+def check_int_tuple(name: str, value: Any, length: int, minimum: int | None = None) -> tuple:
+    """Return ``value`` as a tuple of ``length`` ints, each >= ``minimum``."""
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f'{name} must be a tuple of {length} ints, got {value!r}')
+    if len(value) != length:
+        raise ValueError(f'{name} must have {length} entries (one per stage), got {value!r}')
+    for i, v in enumerate(value):
+        check_int(f'{name}[{i}]', v, minimum)
+    return tuple(value)
+
+
+class UnknownTypeError(ValueError, KeyError):
+    """A config ``type`` that names no registered class.
+
+    A ValueError (a bad argument value) and, like mmengine's own registry
+    misses, a KeyError, so both ways of catching it work.
+    """
+
+    __str__ = Exception.__str__  # KeyError's would quote the message
+
+
+def check_registered(name: str, cfg: Any, registry: Any = None, kind: str = '') -> dict | None:
+    """Return a copy of a layer config whose ``type`` is a class name found in
+    ``registry`` (default: mmengine's ``MODELS``, where mmcv's conv/norm
+    builders look, from the current default scope), or None for None.
+
+    mmcv's ``build_conv_layer``/``build_norm_layer`` answer an unknown type with
+    ``KeyError('Cannot find None in registry ...')``; this names the type.
+    """
+    cfg = check_cfg(name, cfg)
+    if cfg is None:
+        return None
+    if registry is None:
+        from mmengine.registry import MODELS as registry
+    layer_type = cfg['type']
+    if isinstance(layer_type, type):
+        return cfg
+    if not isinstance(layer_type, str):
+        raise TypeError(f"{name}['type'] must be a str, got {layer_type!r}")
+    with registry.switch_scope_and_registry(None) as scoped:
+        try:
+            found = scoped.get(layer_type)
+        except (RuntimeError, KeyError, ImportError, AttributeError):
+            found = None
+    if found is None:
+        raise UnknownTypeError(
+            f'{name}: {layer_type!r} is not a registered {kind + " " if kind else ""}layer type'
+        )
+    return cfg

@@ -1,23 +1,27 @@
 """Evaluate a checkpoint: ``python tools/test.py CONFIG CHECKPOINT [options]``."""
 
-import argparse
 import os
 
-from mmengine.config import DictAction
-
 import se_plugin  # noqa: F401  (registers se_plugin modules, safe checkpoint loading)
-from se_plugin.runtime.cli import build_runner, format_metrics, prepare_test_config, run_cli
+from se_plugin.runtime.cli import (
+    CfgOptionsAction,
+    ToolArgumentParser,
+    build_runner,
+    format_metrics,
+    prepare_test_config,
+    run_cli,
+)
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description='Evaluate a checkpoint with mmengine.')
+    parser = ToolArgumentParser(description='Evaluate a checkpoint with mmengine.')
     parser.add_argument('config', help='config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='where the test logs go')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=CfgOptionsAction,
         help='override config entries, e.g. test_dataloader.batch_size=64',
     )
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')

@@ -1,16 +1,19 @@
 """Train a model from a config: ``python tools/train.py CONFIG [options]``."""
 
-import argparse
 import os
 
-from mmengine.config import DictAction
-
 import se_plugin  # noqa: F401  (registers se_plugin modules, safe checkpoint loading)
-from se_plugin.runtime.cli import build_runner, prepare_train_config, run_cli
+from se_plugin.runtime.cli import (
+    CfgOptionsAction,
+    ToolArgumentParser,
+    build_runner,
+    prepare_train_config,
+    run_cli,
+)
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description='Train a model with mmengine.')
+    parser = ToolArgumentParser(description='Train a model with mmengine.')
     parser.add_argument('config', help='config file path')
     parser.add_argument('--work-dir', help='where logs and checkpoints go')
     parser.add_argument(
@@ -28,7 +31,7 @@ def parse_args():
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=CfgOptionsAction,
         help='override config entries, e.g. model.backbone.se_cfg.ratio=8',
     )
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')

@@ -1,5 +1,7 @@
 from .checkpoint import (
     CheckpointError,
+    check_resumable,
+    find_resumable_checkpoint,
     install_safe_globals,
     load_checkpoint_file,
     register_checkpoint_loader,
@@ -11,8 +13,39 @@ register_checkpoint_loader()
 
 __all__ = [
     'CheckpointError',
+    'check_resumable',
+    'find_resumable_checkpoint',
     'install_safe_globals',
     'load_checkpoint_file',
     'register_checkpoint_loader',
     'safe_globals',
+]
+
+# crash-safe checkpoints and mid-epoch resume (registers AtomicCheckpointHook,
+# ResumableEpochBasedTrainLoop and the 'se_plugin_atomic_local' file backend)
+from .atomic import AtomicLocalBackend, atomic_write_bytes, atomic_write_text  # noqa: E402
+from .checkpoint_hook import AtomicCheckpointHook  # noqa: E402
+
+# distributed training without CUDA (registers AnyDeviceDistributedDataParallel)
+from .distributed import (  # noqa: E402
+    AnyDeviceDistributedDataParallel,
+    configure_distributed,
+    init_distributed,
+)
+from .loops import ResumableEpochBasedTrainLoop  # noqa: E402
+
+# image loading whose errors name the file (registers LoadImageFromFile in se_plugin scope)
+from .transforms import ImageLoadError, LoadImageFromFile  # noqa: E402
+
+__all__ += [
+    'AnyDeviceDistributedDataParallel',
+    'AtomicCheckpointHook',
+    'AtomicLocalBackend',
+    'ImageLoadError',
+    'LoadImageFromFile',
+    'ResumableEpochBasedTrainLoop',
+    'atomic_write_bytes',
+    'atomic_write_text',
+    'configure_distributed',
+    'init_distributed',
 ]

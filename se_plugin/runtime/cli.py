@@ -9,6 +9,7 @@ cause end the tool with one line on stderr and exit code 2
 
 from __future__ import annotations
 
+import argparse
 import os
 import os.path as osp
 import pickle
@@ -17,9 +18,15 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Optional
 
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
-from .checkpoint import CheckpointError
+from .checkpoint import (
+    CheckpointError,
+    check_resumable,
+    find_resumable_checkpoint,
+    load_checkpoint_file,
+)
+from .distributed import configure_distributed, init_distributed
 
 EXIT_USER_ERROR = 2
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
@@ -27,6 +34,30 @@ LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 
 class ConfigError(ValueError):
     """A config (or a ``--cfg-options`` entry) that cannot be used."""
+
+
+class ToolArgumentParser(argparse.ArgumentParser):
+    """``ArgumentParser`` whose errors are one line on stderr (exit 2), like the
+    tools' other user errors, instead of the usage block plus the error."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USER_ERROR, f'error: {message} (see {self.prog} --help)\n')
+
+
+class CfgOptionsAction(DictAction):
+    """mmengine's ``DictAction`` (``--cfg-options KEY=VALUE ...``) that reports an
+    entry without ``=`` or with an empty key as an argument error."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        for kv in values or ():
+            key, sep, _ = kv.partition('=')
+            if not sep or not key or any(not part for part in key.split('.')):
+                raise argparse.ArgumentError(
+                    self,
+                    f'expected KEY=VALUE with a dotted KEY such as model.backbone.depth=50, '
+                    f'got {kv!r}',
+                )
+        super().__call__(parser, namespace, values, option_string)
 
 
 def load_config(path: str, cfg_options: Optional[Mapping[str, Any]] = None) -> Config:
@@ -40,7 +71,7 @@ def load_config(path: str, cfg_options: Optional[Mapping[str, Any]] = None) -> C
         raise FileNotFoundError(f'config file not found: {path}')
     try:
         cfg = Config.fromfile(path)
-    except (SyntaxError, NameError, KeyError, ImportError) as err:
+    except Exception as err:  # a config is user code: whatever it raises is the user's error
         raise ConfigError(f'cannot read config {path}: {type(err).__name__}: {err}') from None
     if cfg_options:
         for key in cfg_options:
@@ -100,11 +131,23 @@ def prepare_train_config(
     """The config ``tools/train.py`` runs, after all checks.
 
     ``resume='auto'`` continues from the last checkpoint of the work dir (or
-    starts afresh if there is none); any other value is a checkpoint path.
+    starts afresh if there is none); when its ``last_checkpoint`` pointer names
+    a missing or corrupt file, from the newest loadable checkpoint there, with
+    a warning (:func:`~se_plugin.runtime.checkpoint.find_resumable_checkpoint`).
+    Any other value is a checkpoint path, checked (loaded with the allow-list)
+    before anything runs. The config is made crash-safe and resumable:
+    mmengine's ``CheckpointHook`` becomes
+    :class:`~se_plugin.runtime.checkpoint_hook.AtomicCheckpointHook` and an
+    epoch-based ``train_cfg`` uses
+    :class:`~se_plugin.runtime.loops.ResumableEpochBasedTrainLoop`.
     """
     cfg = load_config(config, cfg_options)
     cfg.launcher = _check_launcher(launcher)
-    cfg.work_dir = work_dir or cfg.get('work_dir') or _default_work_dir(config)
+    configure_distributed(cfg)
+    cfg.work_dir = _check_work_dir(work_dir or cfg.get('work_dir') or _default_work_dir(config))
+    _check_train_cfg(cfg)
+    _check_randomness(cfg)
+    _check_optimizer_type(cfg)
     if no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     if amp:
@@ -112,14 +155,17 @@ def prepare_train_config(
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+        found = find_resumable_checkpoint(cfg.work_dir) if osp.isdir(cfg.work_dir) else None
+        cfg.resume, cfg.load_from = found is not None, found
     elif resume is not None:
         check_checkpoint_path(resume)
+        check_resumable(resume)
         cfg.resume, cfg.load_from = True, resume
     elif cfg.get('load_from'):
-        check_checkpoint_path(cfg.load_from)
+        check_checkpoint_file(cfg.load_from)
+    _use_crash_safe_training(cfg)
     if auto_scale_lr:
-        if 'auto_scale_lr' not in cfg:
+        if not isinstance(cfg.get('auto_scale_lr'), Mapping):
             raise ConfigError(f'--auto-scale-lr: {config} has no auto_scale_lr.base_batch_size')
         cfg.auto_scale_lr.enable = True
     _set_dataloader_defaults(cfg)
@@ -138,8 +184,9 @@ def prepare_test_config(
     """The config ``tools/test.py`` runs: ``checkpoint`` evaluated on the test set."""
     cfg = load_config(config, cfg_options)
     cfg.launcher = _check_launcher(launcher)
-    cfg.work_dir = work_dir or cfg.get('work_dir') or _default_work_dir(config)
-    check_checkpoint_path(checkpoint)
+    configure_distributed(cfg)
+    cfg.work_dir = _check_work_dir(work_dir or cfg.get('work_dir') or _default_work_dir(config))
+    check_checkpoint_file(checkpoint)
     cfg.load_from = checkpoint
     cfg.resume = False
     for key in ('test_dataloader', 'test_evaluator'):
@@ -148,6 +195,62 @@ def prepare_test_config(
     _set_dataloader_defaults(cfg)
     check_data_roots(cfg, ['test_dataloader'])
     return cfg
+
+
+def _check_work_dir(work_dir: Any) -> str:
+    if not isinstance(work_dir, str) or not work_dir:
+        raise ConfigError(f'work_dir must be a path, got {work_dir!r}')
+    if osp.exists(work_dir) and not osp.isdir(work_dir):
+        raise NotADirectoryError(f'work_dir {work_dir} exists and is not a directory')
+    return work_dir
+
+
+_LOOP_INTS = ('max_epochs', 'max_iters', 'val_interval', 'val_begin')
+
+
+def _check_train_cfg(cfg: Config) -> None:
+    """Clear errors for the train_cfg values mmengine asserts on or divides by."""
+    train_cfg = cfg.get('train_cfg')
+    if train_cfg is None:
+        return
+    if not isinstance(train_cfg, Mapping):
+        raise ConfigError(f'train_cfg must be a dict, got {train_cfg!r}')
+    for key in _LOOP_INTS:
+        if key in train_cfg:
+            value = train_cfg[key]
+            minimum = 0 if key == 'val_begin' else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ConfigError(f'train_cfg.{key} must be an int >= {minimum}, got {value!r}')
+
+
+def _check_randomness(cfg: Config) -> None:
+    randomness = cfg.get('randomness') or {}
+    if not isinstance(randomness, Mapping):
+        raise ConfigError(f'randomness must be a dict, got {randomness!r}')
+    seed = randomness.get('seed')
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise ConfigError(f'randomness.seed must be None or an int >= 0, got {seed!r}')
+
+
+def _check_optimizer_type(cfg: Config) -> None:
+    """An unknown optimizer type otherwise ends in mmengine with the message
+    'None is not a callable object'."""
+    from mmengine.registry import OPTIMIZERS
+
+    optimizer = (cfg.get('optim_wrapper') or {}).get('optimizer')
+    layer_type = optimizer.get('type') if isinstance(optimizer, Mapping) else None
+    if not isinstance(layer_type, str):
+        return
+    with OPTIMIZERS.switch_scope_and_registry(cfg.get('default_scope')) as registry:
+        try:
+            found = registry.get(layer_type)
+        except Exception:  # mmengine raises RuntimeError for unknown dotted names
+            found = None
+    if found is None:
+        raise ConfigError(
+            f'optim_wrapper.optimizer.type: {layer_type!r} is not a registered optimizer '
+            '(torch.optim names such as SGD, AdamW, or mmpretrain ones such as LARS, Lamb)'
+        )
 
 
 def _check_launcher(launcher: str) -> str:
@@ -164,8 +267,34 @@ def _check_amp_device() -> None:
 
 
 def check_checkpoint_path(path: str) -> None:
-    if not osp.isfile(osp.expanduser(path)):
+    if not isinstance(path, str) or not osp.isfile(osp.expanduser(path)):
         raise FileNotFoundError(f'checkpoint not found: {path}')
+
+
+def check_checkpoint_file(path: str) -> None:
+    """Fail early on a missing, corrupt or unsafe local checkpoint (URLs are left
+    to mmengine's loaders)."""
+    if isinstance(path, str) and '://' in path:
+        return
+    check_checkpoint_path(path)
+    load_checkpoint_file(osp.expanduser(path), map_location='cpu')
+
+
+_MMENGINE_CHECKPOINT_HOOKS = ('CheckpointHook', 'mmengine.CheckpointHook')
+_RESUMABLE_LOOP = 'se_plugin.ResumableEpochBasedTrainLoop'
+
+
+def _use_crash_safe_training(cfg: Config) -> None:
+    """mmengine's CheckpointHook -> AtomicCheckpointHook; epoch-based train_cfg
+    without a loop type -> ResumableEpochBasedTrainLoop."""
+    hooks = cfg.get('default_hooks')
+    checkpoint = hooks.get('checkpoint') if isinstance(hooks, Mapping) else None
+    if isinstance(checkpoint, Mapping) and checkpoint.get('type') in _MMENGINE_CHECKPOINT_HOOKS:
+        checkpoint['type'] = 'se_plugin.AtomicCheckpointHook'
+    train_cfg = cfg.get('train_cfg')
+    if isinstance(train_cfg, Mapping) and 'type' not in train_cfg and train_cfg.get('by_epoch'):
+        loop = {k: v for k, v in train_cfg.items() if k != 'by_epoch'}
+        cfg.train_cfg = dict(type=_RESUMABLE_LOOP, **loop)
 
 
 def _dataset_cfgs(dataset: Any) -> Iterable[Mapping]:
@@ -210,6 +339,7 @@ def build_runner(cfg: Config):
     from mmengine.runner import Runner
 
     apply_env(cfg)
+    init_distributed(cfg)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
@@ -234,8 +364,13 @@ USER_ERRORS = (
 
 
 def _message(err: BaseException) -> str:
-    text = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-    return ' '.join(str(text).split()) or type(err).__name__
+    text = str(err.args[0] if isinstance(err, KeyError) and err.args else err)
+    if 'Original Traceback' in text:
+        # re-raised from a DataLoader worker: keep the error, not the traceback
+        last = [line for line in text.splitlines() if line.strip()][-1].strip()
+        name, sep, rest = last.partition(': ')
+        text = rest if sep and ' ' not in name else last
+    return ' '.join(text.split()) or type(err).__name__
 
 
 def run_cli(main: Callable[[], Optional[int]]) -> None:
@@ -257,10 +392,13 @@ def run_cli(main: Callable[[], Optional[int]]) -> None:
 
 
 __all__ = [
+    'CfgOptionsAction',
     'ConfigError',
     'EXIT_USER_ERROR',
+    'ToolArgumentParser',
     'apply_env',
     'build_runner',
+    'check_checkpoint_file',
     'check_data_roots',
     'format_metrics',
     'load_config',

@@ -30,10 +30,38 @@ from mmpretrain.models.backbones.resnet import BasicBlock as _BasicBlock
 from mmpretrain.models.backbones.resnext import Bottleneck as _GroupedBottleneck
 from torch import Tensor
 
-from se_plugin.checks import check_cfg, check_choice, check_int
+from se_plugin.checks import (
+    check_choice,
+    check_divisible,
+    check_fraction,
+    check_int,
+    check_registered,
+)
 from se_plugin.registry import MODELS
 
 SE_POSITIONS = ('standard', 'pre', 'post', 'identity', 'after_conv2')
+
+
+def check_block_args(in_channels, out_channels, kwargs: dict, expansion: int) -> None:
+    """Clear errors for the arguments mmpretrain's blocks assert on or crash with.
+
+    Also refuses a block whose shortcut cannot be added to its output
+    (``stride != 1`` or ``in_channels != out_channels`` without a
+    ``downsample``), which would otherwise fail at the first forward pass.
+    """
+    check_int('in_channels', in_channels, minimum=1)
+    check_int('out_channels', out_channels, minimum=1)
+    check_int('expansion', expansion, minimum=1)
+    check_divisible('out_channels', out_channels, 'expansion', expansion)
+    stride = check_int('stride', kwargs.get('stride', 1), minimum=1)
+    check_int('dilation', kwargs.get('dilation', 1), minimum=1)
+    check_choice('style', kwargs.get('style', 'pytorch'), ('pytorch', 'caffe'))
+    check_fraction('drop_path_rate', kwargs.get('drop_path_rate', 0.0))
+    if kwargs.get('downsample') is None and (stride != 1 or in_channels != out_channels):
+        raise ValueError(
+            f'a block with stride={stride}, in_channels={in_channels} and '
+            f'out_channels={out_channels} needs a downsample module for its shortcut'
+        )
 
 
 class AttentionSlotMixin:
@@ -46,7 +74,7 @@ class AttentionSlotMixin:
     se_positions: tuple = SE_POSITIONS
 
     def _build_attention(self, se_cfg: Optional[dict], se_position: str) -> None:
-        se_cfg = check_cfg('se_cfg', se_cfg)
+        se_cfg = check_registered('se_cfg', se_cfg, MODELS, 'attention')
         self.se_position = check_choice('se_position', se_position, self.se_positions)
         channels = {
             'standard': self.out_channels,
@@ -115,6 +143,10 @@ class SEBasicBlock(AttentionSlotMixin, _BasicBlock):
         se_position: str = 'standard',
         **kwargs,
     ) -> None:
+        expansion = kwargs.get('expansion', 1)
+        check_block_args(in_channels, out_channels, kwargs, expansion)
+        if expansion != 1:
+            raise ValueError(f'a basic block has expansion 1, got expansion={expansion}')
         super().__init__(in_channels, out_channels, **kwargs)
         self._build_attention(se_cfg, se_position)
 
@@ -173,7 +205,10 @@ class SEBottleneck(AttentionSlotMixin, _GroupedBottleneck):
         **kwargs,
     ) -> None:
         check_int('groups', groups, minimum=1)
+        check_int('width_per_group', width_per_group, minimum=1)
+        check_int('base_channels', base_channels, minimum=1)
         expansion = kwargs.get('expansion', 4)
+        check_block_args(in_channels, out_channels, kwargs, expansion)
         if groups > 1 and (out_channels // expansion) % base_channels:
             raise ValueError(
                 f'a grouped bottleneck needs out_channels / expansion to be a multiple of '

@@ -8,7 +8,14 @@ import torch.nn as nn
 from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmpretrain.models.backbones.resnet import ResLayer, ResNet
 
-from se_plugin.checks import check_bool_tuple, check_cfg, check_choice, check_int
+from se_plugin.checks import (
+    check_bool_tuple,
+    check_choice,
+    check_fraction,
+    check_int,
+    check_int_tuple,
+    check_registered,
+)
 from se_plugin.registry import MODELS
 
 from .blocks import SEBasicBlock, SEBottleneck
@@ -66,7 +73,7 @@ class SEResNet(ResNet):
         stem_type: str = 'imagenet',
         **kwargs,
     ) -> None:
-        if depth not in self.arch_settings:
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth not in self.arch_settings:
             allowed = ', '.join(str(d) for d in self.arch_settings)
             name = type(self).__name__
             raise ValueError(f'depth must be one of {allowed} for {name}, got {depth!r}')
@@ -74,7 +81,7 @@ class SEResNet(ResNet):
         if num_stages > 4:
             raise ValueError(f'num_stages must be in [1, 4], got {num_stages}')
         block = self.arch_settings[depth][0]
-        self.se_cfg = check_cfg('se_cfg', se_cfg)
+        self.se_cfg = check_registered('se_cfg', se_cfg, MODELS, 'attention')
         self.se_position = check_choice('se_position', se_position, block.se_positions)
         self.se_stages = (
             (True,) * num_stages
@@ -82,13 +89,28 @@ class SEResNet(ResNet):
             else check_bool_tuple('se_stages', se_stages, num_stages)
         )
         self.stem_type = check_choice('stem_type', stem_type, STEM_TYPES)
+        # mmpretrain's defaults have 4 entries: fewer stages take the first ones
+        kwargs.setdefault('strides', (1, 2, 2, 2)[:num_stages])
+        kwargs.setdefault('dilations', (1, 1, 1, 1)[:num_stages])
         self._check_resnet_args(kwargs)
         super().__init__(depth, **kwargs)
 
     @staticmethod
     def _check_resnet_args(kwargs: dict) -> None:
-        """Turn the asserts of mmpretrain's ResNet into clear errors."""
+        """Turn the asserts (and deep crashes) of mmpretrain's ResNet into clear errors."""
         num_stages = kwargs.get('num_stages', 4)
+        for name, default in (('in_channels', 3), ('stem_channels', 64), ('base_channels', 64)):
+            check_int(name, kwargs.get(name, default), minimum=1)
+        if kwargs.get('expansion') is not None:
+            check_int('expansion', kwargs['expansion'], minimum=1)
+        frozen = check_int('frozen_stages', kwargs.get('frozen_stages', -1), minimum=-1)
+        if frozen > num_stages:
+            raise ValueError(
+                f'frozen_stages must be in [-1, num_stages={num_stages}], got {frozen}'
+            )
+        check_fraction('drop_path_rate', kwargs.get('drop_path_rate', 0.0))
+        check_registered('conv_cfg', kwargs.get('conv_cfg'), kind='conv')
+        check_registered('norm_cfg', kwargs.get('norm_cfg', dict(type='BN')), kind='norm')
         out_indices = kwargs.get('out_indices', (3,))
         if not isinstance(out_indices, (list, tuple)) or not all(
             isinstance(i, int) and -num_stages <= i < num_stages for i in out_indices
@@ -98,10 +120,8 @@ class SEResNet(ResNet):
                 f'got {out_indices!r}'
             )
         for name in ('strides', 'dilations'):
-            if name in kwargs and len(kwargs[name]) != num_stages:
-                raise ValueError(
-                    f'{name} must have num_stages={num_stages} entries, got {kwargs[name]!r}'
-                )
+            if name in kwargs:
+                check_int_tuple(name, kwargs[name], num_stages, minimum=1)
         check_choice('style', kwargs.get('style', 'pytorch'), ('pytorch', 'caffe'))
 
     def block_kwargs(self) -> dict:

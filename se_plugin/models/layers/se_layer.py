@@ -17,6 +17,7 @@ from se_plugin.checks import (
     check_choice,
     check_int,
     check_positive_number,
+    check_registered,
 )
 from se_plugin.registry import MODELS
 
@@ -96,6 +97,7 @@ class SELayer(BaseModule):
         super().__init__(init_cfg)
         check_int('in_channels', in_channels, minimum=1)
         check_int('divisor', divisor, minimum=1)
+        conv_cfg = check_registered('conv_cfg', conv_cfg, kind='conv')
         if squeeze_channels is None:
             check_positive_number('ratio', ratio)
             squeeze_channels = make_divisible(in_channels / ratio, divisor)

@@ -12,10 +12,10 @@ from torch import Tensor
 from se_plugin.checks import (
     HIDDEN_ACTIVATIONS,
     check_act_cfg,
-    check_cfg,
     check_divisible,
     check_int,
     check_positive_number,
+    check_registered,
 )
 from se_plugin.registry import MODELS
 
@@ -103,8 +103,8 @@ class SKConv(BaseModule):
         check_int('dilation', dilation, minimum=1)
         check_divisible('in_channels', in_channels, 'groups', groups)
         check_divisible('out_channels', out_channels, 'groups', groups)
-        conv_cfg = check_cfg('conv_cfg', conv_cfg)
-        norm_cfg = check_cfg('norm_cfg', norm_cfg)
+        conv_cfg = check_registered('conv_cfg', conv_cfg, kind='conv')
+        norm_cfg = check_registered('norm_cfg', norm_cfg, kind='norm')
         act_cfg = check_act_cfg('act_cfg', act_cfg, HIDDEN_ACTIVATIONS)
 
         self.in_channels = in_channels
@@ -115,6 +115,14 @@ class SKConv(BaseModule):
         self.min_channels = min_channels
         # d = max(C / r, L) (paper, Sec. 3.1), C being this layer's output width
         self.fuse_channels = max(int(out_channels / ratio), min_channels)
+        # the fuse norm sees a 1x1 map: with one channel per group it normalises one value
+        gn = norm_cfg is not None and norm_cfg['type'] in ('GN', 'GroupNorm')
+        if num_paths > 1 and gn and self.fuse_channels <= norm_cfg.get('num_groups', 1):
+            raise ValueError(
+                f'norm_cfg={norm_cfg}: the fuse layer normalises {self.fuse_channels} '
+                'values per sample, so GroupNorm needs fewer groups than that; raise '
+                'min_channels or lower num_groups'
+            )
 
         self.paths = nn.ModuleList(
             ConvModule(

@@ -1,0 +1,690 @@
+"""Bad input through ``tools/train.py`` and ``tools/test.py``: one line on stderr, exit 2.
+
+Each case runs the tool's ``__main__`` in this process (``runpy``, patched
+``sys.argv``) and expects ``SystemExit(2)`` with exactly one non-empty line on
+stderr, starting with ``error:``, naming what is wrong, and no traceback. A
+handful also run as real subprocesses (where import-time warnings, worker
+processes and the interpreter's own exit path are real). Malicious checkpoints
+must be refused before anything runs: the file they would create never
+appears.
+"""
+
+import os
+import pickle
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+QS = str(REPO / 'configs/quickstart/se_resnet18_mnist5k.py')
+# keeps a case that would (wrongly) start training small
+SHRINK = [
+    '--cfg-options',
+    'train_dataloader.dataset.indices=16',
+    'val_dataloader.dataset.indices=16',
+    'test_dataloader.dataset.indices=16',
+    'train_cfg.max_epochs=1',
+    'train_dataloader.batch_size=8',
+]
+
+
+class _Reduce:
+    def __init__(self, func, args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+@pytest.fixture(scope='module')
+def files(tmp_path_factory):
+    """Bad configs, checkpoints and data, created once."""
+    d = tmp_path_factory.mktemp('bad_inputs')
+    f = {'dir': str(d)}
+
+    def write(name, text):
+        (d / name).write_text(text)
+        f[name] = str(d / name)
+
+    base = f'_base_ = [{QS!r}]\n'
+    write('syntax.py', base + 'model = dict(type=\n')
+    write('name_error.py', base + 'model = dict(depth=undefined_name)\n')
+    write('raises.py', base + 'x = 1 / 0\n')
+    write('missing_base.py', "_base_ = ['./no_such_base.py']\n")
+    write('bad.json', '{"model": ')
+    write('list.json', '[1, 2]')
+    write('config.txt', 'model = dict()\n')
+    write('unknown_model.py', base + "model = dict(type='NoSuchClassifier')\n")
+    write('no_val_loop.py', base + 'val_cfg = None\nval_dataloader = None\nval_evaluator = None\n')
+    write('not_a_dir', 'a file where a work dir should be')
+
+    ckpt = {
+        'meta': {'epoch': 1, 'iter': 4, 'seed': np.int64(0)},
+        'state_dict': {'w': torch.randn(64, 64)},
+        'message_hub': {},
+        'optimizer': {'state': {}, 'param_groups': []},
+    }
+    torch.save(ckpt, d / 'good.pth')
+    data = (d / 'good.pth').read_bytes()
+    (d / 'truncated.pth').write_bytes(data[: len(data) // 2])
+    (d / 'garbage.pth').write_bytes(os.urandom(1024))
+    (d / 'empty.pth').write_bytes(b'')
+    torch.save({'w': torch.zeros(2)}, d / 'weights_only.pth')
+    with open(d / 'pickle.pth', 'wb') as fh:
+        pickle.dump({'state_dict': {}}, fh)
+    for name in ('truncated.pth', 'garbage.pth', 'empty.pth', 'weights_only.pth', 'pickle.pth'):
+        f[name] = str(d / name)
+    f['good.pth'] = str(d / 'good.pth')
+
+    # malicious checkpoints: unpickling them would create the marker file
+    f['markers'] = []
+    payloads = {
+        'os_system': lambda m: _Reduce(os.system, (f'touch {m}',)),
+        'eval': lambda m: _Reduce(eval, (f"open({m!r}, 'w')",)),
+        'subprocess': lambda m: _Reduce(subprocess.call, (['touch', m],)),
+    }
+    for name, payload in payloads.items():
+        marker = str(d / f'pwned_{name}')
+        torch.save({'meta': {}, 'state_dict': {'w': payload(marker)}}, d / f'evil_{name}.pth')
+        f[f'evil_{name}.pth'] = str(d / f'evil_{name}.pth')
+        f['markers'].append(marker)
+
+    # a folder dataset (mmpretrain CustomDataset) with one corrupt PNG
+    import cv2
+
+    for cls in ('a', 'b'):
+        (d / 'folder' / cls).mkdir(parents=True)
+        for i in range(3):
+            img = np.full((8, 8, 3), 40 * i, np.uint8)
+            cv2.imwrite(str(d / 'folder' / cls / f'{i}.png'), img)
+    good_png = (d / 'folder/a/0.png').read_bytes()
+    (d / 'folder/b/1.png').write_bytes(good_png[: len(good_png) // 3])  # truncated PNG
+    (d / 'folder/b/2.png').write_bytes(b'\x89PNG\r\n\x1a\n' + os.urandom(40))  # garbage
+    folder = f"""
+_base_ = [{QS!r}]
+model = dict(backbone=dict(in_channels=3), head=dict(num_classes=2))
+data_preprocessor = dict(num_classes=2, mean=[0, 0, 0], std=[1, 1, 1], to_rgb=False)
+pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
+train_dataloader = dict(batch_size=6, num_workers=NUM_WORKERS, persistent_workers=False,
+    dataset=dict(_delete_=True, type='CustomDataset', data_root={str(d / 'folder')!r},
+                 pipeline=pipeline))
+val_dataloader = dict(batch_size=6, dataset=dict(_delete_=True, type='CustomDataset',
+    data_root={str(d / 'folder')!r}, pipeline=pipeline))
+test_dataloader = val_dataloader
+train_cfg = dict(max_epochs=1)
+"""
+    write('folder.py', folder.replace('NUM_WORKERS', '0'))
+    write('folder_workers.py', folder.replace('NUM_WORKERS', '2'))
+    return f
+
+
+def _forget_mmengine_instances():
+    """Drop the loggers, visualizers, message hubs and scopes earlier in-process
+    runs created: a Runner started in the same second reuses them by name, and
+    theirs still write to an earlier test's (closed) captured stdout."""
+    from mmengine.utils import ManagerMixin
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    for cls in subclasses(ManagerMixin):
+        for instance in list(cls._instance_dict.values()):
+            for handler in getattr(instance, 'handlers', []):
+                handler.close()
+        cls._instance_dict.clear()
+
+
+def run_tool(tool, argv, capsys, monkeypatch):
+    """Run tools/<tool> in-process; return (exit code, stderr)."""
+    monkeypatch.setattr(sys, 'argv', [tool, *argv])
+    monkeypatch.chdir(REPO)
+    _forget_mmengine_instances()
+    capsys.readouterr()
+    try:
+        with pytest.raises(SystemExit) as exc:
+            runpy.run_path(str(REPO / 'tools' / tool), run_name='__main__')
+    finally:
+        _forget_mmengine_instances()
+    return exc.value.code, capsys.readouterr().err
+
+
+def assert_one_line_error(code, err, match):
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2, err
+    assert len(lines) == 1, err
+    assert lines[0].startswith('error: '), err
+    assert 'Traceback' not in err
+    assert match.lower() in lines[0].lower(), lines[0]
+
+
+def W(tmp):  # noqa: N802  a fresh work dir per case
+    return ['--work-dir', str(tmp)]
+
+
+# (case id, tool, argv builder(files, work dir), expected text in the message)
+CASES = [
+    # --- arguments ---
+    ('no_args', 'train.py', lambda f, w: [], 'required: config'),
+    ('unknown_flag', 'train.py', lambda f, w: [QS, '--bogus'], 'unrecognized arguments'),
+    ('bad_launcher', 'train.py', lambda f, w: [QS, '--launcher', 'k8s'], 'invalid choice'),
+    ('bad_local_rank', 'train.py', lambda f, w: [QS, '--local-rank', 'x'], 'invalid int'),
+    ('cfg_option_no_equals', 'train.py', lambda f, w: [QS, '--cfg-options', 'foo'], 'KEY=VALUE'),
+    ('cfg_option_empty_key', 'train.py', lambda f, w: [QS, '--cfg-options', '=3'], 'KEY=VALUE'),
+    (
+        'cfg_option_empty_part',
+        'train.py',
+        lambda f, w: [QS, '--cfg-options', 'a..b=1'],
+        'KEY=VALUE',
+    ),
+    (
+        'cfg_options_no_value',
+        'train.py',
+        lambda f, w: [QS, '--cfg-options'],
+        'expected at least one',
+    ),
+    ('test_no_checkpoint_arg', 'test.py', lambda f, w: [QS], 'required: checkpoint'),
+    (
+        'test_bad_launcher',
+        'test.py',
+        lambda f, w: [QS, f['good.pth'], '--launcher', 'x'],
+        'invalid choice',
+    ),
+    (
+        'launcher_slurm_cpu',
+        'train.py',
+        lambda f, w: [QS, *W(w), '--launcher', 'slurm'],
+        'needs CUDA',
+    ),
+    ('launcher_mpi_cpu', 'train.py', lambda f, w: [QS, *W(w), '--launcher', 'mpi'], 'needs CUDA'),
+    (
+        'launcher_pytorch_no_env',
+        'train.py',
+        lambda f, w: [QS, *W(w), '--launcher', 'pytorch', *SHRINK],
+        'torchrun',
+    ),
+    ('amp_without_cuda', 'train.py', lambda f, w: [QS, *W(w), '--amp'], 'needs a CUDA device'),
+    # --- config files ---
+    ('config_missing', 'train.py', lambda f, w: ['/no/such/config.py'], 'config file not found'),
+    ('config_is_dir', 'train.py', lambda f, w: [f['dir']], 'config file not found'),
+    ('config_syntax_error', 'train.py', lambda f, w: [f['syntax.py']], 'SyntaxError'),
+    ('config_name_error', 'train.py', lambda f, w: [f['name_error.py']], 'undefined_name'),
+    ('config_raises', 'train.py', lambda f, w: [f['raises.py']], 'ZeroDivisionError'),
+    ('config_missing_base', 'train.py', lambda f, w: [f['missing_base.py']], 'no_such_base'),
+    ('config_bad_json', 'train.py', lambda f, w: [f['bad.json']], 'cannot read config'),
+    ('config_json_list', 'train.py', lambda f, w: [f['list.json']], 'cannot read config'),
+    ('config_txt', 'train.py', lambda f, w: [f['config.txt']], 'cannot read config'),
+    (
+        'test_config_syntax_error',
+        'test.py',
+        lambda f, w: [f['syntax.py'], f['good.pth']],
+        'SyntaxError',
+    ),
+    # --- --cfg-options keys and values ---
+    (
+        'unknown_top_key',
+        'train.py',
+        lambda f, w: [QS, '--cfg-options', 'modle.backbone.depth=50'],
+        "no 'modle'",
+    ),
+    (
+        'unknown_nested_key',
+        'train.py',
+        lambda f, w: [QS, '--cfg-options', 'model.backbon.depth=50'],
+        "no 'model.backbon'",
+    ),
+    (
+        'key_through_str',
+        'train.py',
+        lambda f, w: [QS, '--cfg-options', 'model.type.x=1'],
+        'not a dict or list',
+    ),
+    (
+        'list_index_out_of_range',
+        'train.py',
+        lambda f, w: [QS, '--cfg-options', 'train_pipeline.7.type=X'],
+        "no 'train_pipeline.7'",
+    ),
+    (
+        'test_unknown_key',
+        'test.py',
+        lambda f, w: [QS, f['good.pth'], '--cfg-options', 'tst_dataloader.x=1'],
+        "no 'tst_dataloader'",
+    ),
+    (
+        'ratio_zero',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.se_cfg.ratio=0'],
+        'ratio must be > 0',
+    ),
+    (
+        'ratio_negative',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.se_cfg.ratio=-4'],
+        'ratio must be > 0',
+    ),
+    (
+        'ratio_string',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.se_cfg.ratio=abc'],
+        'ratio must be a number',
+    ),
+    (
+        'ratio_too_large',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.se_cfg.squeeze_channels=999'],
+        'squeeze width',
+    ),
+    (
+        'depth_17',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.depth=17'],
+        'depth must be one of',
+    ),
+    (
+        'se_position_unknown',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.se_position=middle'],
+        'se_position',
+    ),
+    (
+        'se_stages_short',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.se_stages=[True,False]'],
+        'se_stages',
+    ),
+    (
+        'se_stages_ints',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.se_stages=[1,0,1,1]'],
+        'se_stages',
+    ),
+    (
+        'se_type_unknown',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.se_cfg.type=SELayr'],
+        'SELayr',
+    ),
+    (
+        'se_act_not_dict',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.se_cfg.act_cfg=Softmax'],
+        'act_cfg must be',
+    ),
+    (
+        'se_squeeze_unknown',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.se_cfg.squeeze=median'],
+        'squeeze must be one of',
+    ),
+    (
+        'frozen_stages_9',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.frozen_stages=9'],
+        'frozen_stages',
+    ),
+    (
+        'strides_zero',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.strides=[1,0,2,2]'],
+        'strides[1]',
+    ),
+    (
+        'drop_path_1',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.drop_path_rate=1.0'],
+        'drop_path_rate',
+    ),
+    (
+        'base_channels_zero',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.base_channels=0'],
+        'base_channels',
+    ),
+    (
+        'backbone_type_unknown',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.type=NoSuchNet'],
+        'NoSuchNet',
+    ),
+    (
+        'model_type_unknown',
+        'train.py',
+        lambda f, w: [f['unknown_model.py'], *W(w), *SHRINK],
+        'NoSuchClassifier',
+    ),
+    (
+        'num_classes_zero',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.head.num_classes=0'],
+        'num_classes',
+    ),
+    (
+        'dataset_type_unknown',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'train_dataloader.dataset.type=NoSuchSet'],
+        'NoSuchSet',
+    ),
+    (
+        'dataset_split_unknown',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'train_dataloader.dataset.split=valid'],
+        'split must be one of',
+    ),
+    (
+        'data_root_missing',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'train_dataloader.dataset.data_root=/no/data'],
+        'data not found',
+    ),
+    (
+        'val_data_root_missing',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'val_dataloader.dataset.data_root=/no/data'],
+        'val_dataloader',
+    ),
+    (
+        'test_data_root_missing',
+        'test.py',
+        lambda f, w: [
+            QS,
+            f['good.pth'],
+            *W(w),
+            '--cfg-options',
+            'test_dataloader.dataset.data_root=/no/data',
+        ],
+        'test_dataloader',
+    ),
+    (
+        'data_file_missing',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'train_dataloader.dataset.data_file=/no/mnist.csv.gz'],
+        '/no/mnist.csv.gz',
+    ),
+    (
+        'batch_size_zero',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'train_dataloader.batch_size=0'],
+        'batch_size',
+    ),
+    (
+        'batch_size_string',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'train_dataloader.batch_size=big'],
+        'batch_size',
+    ),
+    (
+        'num_workers_negative',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'train_dataloader.num_workers=-1'],
+        'num_workers',
+    ),
+    (
+        'indices_string',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'train_dataloader.dataset.indices=abc'],
+        'indices',
+    ),
+    (
+        'lr_negative',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'optim_wrapper.optimizer.lr=-0.1'],
+        'learning rate',
+    ),
+    (
+        'optimizer_unknown',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'optim_wrapper.optimizer.type=NoSuchOpt'],
+        'NoSuchOpt',
+    ),
+    (
+        'max_epochs_zero',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'train_cfg.max_epochs=0'],
+        'max_epochs',
+    ),
+    (
+        'max_epochs_float',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'train_cfg.max_epochs=2.5'],
+        'max_epochs',
+    ),
+    (
+        'val_interval_zero',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'train_cfg.val_interval=0'],
+        'val_interval',
+    ),
+    (
+        'threads_zero',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'env_cfg.torch_num_threads=0'],
+        'torch_num_threads',
+    ),
+    (
+        'threads_string',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'env_cfg.torch_num_threads=many'],
+        'torch_num_threads',
+    ),
+    ('seed_string', 'train.py', lambda f, w: [QS, *W(w), *SHRINK, 'randomness.seed=abc'], 'seed'),
+    (
+        'hook_type_unknown',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'default_hooks.checkpoint.type=NoSuchHook'],
+        'NoSuchHook',
+    ),
+    (
+        'metric_unknown',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'val_evaluator.type=NoSuchMetric'],
+        'NoSuchMetric',
+    ),
+    (
+        'auto_scale_lr_missing',
+        'train.py',
+        lambda f, w: [QS, *W(w), '--auto-scale-lr', '--cfg-options', 'auto_scale_lr=None'],
+        'auto_scale_lr',
+    ),
+    (
+        'work_dir_is_file',
+        'train.py',
+        lambda f, w: [QS, '--work-dir', f['not_a_dir']],
+        'not a directory',
+    ),
+    (
+        'test_without_test_loader',
+        'test.py',
+        lambda f, w: [QS, f['good.pth'], *W(w), '--cfg-options', 'test_dataloader=None'],
+        'no test_dataloader',
+    ),
+    # --- checkpoints ---
+    (
+        'resume_missing',
+        'train.py',
+        lambda f, w: [QS, *W(w), '--resume', '/no/such.pth'],
+        'checkpoint not found',
+    ),
+    (
+        'resume_dir',
+        'train.py',
+        lambda f, w: [QS, *W(w), '--resume', f['dir']],
+        'checkpoint not found',
+    ),
+    (
+        'resume_truncated',
+        'train.py',
+        lambda f, w: [QS, *W(w), '--resume', f['truncated.pth']],
+        'corrupt or truncated',
+    ),
+    (
+        'resume_garbage',
+        'train.py',
+        lambda f, w: [QS, *W(w), '--resume', f['garbage.pth']],
+        'corrupt or truncated',
+    ),
+    (
+        'resume_empty',
+        'train.py',
+        lambda f, w: [QS, *W(w), '--resume', f['empty.pth']],
+        'corrupt or truncated',
+    ),
+    (
+        'resume_weights_only',
+        'train.py',
+        lambda f, w: [QS, *W(w), '--resume', f['weights_only.pth']],
+        'not an mmengine training checkpoint',
+    ),
+    (
+        'resume_plain_pickle',
+        'train.py',
+        lambda f, w: [QS, *W(w), '--resume', f['pickle.pth']],
+        'pickle.pth',
+    ),
+    (
+        'load_from_missing',
+        'train.py',
+        lambda f, w: [QS, *W(w), '--cfg-options', 'load_from=/no/such.pth'],
+        'checkpoint not found',
+    ),
+    (
+        'load_from_truncated',
+        'train.py',
+        lambda f, w: [QS, *W(w), '--cfg-options', f'load_from={f["truncated.pth"]}'],
+        'corrupt or truncated',
+    ),
+    (
+        'test_ckpt_missing',
+        'test.py',
+        lambda f, w: [QS, '/no/such.pth', *W(w)],
+        'checkpoint not found',
+    ),
+    (
+        'test_ckpt_truncated',
+        'test.py',
+        lambda f, w: [QS, f['truncated.pth'], *W(w)],
+        'corrupt or truncated',
+    ),
+    (
+        'test_ckpt_garbage',
+        'test.py',
+        lambda f, w: [QS, f['garbage.pth'], *W(w)],
+        'corrupt or truncated',
+    ),
+    (
+        'test_ckpt_empty',
+        'test.py',
+        lambda f, w: [QS, f['empty.pth'], *W(w)],
+        'corrupt or truncated',
+    ),
+    # --- data ---
+    (
+        'corrupt_image_train',
+        'train.py',
+        lambda f, w: [f['folder.py'], *W(w)],
+        'cannot decode image',
+    ),
+    (
+        'corrupt_image_test',
+        'test.py',
+        lambda f, w: [f['folder.py'], f['good.pth'], *W(w)],
+        'cannot decode image',
+    ),
+]
+MALICIOUS = [
+    (tool, name)
+    for name in ('os_system', 'eval', 'subprocess')
+    for tool in ('train.py --resume', 'test.py', 'train.py load_from')
+]
+
+
+@pytest.mark.parametrize('case, tool, argv, match', CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_exit_2(
+    case, tool, argv, match, files, tmp_path, capsys, monkeypatch
+):
+    code, err = run_tool(tool, argv(files, tmp_path / 'work'), capsys, monkeypatch)
+    assert_one_line_error(code, err, match)
+
+
+def test_corrupt_image_error_names_the_file(files, tmp_path, capsys, monkeypatch):
+    code, err = run_tool('train.py', [files['folder.py'], *W(tmp_path)], capsys, monkeypatch)
+    assert_one_line_error(code, err, 'cannot decode image')
+    assert '/folder/b/1.png' in err or '/folder/b/2.png' in err
+
+
+@pytest.mark.parametrize('tool, payload', MALICIOUS, ids=[f'{t}-{p}' for t, p in MALICIOUS])
+def test_malicious_checkpoint_is_refused_and_nothing_runs(
+    tool, payload, files, tmp_path, capsys, monkeypatch
+):
+    evil = files[f'evil_{payload}.pth']
+    work = tmp_path / 'work'
+    argv = {
+        'train.py --resume': [QS, *W(work), '--resume', evil],
+        'test.py': [QS, evil, *W(work)],
+        'train.py load_from': [QS, *W(work), '--cfg-options', f'load_from={evil}'],
+    }[tool]
+    code, err = run_tool(tool.split()[0], argv, capsys, monkeypatch)
+    assert_one_line_error(code, err, f'refused to load {evil}')
+    assert 'nothing from it was executed' in err
+    assert not any(os.path.exists(m) for m in files['markers'])
+    assert not work.exists()  # refused before the Runner made its work dir
+
+
+# --- real subprocesses -------------------------------------------------------------------
+
+
+def _subprocess(args, tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(REPO))
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+    )
+
+
+@pytest.mark.parametrize(
+    'name, args, match',
+    [
+        ('syntax_error', lambda f, w: ['tools/train.py', f['syntax.py']], 'SyntaxError'),
+        (
+            'unknown_key',
+            lambda f, w: ['tools/train.py', QS, '--cfg-options', 'modle.x=1'],
+            "no 'modle'",
+        ),
+        (
+            'bad_launcher',
+            lambda f, w: ['tools/train.py', QS, '--launcher', 'k8s'],
+            'invalid choice',
+        ),
+        (
+            'resume_truncated',
+            lambda f, w: ['tools/train.py', QS, *W(w), '--resume', f['truncated.pth']],
+            'corrupt',
+        ),
+        (
+            'test_malicious',
+            lambda f, w: ['tools/test.py', QS, f['evil_os_system.pth'], *W(w)],
+            'refused',
+        ),
+        # two DataLoader workers: the error comes back from a worker process
+        (
+            'corrupt_image_workers',
+            lambda f, w: ['tools/train.py', f['folder_workers.py'], *W(w)],
+            'cannot decode image',
+        ),
+    ],
+)
+def test_subprocess_bad_input(name, args, match, files, tmp_path):
+    argv = [
+        a if a.startswith(('/', '-')) or '=' in a else str(REPO / a)
+        for a in args(files, tmp_path / 'w')
+    ]
+    proc = _subprocess(argv, tmp_path)
+    assert_one_line_error(proc.returncode, proc.stderr, match)
+    assert not any(os.path.exists(m) for m in files['markers'])
