@@ -1,0 +1,121 @@
+"""Ablation sweep: train + test every grid point (and seed), then tabulate and plot.
+
+``python tools/ablate.py CONFIG --sweep KEY=V1,V2,... [--sweep ...] [--seeds 0 1 2]
+[--max-epochs N] [--work-dir WORK]``
+
+Values are separated by commas outside brackets, so tuples need no other separator:
+``--sweep 'model.backbone.se_stages=(False,True,True,True),(True,True,True,True)'``.
+Rerunning the same command skips finished runs and resumes interrupted ones.
+See :mod:`se_plugin.analysis.ablation` for the layout of WORK.
+"""
+
+import argparse
+import os
+import shlex
+import sys
+
+from mmengine.config import DictAction
+
+import se_plugin  # noqa: F401  (registers se_plugin modules)
+from se_plugin.analysis.ablation import DEFAULT_METRIC, RunFailed, execute, plan_sweep
+from se_plugin.runtime.cli import run_cli
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(
+        description='Sweep config keys: one real train + test per point and seed, '
+        'aggregated into results.csv/.md/.png in the work dir.'
+    )
+    parser.add_argument('config', help='config file path')
+    parser.add_argument(
+        '--sweep',
+        action='append',
+        metavar='KEY=V1,V2,...',
+        help='a config key and its values (commas outside brackets separate values); '
+        'repeat for a grid',
+    )
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0], help='seeds (default: 0)')
+    parser.add_argument(
+        '--work-dir', help='where the runs and results go (default: work_dirs/ablate_<config>)'
+    )
+    parser.add_argument(
+        '--max-epochs',
+        type=int,
+        help='train this many epochs (epoch-based lr schedulers are cut to fit)',
+    )
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries of every run, e.g. train_dataloader.batch_size=32',
+    )
+    parser.add_argument(
+        '--metric',
+        default=DEFAULT_METRIC,
+        help=f'test metric to tabulate and plot (default: {DEFAULT_METRIC})',
+    )
+    parser.add_argument(
+        '--validate',
+        action='store_true',
+        help="keep the config's validation during training (default: off; every run is "
+        'scored on the test set after training)',
+    )
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs='+',
+        metavar='N',
+        help='input size for the FLOPs column (S, H W or C H W; default: from the config)',
+    )
+    parser.add_argument(
+        '--baseline',
+        metavar='WORK_DIR',
+        help='a finished one-point sweep (e.g. the config without attention) to draw as a '
+        'reference line and row',
+    )
+    parser.add_argument(
+        '--keep-going', action='store_true', help='go on with the other runs when one fails'
+    )
+    parser.add_argument(
+        '--dry-run', action='store_true', help='check the sweep and list the points only'
+    )
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    plan = plan_sweep(
+        args.config,
+        sweeps=args.sweep,
+        seeds=args.seeds,
+        work_dir=args.work_dir,
+        max_epochs=args.max_epochs,
+        cfg_options=args.cfg_options,
+        validate=args.validate,
+        shape=args.shape,
+        baseline=args.baseline,
+    )
+    if args.dry_run:
+        for note in plan.notes:
+            print(note)
+        for run in plan.runs:
+            print(f'{run.label}: {run.work_dir}')
+        return 0
+    command = shlex.join(['python', 'tools/ablate.py', *sys.argv[1:]])
+    try:
+        outcome = execute(plan, args.metric, keep_going=args.keep_going, command=command)
+    except RunFailed as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
+    print(f'results: {", ".join(outcome["files"])}')
+    with open(os.path.join(plan.work_dir, 'results.md')) as f:
+        print(f.read(), end='')
+    if outcome['failed']:
+        for message in outcome['failed']:
+            print(f'error: {message}', file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    run_cli(main)

@@ -1,0 +1,52 @@
+"""Parameters and FLOPs of configs' models as a markdown table.
+
+``python tools/analysis/complexity.py CONFIG [CONFIG ...] [--shape H W] [--out FILE.md]``
+"""
+
+import argparse
+import shlex
+import sys
+
+from mmengine.config import DictAction
+
+import se_plugin  # noqa: F401  (registers se_plugin modules)
+from se_plugin.analysis.complexity import config_complexity, markdown_table, report
+from se_plugin.runtime.cli import run_cli
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(
+        description='Count parameters and FLOPs (mmengine.analysis) of the models of configs.'
+    )
+    parser.add_argument('configs', nargs='+', metavar='CONFIG', help='config file paths')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs='+',
+        metavar='N',
+        help='input size: S (square), H W, or C H W; default: the config test-time crop/resize '
+        '(MNIST-5k: 1x28x28)',
+    )
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries of every config, e.g. model.backbone.se_cfg.ratio=8',
+    )
+    parser.add_argument('--out', metavar='FILE.md', help='also write the table (and command) here')
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    rows = [config_complexity(c, args.shape, args.cfg_options) for c in args.configs]
+    print(markdown_table(rows), end='')
+    if args.out:
+        command = shlex.join(['python', 'tools/analysis/complexity.py', *sys.argv[1:]])
+        with open(args.out, 'w') as f:
+            f.write(report(rows, command))
+        print(f'saved {args.out}')
+
+
+if __name__ == '__main__':
+    run_cli(main)
