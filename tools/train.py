@@ -1,44 +1,30 @@
 """Train a model from a config: ``python tools/train.py CONFIG [options]``."""
 
-import os
-
 import se_plugin  # noqa: F401  (registers se_plugin modules, safe checkpoint loading)
 from se_plugin.runtime.cli import (
-    CfgOptionsAction,
-    ToolArgumentParser,
     build_runner,
+    parse_tool_args,
     prepare_train_config,
     run_cli,
+    tool_parser,
 )
 
 
 def parse_args():
-    parser = ToolArgumentParser(description='Train a model with mmengine.')
-    parser.add_argument('config', help='config file path')
-    parser.add_argument('--work-dir', help='where logs and checkpoints go')
+    parser = tool_parser('Train a model with mmengine.', 'model.backbone.se_cfg.ratio=8')
     parser.add_argument(
         '--resume',
         nargs='?',
         const='auto',
         help="resume from a checkpoint path, or 'auto' (the default when given without a "
-        'value): the last checkpoint of the work dir',
+        'value): the last good checkpoint of the work dir',
     )
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision (CUDA)')
     parser.add_argument('--no-validate', action='store_true', help='skip validation')
     parser.add_argument(
         '--auto-scale-lr', action='store_true', help='scale lr by the real batch size'
     )
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=CfgOptionsAction,
-        help='override config entries, e.g. model.backbone.se_cfg.ratio=8',
-    )
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parse_tool_args(parser)
 
 
 def main():

@@ -405,10 +405,10 @@ class Plan:
 
 
 def _check_key(cfg, key: str, flag: str) -> None:
-    from se_plugin.runtime.cli import _check_option_key
+    from se_plugin.runtime.cli import check_option_key
 
     try:
-        _check_option_key(cfg, key)
+        check_option_key(cfg, key)
     except ConfigError as err:
         raise SweepError(str(err).replace(f'--cfg-options {key}', f'{flag} {key}', 1)) from None
 

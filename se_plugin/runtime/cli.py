@@ -60,6 +60,30 @@ class CfgOptionsAction(DictAction):
         super().__call__(parser, namespace, values, option_string)
 
 
+def tool_parser(description: str, cfg_options_example: str) -> ToolArgumentParser:
+    """The arguments every tool shares: the config, ``--work-dir``,
+    ``--cfg-options``, ``--launcher`` and torch.distributed's ``--local-rank``."""
+    parser = ToolArgumentParser(description=description)
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('--work-dir', help='where logs and checkpoints go')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=CfgOptionsAction,
+        help=f'override config entries, e.g. {cfg_options_example}',
+    )
+    parser.add_argument('--launcher', choices=LAUNCHERS, default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser
+
+
+def parse_tool_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Parse, and export ``LOCAL_RANK`` for launchers that pass ``--local-rank``."""
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
 def load_config(path: str, cfg_options: Optional[Mapping[str, Any]] = None) -> Config:
     """Read a config file and merge ``--cfg-options`` into it.
 
@@ -75,12 +99,12 @@ def load_config(path: str, cfg_options: Optional[Mapping[str, Any]] = None) -> C
         raise ConfigError(f'cannot read config {path}: {type(err).__name__}: {err}') from None
     if cfg_options:
         for key in cfg_options:
-            _check_option_key(cfg, key)
+            check_option_key(cfg, key)
         cfg.merge_from_dict(dict(cfg_options))
     return cfg
 
 
-def _check_option_key(cfg: Config, key: str) -> None:
+def check_option_key(cfg: Config, key: str) -> None:
     node: Any = cfg._cfg_dict
     parts = key.split('.')
     for depth, part in enumerate(parts[:-1]):
@@ -401,7 +425,10 @@ __all__ = [
     'check_checkpoint_file',
     'check_data_roots',
     'format_metrics',
+    'check_option_key',
     'load_config',
+    'parse_tool_args',
+    'tool_parser',
     'prepare_test_config',
     'prepare_train_config',
     'run_cli',
