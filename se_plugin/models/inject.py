@@ -152,7 +152,9 @@ def inject_attention(
     submodule's output channels (see :func:`infer_channels`) unless
     ``attention`` gives ``in_channels`` itself. Each is registered in
     ``model.injected_attention`` and applied by a forward hook on its
-    submodule; the model is changed in place.
+    submodule, at every call of that submodule (so pick modules that run
+    once per forward: a block's ``bn2``, not its shared ``relu``); the model
+    is changed in place.
 
     Args:
         model (nn.Module): The model (typically a backbone) to change.

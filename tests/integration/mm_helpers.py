@@ -64,13 +64,16 @@ def scope(name: str):
         yield importlib.import_module(f'{name}.registry').MODELS
 
 
-def build(model_cfg, codebase: str) -> torch.nn.Module:
+def build(model_cfg, codebase: str, init: bool = False) -> torch.nn.Module:
     """Build ``model_cfg`` in ``codebase``'s scope; SyncBN reverted to BN as mmengine's
-    Runner does outside distributed training."""
+    Runner does outside distributed training; ``init``: its ``init_weights()`` too (the
+    heads' prior-probability biases), as the Runner does before training."""
     from mmengine.model import revert_sync_batchnorm
 
     with scope(codebase) as models:
         model = models.build(copy.deepcopy(model_cfg))
+        if init:
+            model.init_weights()
     return revert_sync_batchnorm(model)
 
 
@@ -92,7 +95,12 @@ def shrink_backbone(backbone) -> None:
     if kind == 'AttentionInjected':
         shrink_backbone(backbone['backbone'])
         return
-    backbone.update(base_channels=WIDTH, stem_channels=WIDTH)
+    # No ImageNet weights fit the small widths (and tests download nothing). Non-zero
+    # last-BN scales, as in pretrained weights: with zero_init_residual, a frozen stage's
+    # residual branches (and attention injected after them) would stay at zero.
+    backbone.update(
+        base_channels=WIDTH, stem_channels=WIDTH, init_cfg=None, zero_init_residual=False
+    )
     if kind in ('SEResNeXt', 'SKNet'):
         backbone.update(groups=4, width_per_group=2)
     if kind == 'SKNet':
@@ -116,6 +124,7 @@ def shrink_det(model, codebase: str = 'mmdet') -> list:
 def shrink_seg(model, codebase: str = 'mmseg') -> list:
     """Shrink an mmseg EncoderDecoder config in place; returns the backbone widths."""
     shrink_backbone(model.backbone)
+    model.pretrained = None
     widths = backbone_channels(model.backbone, codebase)
     model.data_preprocessor.update(size=(SIZE, SIZE))
     if model.get('neck') is not None:  # FPN: the decoder reads the neck
@@ -155,16 +164,28 @@ def seg_batch(batch: int = 2, num_classes: int = 19) -> dict:
     return dict(inputs=inputs, data_samples=samples)
 
 
-def train_step(model: torch.nn.Module, batch: dict, codebase: str) -> tuple:
-    """Forward in 'loss' mode, parse the losses, backward; returns (loss, log_vars)."""
+def train_step(model: torch.nn.Module, batch: dict, codebase: str, steps: int = 2) -> tuple:
+    """``steps`` training steps (forward in 'loss' mode, parsed losses, backward; an SGD
+    update between steps); returns the last step's (loss, log_vars) with its gradients
+    left in place. Two steps by default: the residual branches' last BN starts at zero
+    (``zero_init_residual``), so attention after it gets its first gradient in step 2."""
     model.train()
-    with scope(codebase):
-        data = model.data_preprocessor(copy.deepcopy(batch), True)
-        losses = model(**data, mode='loss')
-        loss, log_vars = model.parse_losses(losses)
-    assert torch.isfinite(loss), log_vars
-    loss.backward()
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01)
+    for step in range(steps):
+        optimizer.zero_grad()
+        with scope(codebase):
+            data = model.data_preprocessor(copy.deepcopy(batch), True)
+            losses = model(**data, mode='loss')
+            loss, log_vars = model.parse_losses(losses)
+        assert torch.isfinite(loss), log_vars
+        loss.backward()
+        if step < steps - 1:
+            optimizer.step()
     return loss, log_vars
+
+
+def losses_text(log_vars: dict) -> str:
+    return ', '.join(f'{k}={float(v.detach()):.4f}' for k, v in log_vars.items())
 
 
 def predict(model: torch.nn.Module, batch: dict, codebase: str) -> list:

@@ -20,6 +20,7 @@ from .mm_helpers import (  # noqa: E402
     det_batch,
     doc_snippet,
     load_config,
+    losses_text,
     predict,
     shrink_det,
     train_step,
@@ -34,7 +35,7 @@ def tiny_detector(cfg_model):
     model_cfg = copy.deepcopy(cfg_model)
     shrink_det(model_cfg)
     torch.manual_seed(0)
-    return build(model_cfg, 'mmdet')
+    return build(model_cfg, 'mmdet', init=True)
 
 
 def test_configs_shipped():
@@ -59,7 +60,7 @@ def test_backbone_config_trains_and_predicts(path):
     assert type(model.backbone).__name__ == cfg.model.backbone.type.split('.')[-1]
     batch = det_batch()
     loss, log_vars = train_step(model, batch, 'mmdet')
-    print(path, {k: round(float(v), 4) for k, v in log_vars.items()})
+    print(path, losses_text(log_vars))
     assert_attention_trained(model.backbone)
     results = predict(model, batch, 'mmdet')
     assert len(results) == 2 and 'bboxes' in results[0].pred_instances
@@ -88,7 +89,7 @@ def test_se_plugin_trains_in_retinanet(snippet):
     model = plugin_model(plugins)
     assert type(model.backbone).__module__.startswith('mmdet.')  # mmdet's own ResNet
     loss, log_vars = train_step(model, det_batch(), 'mmdet')
-    print(snippet, {k: round(float(v), 4) for k, v in log_vars.items()})
+    print(snippet, losses_text(log_vars))
     assert assert_attention_trained(model.backbone) == 13
 
 
@@ -135,7 +136,7 @@ def test_attention_injected_builds_mmdet_resnet():
 
     model = tiny_detector(cfg.model)
     loss, log_vars = train_step(model, det_batch(), 'mmdet')
-    print({k: round(float(v), 4) for k, v in log_vars.items()})
+    print(losses_text(log_vars))
     # the injected modules are not under layer1, so frozen_stages=1 leaves them trainable
     assert assert_attention_trained(model.backbone) == 16
 
@@ -151,5 +152,5 @@ def test_attention_injected_resnet18_in_retinanet():
     assert type(model.backbone).__module__ == 'mmdet.models.backbones.resnet'
     assert model.backbone.depth == 18 and len(model.backbone.injected_attention) == 8
     loss, log_vars = train_step(model, det_batch(), 'mmdet')
-    print({k: round(float(v), 4) for k, v in log_vars.items()})
+    print(losses_text(log_vars))
     assert assert_attention_trained(model.backbone) == 8

@@ -19,6 +19,7 @@ from .mm_helpers import (  # noqa: E402
     configs,
     doc_snippet,
     load_config,
+    losses_text,
     predict,
     seg_batch,
     shrink_seg,
@@ -34,7 +35,7 @@ def tiny_segmentor(cfg_model):
     model_cfg = copy.deepcopy(cfg_model)
     shrink_seg(model_cfg)
     torch.manual_seed(0)
-    return build(model_cfg, 'mmseg')
+    return build(model_cfg, 'mmseg', init=True)
 
 
 def head_channels(model_cfg):
@@ -71,7 +72,7 @@ def test_backbone_config_trains_and_predicts(path):
     assert type(model.backbone).__name__ == cfg.model.backbone.type.split('.')[-1]
     batch = seg_batch(num_classes=cfg.model.decode_head.num_classes)
     loss, log_vars = train_step(model, batch, 'mmseg')
-    print(path, {k: round(float(v), 4) for k, v in log_vars.items()})
+    print(path, losses_text(log_vars))
     assert_attention_trained(model.backbone)
     results = predict(model, batch, 'mmseg')
     assert results[0].pred_sem_seg.data.shape == (1, 64, 64)
@@ -94,7 +95,7 @@ def test_se_plugin_trains_in_fcn(snippet):
     model = tiny_segmentor(cfg.model)
     assert type(model.backbone).__module__.startswith('mmseg.')
     loss, log_vars = train_step(model, seg_batch(), 'mmseg')
-    print(snippet, {k: round(float(v), 4) for k, v in log_vars.items()})
+    print(snippet, losses_text(log_vars))
     assert assert_attention_trained(model.backbone) == 13
 
 
