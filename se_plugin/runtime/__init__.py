@@ -49,3 +49,8 @@ __all__ += [
     'configure_distributed',
     'init_distributed',
 ]
+
+# channels-last training (registers ChannelsLastHook)
+from .hooks import ChannelsLastHook, to_channels_last  # noqa: E402
+
+__all__ += ['ChannelsLastHook', 'to_channels_last']

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmpretrain.models.backbones.resnet import BasicBlock as _BasicBlock
 from mmpretrain.models.backbones.resnext import Bottleneck as _GroupedBottleneck
@@ -94,9 +95,19 @@ class AttentionSlotMixin:
     def _inner_forward(self, x: Tensor) -> Tensor:
         identity = x if self.downsample is None else self.downsample(x)
         out = self._residual_branch(self._attend('pre', x))
+        if self._attention_adds_shortcut():  # out * w + identity in one pass (SELayer)
+            return self.se(out, residual=identity, inplace=True)
         out = self.drop_path(self._attend('standard', out))
         out += self._attend('identity', identity)
         return out
+
+    def _attention_adds_shortcut(self) -> bool:
+        """Whether the ``'standard'`` module adds the shortcut itself (a speed path)."""
+        return (
+            self.se_position == 'standard'
+            and getattr(self.se, 'fuses_residual', False)
+            and isinstance(self.drop_path, nn.Identity)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         if self.with_cp and x.requires_grad:

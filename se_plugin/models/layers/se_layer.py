@@ -1,14 +1,51 @@
-"""Squeeze-and-Excitation layer (Hu et al., SENet, arXiv 1709.01507)."""
+"""Squeeze-and-Excitation layer (Hu et al., SENet, arXiv 1709.01507).
+
+Two implementations of the same function are selected by ``SELayer(impl=...)``:
+
+``'reference'``
+    The textbook module: squeeze, two 1x1 convolutions on ``(N, C, 1, 1)``,
+    gate, ``x * w``; autograd differentiates every op.
+``'fused'`` (default)
+    The same maths with less memory traffic on the ``(N, C, H, W)`` tensor,
+    which is what an SE layer costs (its MLP is tiny):
+
+    * the squeeze is a reduction to ``(N, C)`` and the excitation MLP runs as
+      two ``linear`` ops on ``(N, C)`` with the convolutions' own weights
+      (viewed as ``(out, in)``; parameter names and shapes are unchanged);
+    * in training, :class:`FusedSqueezeScale` (a ``torch.autograd.Function``)
+      covers squeeze + excitation + scale. Its backward makes two passes over
+      the big tensors: ``grad_w = sum_hw(grad_out * x)`` as one reduction with
+      no ``grad_out * x`` tensor (:func:`channel_dot`), then
+      ``grad_x = grad_out * w + g_pooled / HW`` as one ``addcmul`` (the squeeze
+      gradient is broadcast, never materialised). Autograd's reference makes
+      about five passes and allocates two extra full-size tensors. The MLP's
+      gradients come from ``torch.autograd.grad`` on its small graph, so any
+      activation (including ``PReLU``'s parameter) and any gate work;
+    * with no gradient needed (inference) there is no Function at all: ``mean``,
+      two ``linear``, one ``mul``;
+    * under ``torch.compile`` (and ``torch.jit`` tracing) the plain form is
+      used instead of the Function: Inductor fuses the plain graph itself
+      (measured faster than a graph break around a custom Function).
+
+    ``'max'`` and ``'avgmax'`` squeezes are fused too: their gradient goes to
+    the positions equal to the channel maximum, split evenly between ties, as
+    autograd's ``amax`` does. The fused backward is ``once_differentiable``:
+    double backward (e.g. gradient penalties) needs ``impl='reference'``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Optional, Union
 
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer, build_conv_layer
 from mmengine.model import BaseModule
 from mmpretrain.models.utils import make_divisible
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from se_plugin.checks import (
     GATE_ACTIVATIONS,
@@ -22,6 +59,7 @@ from se_plugin.checks import (
 from se_plugin.registry import MODELS
 
 SQUEEZE_OPS = ('avg', 'max', 'avgmax')
+SE_IMPLS = ('fused', 'reference')
 
 
 def squeeze(x: Tensor, op: str) -> Tensor:
@@ -34,6 +72,183 @@ def squeeze(x: Tensor, op: str) -> Tensor:
     if op == 'max':
         return x.amax((2, 3), keepdim=True)
     return 0.5 * (x.mean((2, 3), keepdim=True) + x.amax((2, 3), keepdim=True))
+
+
+def _is_channels_last(x: Tensor) -> bool:
+    return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+
+
+def spatial_mean(x: Tensor) -> Tensor:
+    """``x.mean((2, 3))`` as ``(N, C)``; channels-last through ``avg_pool2d``.
+
+    On CPU, a global ``avg_pool2d`` of a channels-last tensor is about twice as
+    fast as ``mean`` over its strided spatial dims (and ``mean`` is the faster
+    one for NCHW). Under ``torch.compile`` the plain ``mean`` is left to Inductor.
+    """
+    if _is_channels_last(x) and not torch.compiler.is_compiling():
+        return F.avg_pool2d(x, x.shape[2:]).flatten(1)
+    return x.mean((2, 3))
+
+
+def spatial_max(x: Tensor) -> Tensor:
+    """``x.amax((2, 3))`` as ``(N, C)``; channels-last through ``max_pool2d``."""
+    if _is_channels_last(x) and not torch.compiler.is_compiling():
+        return F.max_pool2d(x, x.shape[2:]).flatten(1)
+    return x.amax((2, 3))
+
+
+def _pool_parts(x: Tensor, op: str) -> list:
+    """The ``(N, C)`` poolings a squeeze ``op`` combines: [mean], [max] or both."""
+    parts = []
+    if op in ('avg', 'avgmax'):
+        parts.append(spatial_mean(x))
+    if op in ('max', 'avgmax'):
+        parts.append(spatial_max(x))
+    return parts
+
+
+def _combine(parts: list, op: str) -> Tensor:
+    return 0.5 * (parts[0] + parts[1]) if op == 'avgmax' else parts[0]
+
+
+def is_pointwise_linear(conv: nn.Module) -> bool:
+    """Whether ``conv`` is a plain 1x1 ``nn.Conv2d``: ``linear`` on ``(N, C)`` inputs."""
+    return (
+        type(conv) is nn.Conv2d
+        and conv.kernel_size == (1, 1)
+        and conv.stride == (1, 1)
+        and conv.padding == (0, 0)
+        and conv.dilation == (1, 1)
+        and conv.groups == 1
+    )
+
+
+def use_autograd_function(module: nn.Module, *inputs: Tensor) -> bool:
+    """Whether a fused ``autograd.Function`` should run: eager mode with gradients.
+
+    Not under ``torch.compile`` (Inductor fuses the plain graph itself, and
+    would graph-break on the Function's ``autograd.grad``), not while
+    ``torch.jit`` traces, and not when nothing needs a gradient.
+    """
+    if not torch.is_grad_enabled() or torch.jit.is_tracing() or torch.compiler.is_compiling():
+        return False
+    return any(t.requires_grad for t in inputs) or any(p.requires_grad for p in module.parameters())
+
+
+_BN_BACKWARD = torch.ops.aten.native_batch_norm_backward
+
+
+def channel_dot(a: Tensor, b: Tensor) -> Tensor:
+    """``(a * b).sum((2, 3))`` of two ``(N, C, H, W)`` tensors, as ``(N, C)``.
+
+    On CPU (fp32/fp64) this is one read of ``a`` and ``b`` with no full-size
+    product: batch norm's backward kernel computes exactly
+    ``sum(grad * (x - mean) * invstd)`` per channel, so with ``mean = 0``,
+    ``invstd = 1`` and the ``N * C`` planes as its channels it gives the dot
+    products (channels-last tensors: one call per sample, its channels-last
+    kernel). Elsewhere the plain product and sum.
+    """
+    n, c, h, w = a.shape
+    if (
+        a.device.type == 'cpu'
+        and a.dtype in (torch.float32, torch.float64)
+        and b.dtype == a.dtype
+        and h * w > 1
+    ):
+        if a.is_contiguous() and b.is_contiguous():
+            zeros, ones = a.new_zeros(n * c), a.new_ones(n * c)
+            _, dot, _ = _BN_BACKWARD(
+                a.view(1, n * c, h, w),
+                b.view(1, n * c, h, w),
+                None,
+                None,
+                None,
+                zeros,
+                ones,
+                True,
+                0.0,
+                [False, True, False],
+            )
+            return dot.view(n, c)
+        channels_last = torch.channels_last
+        if a.is_contiguous(memory_format=channels_last) and b.is_contiguous(
+            memory_format=channels_last
+        ):
+            zeros, ones = a.new_zeros(c), a.new_ones(c)
+            return torch.stack(
+                [
+                    _BN_BACKWARD(
+                        a[i : i + 1],
+                        b[i : i + 1],
+                        None,
+                        None,
+                        None,
+                        zeros,
+                        ones,
+                        True,
+                        0.0,
+                        [False, True, False],
+                    )[1]
+                    for i in range(n)
+                ]
+            )
+    return (a * b).sum((2, 3))
+
+
+class FusedSqueezeScale(torch.autograd.Function):
+    """``x * excite(squeeze(x)) [+ residual]`` with a two-pass backward over ``x``.
+
+    ``apply(x, residual, layer, *params)``: ``residual`` is None or a tensor
+    added in the same pass as the scaling (``addcmul``); ``layer`` is the
+    :class:`SELayer` (its ``squeeze`` op and its ``_excite`` MLP on
+    ``(N, C)``), ``params`` its parameters, passed so that autograd routes
+    their gradients here.
+    """
+
+    @staticmethod
+    def forward(
+        ctx, x: Tensor, residual: Optional[Tensor], layer: SELayer, *params: Tensor
+    ) -> Tensor:
+        op = layer.squeeze
+        parts = _pool_parts(x, op)
+        with torch.enable_grad():  # the small graph: pooled (N, C) -> weight (N, C)
+            leaves = [part.detach().requires_grad_() for part in parts]
+            weight = layer._excite(_combine(leaves, op))
+        ctx.op, ctx.params, ctx.leaves, ctx.weight = op, params, leaves, weight
+        # the channel maxima locate the max squeeze's gradient
+        ctx.save_for_backward(x, *(parts[-1:] if op != 'avg' else ()))
+        scale = weight.detach()[:, :, None, None]
+        return x * scale if residual is None else torch.addcmul(residual, x, scale)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: Tensor):
+        x, *maxima = ctx.saved_tensors
+        weight, leaves, op = ctx.weight, ctx.leaves, ctx.op
+        need_x = ctx.needs_input_grad[0]
+        need_params = ctx.needs_input_grad[3:]
+        grad_weight = channel_dot(grad_out, x)  # pass 1
+        inputs = [*(leaves if need_x else ()), *(p for p, n in zip(ctx.params, need_params) if n)]
+        # the small graph lives (and dies) with this node: kept for retain_graph=True
+        grads = list(
+            torch.autograd.grad(weight, inputs, grad_weight, retain_graph=True, allow_unused=True)
+        )
+        grad_x = None
+        if need_x:  # pass 2 (plus a masked add for the max squeeze)
+            grad_parts, grads = grads[: len(leaves)], grads[len(leaves) :]
+            w = weight.detach()[:, :, None, None]
+            if op == 'max':
+                grad_x = grad_out * w
+            else:
+                h, wd = x.shape[2:]
+                grad_x = torch.addcmul((grad_parts[0] / (h * wd))[:, :, None, None], grad_out, w)
+            if op != 'avg':  # amax's gradient: split evenly among the maxima
+                at_max = x == maxima[0][:, :, None, None]
+                share = grad_parts[-1] / at_max.sum((2, 3))
+                grad_x.addcmul_(at_max, share[:, :, None, None])
+        pg = iter(grads)
+        grad_residual = grad_out if ctx.needs_input_grad[1] else None
+        return (grad_x, grad_residual, None, *(next(pg) if n else None for n in need_params))
 
 
 @MODELS.register_module()
@@ -68,6 +283,11 @@ class SELayer(BaseModule):
             Table 12). Default: (dict(type='ReLU'), dict(type='Sigmoid')).
         return_weight (bool): Return the ``(N, C, 1, 1)`` excitation instead
             of the rescaled input. Default: False.
+        impl (str): ``'fused'`` (the fast path described in this module's
+            docstring) or ``'reference'`` (plain autograd over the textbook
+            ops). Both compute the same function with the same parameters.
+            From a backbone config: ``model.backbone.se_cfg.impl=reference``.
+            Default: 'fused'.
         init_cfg (dict | list[dict], optional): Initialization config.
             Default: None.
 
@@ -92,6 +312,7 @@ class SELayer(BaseModule):
         conv_cfg: Optional[dict] = None,
         act_cfg: Union[dict, Sequence[dict]] = (dict(type='ReLU'), dict(type='Sigmoid')),
         return_weight: bool = False,
+        impl: str = 'fused',
         init_cfg: Optional[Union[dict, list]] = None,
     ) -> None:
         super().__init__(init_cfg)
@@ -122,20 +343,68 @@ class SELayer(BaseModule):
         self.squeeze_channels = squeeze_channels
         self.squeeze = check_choice('squeeze', squeeze, SQUEEZE_OPS)
         self.return_weight = bool(return_weight)
+        self.impl = check_choice('impl', impl, SE_IMPLS)
         self.fc1 = build_conv_layer(conv_cfg, in_channels, squeeze_channels, 1, bias=bias)
         self.act = build_activation_layer(hidden_cfg)
         self.fc2 = build_conv_layer(conv_cfg, squeeze_channels, in_channels, 1, bias=bias)
         self.gate = build_activation_layer(gate_cfg)
 
+    def _excite(self, pooled: Tensor) -> Tensor:
+        """The excitation MLP on pooled ``(N, C)`` values, giving ``(N, C)`` weights."""
+        if not (
+            is_pointwise_linear(self.fc1) and is_pointwise_linear(self.fc2)
+        ):  # e.g. a custom conv_cfg: use the modules as built
+            return self.excitation_from_pooled(pooled[:, :, None, None]).flatten(1)
+        hidden = self.act(F.linear(pooled, self.fc1.weight.flatten(1), self.fc1.bias))
+        return self.gate(F.linear(hidden, self.fc2.weight.flatten(1), self.fc2.bias))
+
+    def excitation_from_pooled(self, pooled: Tensor) -> Tensor:
+        """The reference MLP: ``(N, C, 1, 1)`` pooled values to weights."""
+        return self.gate(self.fc2(self.act(self.fc1(pooled))))
+
     def excitation(self, x: Tensor) -> Tensor:
         """The ``(N, C, 1, 1)`` channel weights for an ``(N, C, H, W)`` input."""
-        return self.gate(self.fc2(self.act(self.fc1(squeeze(x, self.squeeze)))))
+        if self.impl == 'reference':
+            return self.excitation_from_pooled(squeeze(x, self.squeeze))
+        return self._excite(_combine(_pool_parts(x, self.squeeze), self.squeeze))[:, :, None, None]
 
-    def forward(self, x: Tensor) -> Tensor:
-        weight = self.excitation(x)
+    @property
+    def fuses_residual(self) -> bool:
+        """Whether ``forward(x, residual=...)`` adds a block's shortcut in the same pass.
+
+        True for the fused implementation: a residual block then calls
+        ``layer(out, residual=identity, inplace=True)`` instead of
+        ``out = layer(out); out += identity`` (one pass over memory instead of
+        two), see :mod:`se_plugin.models.backbones.blocks`.
+        """
+        return self.impl == 'fused' and not self.return_weight
+
+    def forward(
+        self, x: Tensor, residual: Optional[Tensor] = None, inplace: bool = False
+    ) -> Tensor:
+        """``x`` rescaled channel by channel (the weights if ``return_weight``).
+
+        Args:
+            x (Tensor): ``(N, C, H, W)`` input.
+            residual (Tensor, optional): Added to the result in the same pass
+                (``x * w + residual``, one ``addcmul``). Default: None.
+            inplace (bool): With ``residual`` and no gradient recorded, write
+                the result into ``x`` (a temporary of the caller, like the
+                norm output a block adds its shortcut to in place).
+                Default: False.
+        """
         if self.return_weight:
-            return weight
-        return x * weight
+            if residual is not None:
+                raise ValueError('return_weight=True returns the weights: no residual to add')
+            return self.excitation(x)
+        if self.impl == 'fused' and use_autograd_function(self, x):
+            return FusedSqueezeScale.apply(x, residual, self, *self.parameters())
+        weight = self.excitation(x)
+        if residual is None:
+            return x * weight
+        if inplace and not torch.is_grad_enabled() and not torch.compiler.is_compiling():
+            return torch.addcmul(residual, x, weight, out=x)
+        return torch.addcmul(residual, x, weight)
 
     def extra_repr(self) -> str:
-        return f'squeeze={self.squeeze!r}, return_weight={self.return_weight}'
+        return f'squeeze={self.squeeze!r}, return_weight={self.return_weight}, impl={self.impl!r}'

@@ -4,20 +4,94 @@ from __future__ import annotations
 
 from typing import Optional, Union
 
+import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmcv.cnn import ConvModule, build_conv_layer
 from mmengine.model import BaseModule
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from se_plugin.checks import (
     HIDDEN_ACTIVATIONS,
     check_act_cfg,
+    check_choice,
     check_divisible,
     check_int,
     check_positive_number,
     check_registered,
 )
 from se_plugin.registry import MODELS
+
+from .se_layer import (
+    SE_IMPLS,
+    channel_dot,
+    is_pointwise_linear,
+    spatial_mean,
+    use_autograd_function,
+)
+
+SK_IMPLS = SE_IMPLS
+
+
+class FusedSelectiveSum(torch.autograd.Function):
+    """``V = sum_m a_m * U_m`` with ``a = softmax(select(fuse(sum_m mean(U_m))))``.
+
+    ``apply(layer, *paths, *params)``: the :class:`SKConv`, its path outputs
+    ``U_1 .. U_M`` and its fuse/select parameters. Backward: per path one
+    reduction ``grad_a_m = sum_hw(grad_V * U_m)`` (no full-size product, see
+    :func:`~se_plugin.models.layers.se_layer.channel_dot`), the small graph's
+    gradients by ``torch.autograd.grad``, and one ``addcmul`` per path for
+    ``grad_U_m = grad_V * a_m + grad_s / HW``. Autograd's reference allocates
+    three extra full-size tensors per path. Not twice differentiable.
+    """
+
+    @staticmethod
+    def forward(ctx, layer: SKConv, *inputs: Tensor) -> Tensor:
+        feats, params = inputs[: layer.num_paths], inputs[layer.num_paths :]
+        pooled = spatial_mean(feats[0])
+        for feat in feats[1:]:
+            pooled = pooled + spatial_mean(feat)
+        with torch.enable_grad():  # the small graph: pooled (N, C) -> weights (N, M, C)
+            leaf = pooled.detach().requires_grad_()
+            weights = layer._path_weights(leaf)
+        a = weights.detach()[..., None, None]
+        out = feats[0] * a[:, 0]
+        for m in range(1, len(feats)):
+            out.addcmul_(feats[m], a[:, m])
+        ctx.save_for_backward(*feats)
+        ctx.params, ctx.leaf, ctx.weights = params, leaf, weights
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: Tensor):
+        feats = ctx.saved_tensors
+        num_paths = len(feats)
+        need_feats = ctx.needs_input_grad[1 : 1 + num_paths]
+        need_params = ctx.needs_input_grad[1 + num_paths :]
+        grad_weights = torch.stack([channel_dot(grad_out, feat) for feat in feats], 1)
+        inputs = [
+            *((ctx.leaf,) if any(need_feats) else ()),
+            *(p for p, n in zip(ctx.params, need_params) if n),
+        ]
+        # the small graph lives (and dies) with this node: kept for retain_graph=True
+        grads = list(
+            torch.autograd.grad(
+                ctx.weights, inputs, grad_weights, retain_graph=True, allow_unused=True
+            )
+        )
+        grad_feats = [None] * num_paths
+        if any(need_feats):
+            h, w = grad_out.shape[2:]
+            spread = (grads.pop(0) / (h * w))[:, :, None, None]
+            a = ctx.weights.detach()[..., None, None]
+            grad_feats = [
+                torch.addcmul(spread, grad_out, a[:, m]) if need else None
+                for m, need in enumerate(need_feats)
+            ]
+        param_grads = iter(grads)
+        return (None, *grad_feats, *(next(param_grads) if n else None for n in need_params))
 
 
 @MODELS.register_module()
@@ -62,6 +136,10 @@ class SKConv(BaseModule):
             Default: dict(type='BN').
         act_cfg (dict): Activation of the paths and of the fuse FC, one of
             ``HIDDEN_ACTIVATIONS``. Default: dict(type='ReLU', inplace=True).
+        impl (str): ``'fused'`` (the fuse/select MLP as ``linear`` on
+            ``(N, C)`` and, in eager training, :class:`FusedSelectiveSum`)
+            or ``'reference'`` (plain autograd over the modules). Same
+            function, same parameters. Default: 'fused'.
         init_cfg (dict | list[dict], optional): Initialization config.
             Default: None.
 
@@ -90,6 +168,7 @@ class SKConv(BaseModule):
         conv_cfg: Optional[dict] = None,
         norm_cfg: Optional[dict] = dict(type='BN'),
         act_cfg: dict = dict(type='ReLU', inplace=True),
+        impl: str = 'fused',
         init_cfg: Optional[Union[dict, list]] = None,
     ) -> None:
         super().__init__(init_cfg)
@@ -113,6 +192,7 @@ class SKConv(BaseModule):
         self.groups = groups
         self.ratio = ratio
         self.min_channels = min_channels
+        self.impl = check_choice('impl', impl, SK_IMPLS)
         # d = max(C / r, L) (paper, Sec. 3.1), C being this layer's output width
         self.fuse_channels = max(int(out_channels / ratio), min_channels)
         # the fuse norm sees a 1x1 map: with one channel per group it normalises one value
@@ -154,11 +234,36 @@ class SKConv(BaseModule):
             conv_cfg, self.fuse_channels, num_paths * out_channels, 1, bias=False
         )
 
+    def _path_weights(self, pooled: Tensor) -> Tensor:
+        """Softmax weights ``(N, M, C)`` from the pooled ``(N, C)`` of ``U``."""
+        fuse, select = self.fuse, self.select
+        if (
+            is_pointwise_linear(fuse.conv)
+            and is_pointwise_linear(select)
+            and tuple(fuse.order) == ('conv', 'norm', 'act')
+            and not fuse.with_explicit_padding
+            and fuse.efficient_conv_bn_eval_forward is None
+        ):
+            z = F.linear(pooled, fuse.conv.weight.flatten(1), fuse.conv.bias)
+            if fuse.with_norm:
+                z = fuse.norm(z[:, :, None, None]).flatten(1)
+            if fuse.with_activation:
+                z = fuse.activate(z)
+            logits = F.linear(z, select.weight.flatten(1), select.bias)
+        else:  # a custom conv or ConvModule setting: the modules as built
+            logits = select(fuse(pooled[:, :, None, None])).flatten(1)
+        return logits.view(pooled.shape[0], self.num_paths, -1).softmax(dim=1)
+
     def _select_weights(self, feats: list) -> Tensor:
         """Softmax weights ``(N, M, C, 1, 1)`` for the path outputs ``feats``."""
         n, c = feats[0].shape[:2]
         if self.select is None:
             return feats[0].new_ones(n, 1, c, 1, 1)
+        if self.impl == 'fused':
+            pooled = spatial_mean(feats[0])
+            for feat in feats[1:]:
+                pooled = pooled + spatial_mean(feat)
+            return self._path_weights(pooled)[..., None, None]
         # global average pool of U = sum_m U_m, as the sum of the per-path
         # means (U itself is never materialised)
         s = feats[0].mean((2, 3), keepdim=True)
@@ -175,6 +280,9 @@ class SKConv(BaseModule):
         if self.select is None:
             return self.paths[0](x)
         feats = [path(x) for path in self.paths]
+        if self.impl == 'fused' and use_autograd_function(self, *feats):
+            params = (*self.fuse.parameters(), *self.select.parameters())
+            return FusedSelectiveSum.apply(self, *feats, *params)
         weights = self._select_weights(feats)
         # V = sum_m a_m * U_m accumulated in place of a stack: no (N, M, C, H, W)
         # copy of the paths, and autograd keeps no tensor beyond the U_m and a_m
@@ -186,5 +294,6 @@ class SKConv(BaseModule):
     def extra_repr(self) -> str:
         return (
             f'num_paths={self.num_paths}, groups={self.groups}, ratio={self.ratio}, '
-            f'min_channels={self.min_channels}, fuse_channels={self.fuse_channels}'
+            f'min_channels={self.min_channels}, fuse_channels={self.fuse_channels}, '
+            f'impl={self.impl!r}'
         )

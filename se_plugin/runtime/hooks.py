@@ -1,0 +1,76 @@
+"""Runner hooks of se_plugin (registered in ``se_plugin``'s ``HOOKS``).
+
+``torch.compile`` needs no hook: mmengine's Runner compiles ``train_step``
+when the config sets ``compile = True`` (or a dict of ``torch.compile``
+options), see ``configs/ablations/se_resnet50_compile_imagenet.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+from se_plugin.registry import HOOKS
+
+
+def to_channels_last(data: Any) -> Any:
+    """``data`` with its 4-D tensors in channels-last memory format.
+
+    Walks the dicts, lists and tuples a data preprocessor returns; other values
+    (data samples, 3-D tensors) are returned as they are.
+    """
+    if isinstance(data, torch.Tensor):
+        return data.contiguous(memory_format=torch.channels_last) if data.dim() == 4 else data
+    if isinstance(data, dict):
+        return {key: to_channels_last(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return type(data)(to_channels_last(value) for value in data)
+    return data
+
+
+def _to_channels_last_hook(module, args, output):
+    return to_channels_last(output)
+
+
+@HOOKS.register_module()
+class ChannelsLastHook(Hook):
+    """Run the model in channels-last (NHWC) memory format.
+
+    Before the run, converts the model's 4-D parameters and buffers to
+    channels-last (in place of their data, so optimizers keep their
+    references; checkpoints load into them unchanged) and makes the data
+    preprocessor hand the model channels-last batches. Convolutions then keep
+    activations channels-last through the network. Enable with
+    ``custom_hooks = [dict(type='se_plugin.ChannelsLastHook')]``.
+
+    Whether it is faster depends on the machine and the model: measure with
+    ``tools/benchmark.py --channels-last`` first.
+    """
+
+    priority = 'VERY_HIGH'  # before hooks that may run the model (e.g. EMA)
+
+    def __init__(self) -> None:
+        self._handle = None
+
+    def before_run(self, runner) -> None:
+        self.convert(runner.model)
+
+    def convert(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Convert ``model`` (wrapped or not) in place and return it."""
+        model.to(memory_format=torch.channels_last)
+        inner = model.module if is_model_wrapper(model) else model
+        preprocessor = getattr(inner, 'data_preprocessor', None)
+        if isinstance(preprocessor, torch.nn.Module) and self._handle is None:
+            self._handle = preprocessor.register_forward_hook(_to_channels_last_hook)
+        return model
+
+    def after_run(self, runner) -> None:
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
+
+
+__all__ = ['ChannelsLastHook', 'to_channels_last']

@@ -1,0 +1,311 @@
+"""The fused SE / SK paths compute what the reference paths compute (values and gradients)."""
+
+import copy
+
+import pytest
+import torch
+import torch.nn as nn
+
+from se_plugin.models import SELayer, SEResNet, SKConv
+from se_plugin.models.layers.se_layer import FusedSqueezeScale, channel_dot
+from se_plugin.models.layers.sk_conv import FusedSelectiveSum
+from se_plugin.runtime.cli import load_config
+
+torch.set_num_threads(1)
+
+SHAPES = [(2, 16, 7, 7), (3, 16, 1, 1), (2, 16, 5, 9), (1, 16, 15, 15), (2, 16, 2, 1)]
+FORMATS = [torch.contiguous_format, torch.channels_last]
+GATES = [('ReLU', 'Sigmoid'), ('PReLU', 'HSigmoid'), ('SiLU', 'Tanh')]
+
+
+def pair(layer):
+    """(reference, fused) copies of ``layer`` with the same parameters."""
+    ref, fused = copy.deepcopy(layer), copy.deepcopy(layer)
+    ref.impl, fused.impl = 'reference', 'fused'
+    return ref, fused
+
+
+def run(layer, x, grad):
+    """Output and gradients (input, then parameters) of one forward/backward."""
+    x = x.detach().clone().requires_grad_()
+    layer.zero_grad(set_to_none=True)
+    out = layer(x)
+    out.backward(grad)
+    return out.detach(), x.grad, [p.grad for p in layer.parameters()]
+
+
+def assert_same_run(ref, fused, x, grad, **tol):
+    out_r, gx_r, gp_r = run(ref, x, grad)
+    out_f, gx_f, gp_f = run(fused, x, grad)
+    torch.testing.assert_close(out_f, out_r, **tol)
+    torch.testing.assert_close(gx_f, gx_r, **tol)
+    assert len(gp_f) == len(gp_r) > 0
+    for name, (a, b) in zip([n for n, _ in ref.named_parameters()], zip(gp_f, gp_r)):
+        torch.testing.assert_close(a, b, msg=lambda m, name=name: f'{name}: {m}', **tol)
+    return out_f, gx_f
+
+
+@pytest.mark.parametrize('memory_format', FORMATS, ids=['nchw', 'channels_last'])
+@pytest.mark.parametrize('shape', SHAPES, ids=lambda s: 'x'.join(map(str, s)))
+@pytest.mark.parametrize('op', ['avg', 'max', 'avgmax'])
+def test_fused_se_matches_reference(op, shape, memory_format):
+    torch.manual_seed(0)
+    ref, fused = pair(SELayer(shape[1], ratio=4, divisor=1, squeeze=op))
+    x = torch.randn(shape).contiguous(memory_format=memory_format)
+    grad = torch.randn(shape).contiguous(memory_format=memory_format)
+    out, grad_x = assert_same_run(ref, fused, x, grad, rtol=1e-4, atol=1e-5)
+    assert out.is_contiguous(memory_format=memory_format) or shape[2] * shape[3] == 1
+
+
+@pytest.mark.parametrize('acts', GATES, ids=lambda a: '-'.join(a))
+def test_fused_se_matches_reference_for_other_activations(acts):
+    torch.manual_seed(0)
+    layer = SELayer(16, ratio=4, divisor=1, act_cfg=tuple(dict(type=a) for a in acts), bias=False)
+    ref, fused = pair(layer)
+    x, grad = torch.randn(2, 16, 6, 6), torch.randn(2, 16, 6, 6)
+    assert_same_run(ref, fused, x, grad, rtol=1e-4, atol=1e-5)
+
+
+def test_max_squeeze_ties_split_the_gradient_like_amax():
+    """A channel of ReLU zeros has all positions tied for the max."""
+    ref, fused = pair(SELayer(8, ratio=2, divisor=1, squeeze='max'))
+    x = torch.randn(2, 8, 4, 4).relu()
+    x[0, 3] = 0.0
+    x[1, 5, :2] = 2.5
+    assert_same_run(ref, fused, x, torch.randn(2, 8, 4, 4), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize('op', ['avg', 'max', 'avgmax'])
+def test_fused_se_gradcheck_float64(op):
+    torch.manual_seed(0)
+    layer = SELayer(6, ratio=2, divisor=1, squeeze=op).double()
+    x = torch.randn(2, 6, 3, 4, dtype=torch.float64, requires_grad=True)
+    params = tuple(layer.parameters())
+
+    def fn(x, *params):  # layer(x) reads the very tensors gradcheck perturbs
+        return FusedSqueezeScale.apply(x, None, layer, *params)
+
+    assert torch.autograd.gradcheck(fn, (x, *params), eps=1e-6, atol=1e-5)
+
+
+def test_fused_se_inference_and_frozen_parameters():
+    torch.manual_seed(0)
+    ref, fused = pair(SELayer(16, ratio=4, divisor=1))
+    x = torch.randn(2, 16, 5, 5)
+    with torch.no_grad():
+        torch.testing.assert_close(fused(x), ref(x))
+    # frozen layer, input needing a gradient
+    for layer in (ref, fused):
+        layer.requires_grad_(False)
+    _, gx_r, _ = run(ref, x, torch.ones_like(x))
+    _, gx_f, _ = run(fused, x, torch.ones_like(x))
+    torch.testing.assert_close(gx_f, gx_r)
+    # trainable layer, input without gradient (e.g. after frozen stages)
+    for layer in (ref, fused):
+        layer.requires_grad_(True)
+        layer(x).sum().backward()
+    for p_r, p_f in zip(ref.parameters(), fused.parameters()):
+        torch.testing.assert_close(p_f.grad, p_r.grad)
+
+
+def test_fused_se_plain_graph_when_compiling(monkeypatch):
+    """Under torch.compile the fused layer runs plain ops (no custom Function)."""
+    fused = SELayer(16, ratio=4, divisor=1)
+    x = torch.randn(2, 16, 5, 5, requires_grad=True)
+    assert type(fused(x).grad_fn).__name__ == 'FusedSqueezeScaleBackward'
+    monkeypatch.setattr(torch.compiler, 'is_compiling', lambda: True)
+    out = fused(x)
+    assert 'Fused' not in type(out.grad_fn).__name__
+    ref, _ = pair(fused)
+    torch.testing.assert_close(out, ref(x))
+
+
+def test_double_backward_needs_the_reference_path():
+    torch.manual_seed(0)
+    ref, fused = pair(SELayer(8, ratio=2, divisor=1))
+    for layer, ok in ((ref, True), (fused, False)):
+        x = torch.randn(2, 8, 3, 3, requires_grad=True)
+        (grad,) = torch.autograd.grad(layer(x).square().sum(), x, create_graph=True)
+        if ok:
+            grad.sum().backward()
+        else:
+            with pytest.raises(RuntimeError, match='once_differentiable'):
+                grad.sum().backward()
+
+
+def test_fused_se_with_gradient_checkpointing():
+    torch.manual_seed(0)
+    model = SEResNet(
+        depth=18,
+        base_channels=8,
+        stem_channels=8,
+        with_cp=True,
+        num_stages=1,
+        strides=(1,),
+        dilations=(1,),
+        out_indices=(0,),
+    ).double()
+    ref = copy.deepcopy(model)
+    for layer in ref.modules():
+        if isinstance(layer, SELayer):
+            layer.impl = 'reference'
+    x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+    grads = []
+    for net in (ref, model):
+        net.train()
+        net(x)[0].square().sum().backward()
+        grads.append([p.grad for p in net.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(b, a)
+
+
+def test_fused_se_under_bf16_autocast():
+    torch.manual_seed(0)
+    ref, fused = pair(SELayer(16, ratio=4, divisor=1))
+    x, grad = torch.randn(2, 16, 6, 6), torch.randn(2, 16, 6, 6)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        assert_same_run(ref, fused, x, grad, rtol=0.05, atol=0.05)
+
+
+@pytest.mark.parametrize('memory_format', FORMATS, ids=['nchw', 'channels_last'])
+@pytest.mark.parametrize('shape', [(2, 8, 7, 7), (2, 8, 16, 16), (3, 8, 1, 1), (2, 8, 3, 5)])
+def test_channel_dot(shape, memory_format):
+    a = torch.randn(shape).contiguous(memory_format=memory_format)
+    b = torch.randn(shape).contiguous(memory_format=memory_format)
+    torch.testing.assert_close(channel_dot(a, b), (a * b).sum((2, 3)))
+    torch.testing.assert_close(
+        channel_dot(a, b.transpose(2, 3).contiguous().transpose(2, 3)), (a * b).sum((2, 3))
+    )  # mixed layouts: the plain fallback
+    torch.testing.assert_close(
+        channel_dot(a.bfloat16(), b.bfloat16()).float(), (a * b).sum((2, 3)), rtol=0.02, atol=0.1
+    )
+
+
+@pytest.mark.parametrize('memory_format', FORMATS, ids=['nchw', 'channels_last'])
+@pytest.mark.parametrize('num_paths', [2, 3])
+@pytest.mark.parametrize('shape', [(2, 16, 7, 7), (2, 16, 5, 9), (3, 16, 1, 1), (2, 16, 15, 15)])
+def test_fused_sk_matches_reference(num_paths, shape, memory_format):
+    """In float64: the fuse FC's batch norm over a few samples amplifies fp32 rounding."""
+    torch.manual_seed(0)
+    layer = SKConv(16, 32, num_paths=num_paths, groups=4).double()
+    nn.init.normal_(layer.select.weight, std=0.5)  # non-uniform path weights
+    ref, fused = pair(layer)
+    x = torch.randn(shape, dtype=torch.float64).contiguous(memory_format=memory_format)
+    grad = torch.randn(shape[0], 32, *shape[2:], dtype=torch.float64)
+    grad = grad.contiguous(memory_format=memory_format)
+    assert_same_run(ref, fused, x, grad)
+    for (name, b_r), b_f in zip(ref.named_buffers(), fused.buffers()):  # BN statistics
+        torch.testing.assert_close(b_f, b_r, msg=name)
+    ref.eval(), fused.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(fused(x), ref(x))
+
+
+def test_fused_sk_matches_reference_in_float32():
+    torch.manual_seed(0)
+    ref, fused = pair(SKConv(16, 32, num_paths=2, groups=4))
+    x, grad = torch.randn(8, 16, 9, 9), torch.randn(8, 32, 9, 9)
+    assert_same_run(ref, fused, x, grad, rtol=1e-3, atol=1e-4)
+
+
+def test_fused_sk_gradcheck_float64():
+    torch.manual_seed(0)
+    layer = SKConv(4, 8, num_paths=2, groups=2, min_channels=4).double()
+    layer.fuse.bn.eval()  # a fixed affine map: gradcheck needs a deterministic function
+    feats = [torch.randn(2, 8, 3, 3, dtype=torch.float64, requires_grad=True) for _ in range(2)]
+    params = (*layer.fuse.parameters(), *layer.select.parameters())
+
+    def fn(*inputs):
+        return FusedSelectiveSum.apply(layer, *inputs)
+
+    assert torch.autograd.gradcheck(fn, (*feats, *params), eps=1e-6, atol=1e-5)
+
+
+def test_impl_switch_from_a_backbone_config(repo_root):
+    cfg = load_config(
+        f'{repo_root}/configs/se_resnet50_imagenet.py',
+        {'model.backbone.se_cfg.impl': 'reference', 'model.backbone.depth': 18},
+    )
+    backbone_cfg = dict(cfg.model.backbone)
+    backbone_cfg.pop('type')
+    model = SEResNet(**backbone_cfg)
+    impls = {m.impl for m in model.modules() if isinstance(m, SELayer)}
+    assert impls == {'reference'}
+    default = SEResNet(depth=18)
+    assert {m.impl for m in default.modules() if isinstance(m, SELayer)} == {'fused'}
+    with pytest.raises(ValueError, match="impl must be one of 'fused', 'reference'"):
+        SELayer(16, impl='triton')
+    with pytest.raises(ValueError, match='impl'):
+        SKConv(16, 16, groups=4, impl='fast')
+
+
+@pytest.mark.parametrize('op', ['avg', 'max'])
+@pytest.mark.parametrize('memory_format', FORMATS, ids=['nchw', 'channels_last'])
+def test_fused_se_adds_a_residual_in_the_same_pass(op, memory_format):
+    torch.manual_seed(0)
+    ref, fused = pair(SELayer(16, ratio=4, divisor=1, squeeze=op))
+    assert fused.fuses_residual and not ref.fuses_residual
+    shape = (2, 16, 6, 5)
+    x, res, grad = (torch.randn(shape).contiguous(memory_format=memory_format) for _ in range(3))
+    outs = []
+    for layer in (ref, fused):
+        xi, ri = x.clone().requires_grad_(), res.clone().requires_grad_()
+        layer.zero_grad(set_to_none=True)
+        out = layer(xi, residual=ri)
+        out.backward(grad)
+        outs.append((out.detach(), xi.grad, ri.grad, [p.grad for p in layer.parameters()]))
+    (o_r, gx_r, gr_r, gp_r), (o_f, gx_f, gr_f, gp_f) = outs
+    torch.testing.assert_close(o_r, x * ref.excitation(x) + res)
+    torch.testing.assert_close(o_f, o_r)
+    torch.testing.assert_close(gx_f, gx_r, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(gr_f, grad)
+    for a, b in zip(gp_f, gp_r):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    # inference: the result may be written into x (a block's norm output)
+    with torch.no_grad():
+        expected = ref(x, residual=res)
+        scratch = x.clone()
+        out = fused(scratch, residual=res, inplace=True)
+    torch.testing.assert_close(out, expected)
+    assert out.data_ptr() == scratch.data_ptr()
+    with pytest.raises(ValueError, match='no residual'):
+        SELayer(16, ratio=4, return_weight=True)(x, residual=res)
+
+
+@pytest.mark.parametrize('position', ['standard', 'pre', 'post', 'identity', 'after_conv2'])
+@pytest.mark.parametrize('drop_path_rate', [0.0, 0.2])
+def test_fused_blocks_match_reference_blocks(position, drop_path_rate):
+    from se_plugin.models import SEBottleneck
+
+    torch.manual_seed(0)
+    downsample = nn.Sequential(nn.Conv2d(16, 32, 1, bias=False), nn.BatchNorm2d(32))
+    block = SEBottleneck(
+        16,
+        32,
+        se_cfg=dict(type='se_plugin.SELayer', ratio=4, divisor=1),
+        se_position=position,
+        downsample=downsample,
+        drop_path_rate=drop_path_rate,
+    ).double()
+    ref = copy.deepcopy(block)
+    ref.se.impl = 'reference'
+    assert block._attention_adds_shortcut() == (position == 'standard' and not drop_path_rate)
+    assert not ref._attention_adds_shortcut()
+    x = torch.randn(4, 16, 6, 6, dtype=torch.float64)
+    for net in (ref, block):  # eval: drop path off, running statistics
+        net.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), ref(x))
+    results = []
+    for net in (ref, block):
+        net.train()
+        torch.manual_seed(1)  # the same drop-path masks
+        xi = x.clone().requires_grad_()
+        out = net(xi)
+        out.backward(torch.ones_like(out))
+        results.append((out.detach(), xi.grad, [p.grad for p in net.parameters()]))
+    (o_r, gx_r, gp_r), (o_f, gx_f, gp_f) = results
+    torch.testing.assert_close(o_f, o_r)
+    torch.testing.assert_close(gx_f, gx_r)
+    for a, b in zip(gp_f, gp_r):
+        torch.testing.assert_close(a, b)

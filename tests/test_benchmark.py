@@ -1,0 +1,134 @@
+"""se_plugin.benchmark and tools/benchmark.py (tiny models, so this stays fast)."""
+
+import json
+import os.path as osp
+import runpy
+import sys
+
+import pytest
+import torch
+
+from se_plugin.benchmark import (
+    LogitsModel,
+    Options,
+    available,
+    build_model,
+    markdown_table,
+    parse_spec,
+    run_benchmark,
+    save_json,
+)
+from se_plugin.models import SELayer
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TOOL = osp.join(ROOT, 'tools', 'benchmark.py')
+TINY = 'se_plugin.SEResNet:depth=18,base_channels=8,stem_channels=8,se_cfg.ratio=4'
+TINY_OPTS = dict(batch_size=2, input_size=32, num_classes=10, warmup=1, repeats=3, threads=1)
+
+
+@pytest.fixture(autouse=True)
+def keep_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_parse_spec():
+    assert parse_spec('torchvision.resnet50') == ('torchvision.resnet50', {})
+    assert parse_spec('se_plugin.SEResNet:depth=50,se_cfg.impl=reference,strides=(1,2,2,2)') == (
+        'se_plugin.SEResNet',
+        {'depth': 50, 'se_cfg': {'impl': 'reference'}, 'strides': (1, 2, 2, 2)},
+    )
+    assert parse_spec("configs/a.py:backbone.se_cfg.squeeze='max'") == (
+        'configs/a.py',
+        {'backbone': {'se_cfg': {'squeeze': 'max'}}},
+    )
+    with pytest.raises(ValueError, match='key=value'):
+        parse_spec('se_plugin.SEResNet:50')
+
+
+def test_build_model_specs(repo_root):
+    tiny = build_model(TINY, num_classes=10)
+    assert isinstance(tiny, LogitsModel)
+    tiny.eval()
+    assert tiny(torch.randn(1, 3, 32, 32)).shape == (1, 10)
+    layers = [m for m in tiny.modules() if isinstance(m, SELayer)]
+    # nested overrides keep the constructor's other se_cfg defaults
+    assert layers and {(m.impl, m.squeeze) for m in layers} == {('fused', 'avg')}
+    assert layers[0].squeeze_channels == 8  # se_cfg.ratio=4 on 32 channels, divisor 8
+    ref = build_model(TINY + ',se_cfg.impl=reference', num_classes=10)
+    assert {m.impl for m in ref.modules() if isinstance(m, SELayer)} == {'reference'}
+    assert build_model('torchvision.resnet18', num_classes=10).fc.out_features == 10
+    cfg_model = build_model(
+        f'{repo_root}/configs/se_resnet50_imagenet.py:backbone.depth=18,head.in_channels=512'
+    )
+    cfg_model.eval()
+    assert cfg_model(torch.randn(1, 3, 32, 32)).shape == (1, 1000)
+    with pytest.raises(ValueError, match='unknown scope'):
+        build_model('keras.ResNet50')
+    with pytest.raises(ValueError, match='torchvision.models has no model'):
+        build_model('torchvision.resnet5')
+    with pytest.raises(FileNotFoundError):
+        build_model('configs/nope.py')
+    assert available('torchvision.resnet50') and available(TINY)
+
+
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_run_benchmark_reports_ratios(channels_last, tmp_path):
+    opts = Options(modes=('inference', 'train'), channels_last=channels_last, **TINY_OPTS)
+    logged = []
+    report = run_benchmark([TINY], baseline='torchvision.resnet18', opts=opts, log=logged.append)
+    assert report['environment']['threads'] == 1 and logged
+    results = report['results']
+    assert [(r.model, r.mode) for r in results] == [
+        ('torchvision.resnet18', 'inference'),
+        (TINY, 'inference'),
+        ('torchvision.resnet18', 'train'),
+        (TINY, 'train'),
+    ]
+    for r in results:
+        assert len(r.times_ms) == 3 and r.median_ms > 0 and r.ratio > 0
+    assert results[0].ratio == results[0].paired_ratio == 1.0
+    table = markdown_table(report)
+    assert table.count('\n') == 1 + len(results) and 'paired ratio' in table
+    save_json(report, str(tmp_path / 'out' / 'bench.json'))
+    data = json.loads((tmp_path / 'out' / 'bench.json').read_text())
+    assert data['options']['channels_last'] is channels_last
+    assert data['results'][1]['model'] == TINY
+
+
+def test_train_step_updates_parameters():
+    from se_plugin.benchmark import make_step
+
+    model = build_model(TINY, num_classes=10)
+    before = [p.detach().clone() for p in model.parameters()]
+    make_step(model, 'train', Options(**TINY_OPTS), torch.device('cpu'))()
+    assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters()))
+
+
+def run_tool(monkeypatch, capsys, *args):
+    monkeypatch.setattr(sys, 'argv', [TOOL, *map(str, args)])
+    monkeypatch.delenv('SE_PLUGIN_DEBUG', raising=False)
+    with pytest.raises(SystemExit) as exc:
+        runpy.run_path(TOOL, run_name='__main__')
+    out, err = capsys.readouterr()
+    return exc.value.code, out, err
+
+
+def test_tool_writes_table_and_json(monkeypatch, capsys, tmp_path):
+    out = tmp_path / 'bench.json'
+    code, stdout, _ = run_tool(
+        monkeypatch, capsys, TINY, '--baseline', 'torchvision.resnet18', '--batch', 2,
+        '--size', 32, '--num-classes', 10, '--repeats', 2, '--warmup', 1, '--threads', 1,
+        '--mode', 'train', '--out', out,
+    )  # fmt: skip
+    assert code == 0, stdout
+    assert '1 thread(s)' in stdout and '| `torchvision.resnet18` | train |' in stdout
+    assert json.loads(out.read_text())['baseline'] == 'torchvision.resnet18'
+
+
+def test_tool_user_errors_exit_2(monkeypatch, capsys):
+    code, _, err = run_tool(monkeypatch, capsys, 'nope.Model', '--mode', 'train')
+    assert code == 2 and err.startswith('error: ') and 'unknown scope' in err
+    code, _, err = run_tool(monkeypatch, capsys, TINY, '--threads', 0)
+    assert code == 2 and 'threads must be >= 1' in err
