@@ -19,6 +19,7 @@ extension points, without patching it:
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import os
 from collections.abc import Mapping
@@ -146,6 +147,11 @@ def configure_distributed(cfg: Config) -> None:
         cfg.model_wrapper_cfg = new_cfg
 
 
+def _destroy_process_group() -> None:
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.destroy_process_group()
+
+
 def init_distributed(cfg: Config) -> bool:
     """Create the process group for a CPU run of ``--launcher pytorch``.
 
@@ -170,6 +176,10 @@ def init_distributed(cfg: Config) -> bool:
         dist_cfg['timeout'] = datetime.timedelta(seconds=timeout)
     dist_cfg.pop('init_backend', None)
     torch_dist.init_process_group(backend=backend, **dist_cfg)
+    # tear the group down before the interpreter exits: left to static
+    # destructors, gloo's threads sometimes abort the process after a finished run
+    # ("terminate called without an active exception", exit -6)
+    atexit.register(_destroy_process_group)
     print_log(
         f'initialized the {backend} process group on CPU: rank {torch_dist.get_rank()} of '
         f'{torch_dist.get_world_size()}',
