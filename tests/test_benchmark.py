@@ -88,9 +88,11 @@ def test_run_benchmark_reports_ratios(channels_last, tmp_path):
     ]
     for r in results:
         assert len(r.times_ms) == 3 and r.median_ms > 0 and r.ratio > 0
-    assert results[0].ratio == results[0].paired_ratio == 1.0
+    assert results[0].ratio == results[0].paired_ratio == results[0].min_ratio == 1.0
     table = markdown_table(report)
-    assert table.count('\n') == 1 + len(results) and 'paired ratio' in table
+    assert (
+        table.count('\n') == 1 + len(results) and 'paired ratio' in table and 'min ratio' in table
+    )
     save_json(report, str(tmp_path / 'out' / 'bench.json'))
     data = json.loads((tmp_path / 'out' / 'bench.json').read_text())
     assert data['options']['channels_last'] is channels_last
