@@ -68,7 +68,8 @@ def check_block_args(in_channels, out_channels, kwargs: dict, expansion: int) ->
 class AttentionSlotMixin:
     """The residual forward shared by all blocks, with one attention slot.
 
-    A subclass provides ``_residual_branch(x)`` and calls
+    A subclass provides ``_branch_before_last_norm(x)`` (its residual branch
+    up to its last conv) and ``last_norm``, and calls
     :meth:`_build_attention` at the end of its ``__init__``.
     """
 
@@ -92,12 +93,16 @@ class AttentionSlotMixin:
             return self.se(x)
         return x
 
+    def _residual_branch(self, x: Tensor) -> Tensor:
+        return self.last_norm(self._branch_before_last_norm(x))
+
     def _inner_forward(self, x: Tensor) -> Tensor:
         identity = x if self.downsample is None else self.downsample(x)
-        out = self._residual_branch(self._attend('pre', x))
-        if self._attention_adds_shortcut():  # out * w + identity in one pass (SELayer)
-            return self.se(out, residual=identity, inplace=True)
-        out = self.drop_path(self._attend('standard', out))
+        x = self._attend('pre', x)
+        if self._attention_adds_shortcut():  # norm(z) * w + identity (SELayer fast path)
+            z = self._branch_before_last_norm(x)
+            return self.se.forward_after_norm(z, self.last_norm, identity)
+        out = self.drop_path(self._attend('standard', self._residual_branch(x)))
         out += self._attend('identity', identity)
         return out
 
@@ -161,9 +166,12 @@ class SEBasicBlock(AttentionSlotMixin, _BasicBlock):
         super().__init__(in_channels, out_channels, **kwargs)
         self._build_attention(se_cfg, se_position)
 
-    def _residual_branch(self, x: Tensor) -> Tensor:
-        out = self.relu(self.norm1(self.conv1(x)))
-        return self.norm2(self.conv2(out))
+    @property
+    def last_norm(self) -> nn.Module:
+        return self.norm2
+
+    def _branch_before_last_norm(self, x: Tensor) -> Tensor:
+        return self.conv2(self.relu(self.norm1(self.conv1(x))))
 
 
 @MODELS.register_module()
@@ -240,7 +248,10 @@ class SEBottleneck(AttentionSlotMixin, _GroupedBottleneck):
         """The 3x3 stage of the branch (SKBlock replaces it by an SKConv)."""
         return self.relu(self.norm2(self.conv2(x)))
 
-    def _residual_branch(self, x: Tensor) -> Tensor:
+    @property
+    def last_norm(self) -> nn.Module:
+        return self.norm3
+
+    def _branch_before_last_norm(self, x: Tensor) -> Tensor:
         out = self.relu(self.norm1(self.conv1(x)))
-        out = self._attend('after_conv2', self._conv2_block(out))
-        return self.norm3(self.conv3(out))
+        return self.conv3(self._attend('after_conv2', self._conv2_block(out)))

@@ -16,11 +16,20 @@ Two implementations of the same function are selected by ``SELayer(impl=...)``:
       covers squeeze + excitation + scale. Its backward makes two passes over
       the big tensors: ``grad_w = sum_hw(grad_out * x)`` as one reduction with
       no ``grad_out * x`` tensor (:func:`channel_dot`), then
-      ``grad_x = grad_out * w + g_pooled / HW`` as one ``addcmul`` (the squeeze
-      gradient is broadcast, never materialised). Autograd's reference makes
+      ``grad_x = grad_out * w + g_pooled / HW`` in one pass (:func:`scale_shift`;
+      the squeeze gradient is broadcast, never materialised). Autograd's reference makes
       about five passes and allocates two extra full-size tensors. The MLP's
       gradients come from ``torch.autograd.grad`` on its small graph, so any
       activation (including ``PReLU``'s parameter) and any gate work;
+    * in a residual block in training, :class:`FusedNormSqueezeScale` also
+      takes over the batch norm before the SE layer (``bn3`` of a
+      bottleneck): the layer's output overwrites the norm's output (no extra
+      tensor in the forward), nothing beyond the norm's own input is kept
+      for the backward, and the backward computes the SE and batch-norm
+      gradients together: one reduction pass giving ``sum_hw(grad)`` and
+      ``sum_hw(grad * z)``, then ``grad_z = grad * P + z * Q + R`` in two
+      passes, with ``P, R`` of shape ``(N, C)`` and ``Q`` of shape ``(C,)``.
+      That is one read pass more than the backward of the block without SE;
     * with no gradient needed (inference) there is no Function at all: ``mean``,
       two ``linear``, one ``mul``;
     * under ``torch.compile`` (and ``torch.jit`` tracing) the plain form is
@@ -136,6 +145,9 @@ def use_autograd_function(module: nn.Module, *inputs: Tensor) -> bool:
 
 
 _BN_BACKWARD = torch.ops.aten.native_batch_norm_backward
+# Below this many positions (14x14 and smaller) the per-sample calls of the
+# channels-last reduction cost as much as the product they avoid.
+_CHANNELS_LAST_DOT_MIN_HW = 400
 
 
 def channel_dot(a: Tensor, b: Tensor) -> Tensor:
@@ -171,8 +183,10 @@ def channel_dot(a: Tensor, b: Tensor) -> Tensor:
             )
             return dot.view(n, c)
         channels_last = torch.channels_last
-        if a.is_contiguous(memory_format=channels_last) and b.is_contiguous(
-            memory_format=channels_last
+        if (
+            h * w >= _CHANNELS_LAST_DOT_MIN_HW
+            and a.is_contiguous(memory_format=channels_last)
+            and b.is_contiguous(memory_format=channels_last)
         ):
             zeros, ones = a.new_zeros(c), a.new_ones(c)
             return torch.stack(
@@ -193,6 +207,38 @@ def channel_dot(a: Tensor, b: Tensor) -> Tensor:
                 ]
             )
     return (a * b).sum((2, 3))
+
+
+def scale_shift(x: Tensor, scale: Tensor, shift: Tensor) -> Tensor:
+    """``x * scale + shift`` for an ``(N, C, H, W)`` ``x`` and ``(N, C)`` scale and shift.
+
+    One ``addcmul``, except for NCHW tensors on CPU (fp32/fp64): there,
+    broadcasting ``(N, C, 1, 1)`` operands over small planes is slow (2-3x
+    a plain pass at 14x14 and 7x7), and batch norm's inference kernel, with
+    the ``N * C`` planes as its channels, zero mean and unit variance, computes
+    the same per-plane affine map at the speed of one pass.
+    """
+    n, c, h, w = x.shape
+    if (
+        x.device.type == 'cpu'
+        and x.dtype in (torch.float32, torch.float64)
+        and scale.dtype == shift.dtype == x.dtype
+        and x.is_contiguous()
+        and h * w > 1
+    ):
+        out = torch.batch_norm(
+            x.view(1, n * c, h, w),
+            scale.reshape(n * c),
+            shift.reshape(n * c),
+            x.new_zeros(n * c),
+            x.new_ones(n * c),
+            False,
+            0.0,
+            0.0,
+            False,
+        )
+        return out.view(n, c, h, w)
+    return torch.addcmul(shift[:, :, None, None], x, scale[:, :, None, None])
 
 
 class FusedSqueezeScale(torch.autograd.Function):
@@ -236,12 +282,12 @@ class FusedSqueezeScale(torch.autograd.Function):
         grad_x = None
         if need_x:  # pass 2 (plus a masked add for the max squeeze)
             grad_parts, grads = grads[: len(leaves)], grads[len(leaves) :]
-            w = weight.detach()[:, :, None, None]
+            w = weight.detach()
             if op == 'max':
-                grad_x = grad_out * w
+                grad_x = grad_out * w[:, :, None, None]
             else:
                 h, wd = x.shape[2:]
-                grad_x = torch.addcmul((grad_parts[0] / (h * wd))[:, :, None, None], grad_out, w)
+                grad_x = scale_shift(grad_out, w, grad_parts[0] / (h * wd))
             if op != 'avg':  # amax's gradient: split evenly among the maxima
                 at_max = x == maxima[0][:, :, None, None]
                 share = grad_parts[-1] / at_max.sum((2, 3))
@@ -249,6 +295,167 @@ class FusedSqueezeScale(torch.autograd.Function):
         pg = iter(grads)
         grad_residual = grad_out if ctx.needs_input_grad[1] else None
         return (grad_x, grad_residual, None, *(next(pg) if n else None for n in need_params))
+
+
+def batch_norm_settings(norm: nn.BatchNorm2d) -> tuple:
+    """``(training, running_mean, running_var, momentum)`` as ``nn.BatchNorm2d.forward`` uses them.
+
+    Counts the batch in ``num_batches_tracked`` as its forward does (the
+    cumulative average when ``momentum`` is None).
+    """
+    momentum = 0.0 if norm.momentum is None else norm.momentum
+    if norm.training and norm.track_running_stats and norm.num_batches_tracked is not None:
+        norm.num_batches_tracked.add_(1)
+        if norm.momentum is None:
+            momentum = 1.0 / float(norm.num_batches_tracked)
+    training = norm.training or (norm.running_mean is None and norm.running_var is None)
+    keep_stats = not norm.training or norm.track_running_stats
+    return (
+        training,
+        norm.running_mean if keep_stats else None,
+        norm.running_var if keep_stats else None,
+        momentum,
+    )
+
+
+def channel_sums(grad: Tensor, z: Tensor) -> tuple:
+    """``(sum_hw(grad * z), sum_hw(grad))`` as two ``(N, C)`` tensors, in one read of both."""
+    n, c, h, w = z.shape
+    if z.device.type == 'cpu' and z.dtype in (torch.float32, torch.float64) and h * w > 1:
+        if grad.is_contiguous() and z.is_contiguous():
+            zeros, ones = z.new_zeros(n * c), z.new_ones(n * c)
+            _, dot, total = _BN_BACKWARD(
+                grad.view(1, n * c, h, w),
+                z.view(1, n * c, h, w),
+                None,
+                None,
+                None,
+                zeros,
+                ones,
+                True,
+                0.0,
+                [False, True, True],
+            )
+            return dot.view(n, c), total.view(n, c)
+        channels_last = torch.channels_last
+        if (
+            h * w >= _CHANNELS_LAST_DOT_MIN_HW
+            and grad.is_contiguous(memory_format=channels_last)
+            and z.is_contiguous(memory_format=channels_last)
+        ):
+            zeros, ones = z.new_zeros(c), z.new_ones(c)
+            parts = [
+                _BN_BACKWARD(
+                    grad[i : i + 1],
+                    z[i : i + 1],
+                    None,
+                    None,
+                    None,
+                    zeros,
+                    ones,
+                    True,
+                    0.0,
+                    [False, True, True],
+                )
+                for i in range(n)
+            ]
+            return torch.stack([p[1] for p in parts]), torch.stack([p[2] for p in parts])
+    return channel_dot(grad, z), grad.sum((2, 3))
+
+
+def _has_forward_hooks(module: nn.Module) -> bool:
+    hooks = torch.nn.modules.module
+    return bool(
+        module._forward_hooks
+        or module._forward_pre_hooks
+        or hooks._global_forward_hooks
+        or hooks._global_forward_pre_hooks
+    )
+
+
+class FusedNormSqueezeScale(torch.autograd.Function):
+    """``se(bn(z)) + residual`` for a ``BatchNorm2d`` ``bn`` and an avg-squeeze :class:`SELayer`.
+
+    ``apply(z, residual, gamma, beta, norm, layer, *params)``: ``gamma`` and
+    ``beta`` are the norm's affine parameters (or None), ``norm`` the module
+    (its running statistics are updated as its own forward would), ``layer``
+    the SE layer and ``params`` its parameters.
+
+    With ``x = bn(z) = z * A + B`` (``A, B`` per channel from the batch or
+    running statistics), ``w = excite(mean_hw(x))`` and
+    ``out = x * w + residual``, the backward needs only ``z``: with
+    ``g = grad_out``, ``sum_hw(g * x) = A * sum_hw(g * z) + B * sum_hw(g)``
+    gives the excitation's gradient, and the batch-norm backward of
+    ``grad_x = g * w + grad_pooled / HW`` reduces to per-channel sums of
+    those same two reductions, so ``grad_x`` is never built.
+    """
+
+    @staticmethod
+    def forward(ctx, z, residual, gamma, beta, norm, layer, *params):
+        training, running_mean, running_var, momentum = batch_norm_settings(norm)
+        x, mean, invstd = torch.native_batch_norm(
+            z, gamma, beta, running_mean, running_var, training, momentum, norm.eps
+        )
+        if not training:  # native_batch_norm returns no statistics in eval mode
+            mean = running_mean
+            invstd = torch.rsqrt(running_var + norm.eps)
+        pooled_z = spatial_mean(z)
+        scale = invstd if gamma is None else gamma * invstd  # x = z * scale + shift
+        shift = -mean * scale if beta is None else beta - mean * scale
+        with torch.enable_grad():
+            leaf = torch.addcmul(shift, pooled_z, scale).detach().requires_grad_()
+            weight = layer._excite(leaf)
+        w = weight.detach()
+        out = torch.addcmul(residual, x, w[:, :, None, None], out=x)
+        ctx.save_for_backward(z, gamma)
+        ctx.stats = (mean, invstd, scale, shift, pooled_z)
+        ctx.training, ctx.params, ctx.leaf, ctx.weight = training, params, leaf, weight
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        z, gamma = ctx.saved_tensors
+        mean, invstd, scale, shift, pooled_z = ctx.stats
+        n, c, h, w_ = z.shape
+        hw, count = h * w_, n * h * w_
+        need_z, need_gamma, need_beta = (ctx.needs_input_grad[i] for i in (0, 2, 3))
+        need_params = ctx.needs_input_grad[6:]
+        sum_gz, sum_g = channel_sums(grad_out, z)
+        grad_weight = sum_gz * scale + sum_g * shift  # sum_hw(g * x)
+        inputs = [ctx.leaf, *(p for p, need in zip(ctx.params, need_params) if need)]
+        grads = torch.autograd.grad(
+            ctx.weight, inputs, grad_weight, retain_graph=True, allow_unused=True
+        )
+        grad_pooled, param_grads = grads[0], iter(grads[1:])
+        if grad_pooled is None:
+            grad_pooled = torch.zeros_like(grad_weight)
+        w = ctx.weight.detach()
+        # per (n, c): sum_hw(grad_x) and sum_hw(grad_x * (z - mean)) * invstd
+        sum_gx = w * sum_g + grad_pooled
+        sum_gx_xhat = (w * sum_gz + grad_pooled * pooled_z - mean * sum_gx) * invstd
+        grad_beta = sum_gx.sum(0) if need_beta else None
+        grad_gamma = sum_gx_xhat.sum(0) if need_gamma else None
+        grad_z = None
+        if need_z:
+            # grad_x * dx/dz (dx/dz = scale), plus, with batch statistics, their
+            # gradient: - scale * (sum(grad_x) + xhat * sum(grad_x * xhat)) / count
+            if ctx.training:
+                q = -scale * invstd * sum_gx_xhat.sum(0) / count  # the z term, per channel
+                r = scale * (grad_pooled / hw - sum_gx.sum(0) / count) - mean * q
+                grad_z = scale_shift(grad_out, scale * w, r)
+                grad_z.addcmul_(z, q[None, :, None, None])
+            else:
+                grad_z = scale_shift(grad_out, scale * w, scale * grad_pooled / hw)
+        return (
+            grad_z,
+            grad_out if ctx.needs_input_grad[1] else None,
+            grad_gamma,
+            grad_beta,
+            None,
+            None,
+            *(next(param_grads) if need else None for need in need_params),
+        )
 
 
 @MODELS.register_module()
@@ -378,6 +585,35 @@ class SELayer(BaseModule):
         two), see :mod:`se_plugin.models.backbones.blocks`.
         """
         return self.impl == 'fused' and not self.return_weight
+
+    def forward_after_norm(self, z: Tensor, norm: nn.Module, residual: Tensor) -> Tensor:
+        """``self(norm(z), residual=residual)``, the norm folded in where that is faster.
+
+        A residual block calls this with its last conv's output ``z`` and
+        last norm. With an ``nn.BatchNorm2d``, the average squeeze, gradients
+        recorded (eager fp32/fp64 training, no autocast) and no forward hooks
+        on this layer, it runs :class:`FusedNormSqueezeScale`; otherwise the
+        norm, then this layer's own call with
+        ``residual=residual, inplace=True``.
+        """
+        if self._folds_norm(norm, z):
+            params = (*self.parameters(),)
+            return FusedNormSqueezeScale.apply(
+                z, residual, norm.weight, norm.bias, norm, self, *params
+            )
+        return self(norm(z), residual=residual, inplace=True)
+
+    def _folds_norm(self, norm: nn.Module, z: Tensor) -> bool:
+        return (
+            self.fuses_residual
+            and not _has_forward_hooks(self)  # hooks see the module's own call
+            and self.squeeze == 'avg'
+            and type(norm) is nn.BatchNorm2d
+            and z.dim() == 4
+            and z.dtype in (torch.float32, torch.float64)
+            and not torch.is_autocast_enabled(z.device.type)
+            and use_autograd_function(self, z, *norm.parameters())
+        )
 
     def forward(
         self, x: Tensor, residual: Optional[Tensor] = None, inplace: bool = False

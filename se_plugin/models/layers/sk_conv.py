@@ -27,11 +27,62 @@ from .se_layer import (
     SE_IMPLS,
     channel_dot,
     is_pointwise_linear,
+    scale_shift,
     spatial_mean,
     use_autograd_function,
 )
 
 SK_IMPLS = SE_IMPLS
+
+
+def conv_on_stride_grid(conv: nn.Module, x: Tensor) -> Optional[Tensor]:
+    """``conv(x)`` computed on ``x[..., ::s, ::s]`` when that is the same thing, else None.
+
+    A convolution with stride ``s`` whose dilation ``d`` and padding ``p`` are
+    multiples of ``s`` reads only the input positions ``s * i + d * k - p``,
+    all on the grid of every ``s``-th row and column. So it equals the
+    stride-1 convolution of that grid with dilation ``d / s`` and padding
+    ``p / s``, for any input size (the output sizes agree too). SKNet's
+    dilated path in a downsampling block (stride 2, dilation 2) is such a
+    convolution; its backward on CPU runs 1.5-3x faster this way (oneDNN's
+    strided-dilated grouped backward is slow) and its input gradient is
+    zero off the grid either way.
+
+    Returns None when ``conv`` is not a plain ``nn.Conv2d`` with zero padding
+    or the stride does not divide dilation and padding.
+    """
+    if type(conv) is not nn.Conv2d or conv.padding_mode != 'zeros':
+        return None
+    stride, dilation, padding = conv.stride, conv.dilation, conv.padding
+    if isinstance(padding, str) or stride == (1, 1):
+        return None
+    if any(d % s or p % s for s, d, p in zip(stride, dilation, padding)):
+        return None
+    sh, sw = stride
+    return F.conv2d(
+        x[:, :, ::sh, ::sw],
+        conv.weight,
+        conv.bias,
+        1,
+        (padding[0] // sh, padding[1] // sw),
+        (dilation[0] // sh, dilation[1] // sw),
+        conv.groups,
+    )
+
+
+def run_path(path: nn.Module, x: Tensor) -> Tensor:
+    """A path's ``ConvModule`` on ``x``, its conv through :func:`conv_on_stride_grid`."""
+    if (
+        tuple(path.order) == ('conv', 'norm', 'act')
+        and not path.with_explicit_padding
+        and path.efficient_conv_bn_eval_forward is None
+    ):
+        out = conv_on_stride_grid(path.conv, x)
+        if out is not None:
+            if path.with_norm:
+                out = path.norm(out)
+            return path.activate(out) if path.with_activation else out
+    return path(x)
 
 
 class FusedSelectiveSum(torch.autograd.Function):
@@ -41,7 +92,7 @@ class FusedSelectiveSum(torch.autograd.Function):
     ``U_1 .. U_M`` and its fuse/select parameters. Backward: per path one
     reduction ``grad_a_m = sum_hw(grad_V * U_m)`` (no full-size product, see
     :func:`~se_plugin.models.layers.se_layer.channel_dot`), the small graph's
-    gradients by ``torch.autograd.grad``, and one ``addcmul`` per path for
+    gradients by ``torch.autograd.grad``, and one pass per path for
     ``grad_U_m = grad_V * a_m + grad_s / HW``. Autograd's reference allocates
     three extra full-size tensors per path. Not twice differentiable.
     """
@@ -84,10 +135,10 @@ class FusedSelectiveSum(torch.autograd.Function):
         grad_feats = [None] * num_paths
         if any(need_feats):
             h, w = grad_out.shape[2:]
-            spread = (grads.pop(0) / (h * w))[:, :, None, None]
-            a = ctx.weights.detach()[..., None, None]
+            spread = grads.pop(0) / (h * w)
+            a = ctx.weights.detach()
             grad_feats = [
-                torch.addcmul(spread, grad_out, a[:, m]) if need else None
+                scale_shift(grad_out, a[:, m], spread) if need else None
                 for m, need in enumerate(need_feats)
             ]
         param_grads = iter(grads)
@@ -274,12 +325,12 @@ class SKConv(BaseModule):
 
     def attention_weights(self, x: Tensor) -> Tensor:
         """The ``(N, M, C, 1, 1)`` path weights for input ``x`` (sum to 1 over M)."""
-        return self._select_weights([path(x) for path in self.paths])
+        return self._select_weights([run_path(path, x) for path in self.paths])
 
     def forward(self, x: Tensor) -> Tensor:
         if self.select is None:
             return self.paths[0](x)
-        feats = [path(x) for path in self.paths]
+        feats = [run_path(path, x) for path in self.paths]
         if self.impl == 'fused' and use_autograd_function(self, *feats):
             params = (*self.fuse.parameters(), *self.select.parameters())
             return FusedSelectiveSum.apply(self, *feats, *params)

@@ -1,19 +1,26 @@
 """The fused SE / SK paths compute what the reference paths compute (values and gradients)."""
 
+import contextlib
 import copy
 
 import pytest
 import torch
 import torch.nn as nn
 
-from se_plugin.models import SELayer, SEResNet, SKConv
-from se_plugin.models.layers.se_layer import FusedSqueezeScale, channel_dot
+from se_plugin.models import SEBasicBlock, SEBottleneck, SELayer, SEResNet, SKConv
+from se_plugin.models.layers.se_layer import (
+    FusedNormSqueezeScale,
+    FusedSqueezeScale,
+    channel_dot,
+    channel_sums,
+    scale_shift,
+)
 from se_plugin.models.layers.sk_conv import FusedSelectiveSum
 from se_plugin.runtime.cli import load_config
 
 torch.set_num_threads(1)
 
-SHAPES = [(2, 16, 7, 7), (3, 16, 1, 1), (2, 16, 5, 9), (1, 16, 15, 15), (2, 16, 2, 1)]
+SHAPES = [(2, 16, 7, 7), (3, 16, 1, 1), (2, 16, 5, 9), (1, 16, 21, 20), (2, 16, 2, 1)]
 FORMATS = [torch.contiguous_format, torch.channels_last]
 GATES = [('ReLU', 'Sigmoid'), ('PReLU', 'HSigmoid'), ('SiLU', 'Tanh')]
 
@@ -168,7 +175,7 @@ def test_fused_se_under_bf16_autocast():
 
 
 @pytest.mark.parametrize('memory_format', FORMATS, ids=['nchw', 'channels_last'])
-@pytest.mark.parametrize('shape', [(2, 8, 7, 7), (2, 8, 16, 16), (3, 8, 1, 1), (2, 8, 3, 5)])
+@pytest.mark.parametrize('shape', [(2, 8, 7, 7), (2, 8, 21, 20), (3, 8, 1, 1), (2, 8, 3, 5)])
 def test_channel_dot(shape, memory_format):
     a = torch.randn(shape).contiguous(memory_format=memory_format)
     b = torch.randn(shape).contiguous(memory_format=memory_format)
@@ -182,8 +189,21 @@ def test_channel_dot(shape, memory_format):
 
 
 @pytest.mark.parametrize('memory_format', FORMATS, ids=['nchw', 'channels_last'])
+@pytest.mark.parametrize('shape', [(2, 8, 7, 7), (3, 8, 1, 1), (2, 8, 3, 5)])
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64, torch.bfloat16])
+def test_scale_shift(shape, memory_format, dtype):
+    x = torch.randn(shape, dtype=dtype).contiguous(memory_format=memory_format)
+    scale, shift = torch.randn(shape[:2], dtype=dtype), torch.randn(shape[:2], dtype=dtype)
+    out = scale_shift(x, scale, shift)
+    expected = x.double() * scale.double()[..., None, None] + shift.double()[..., None, None]
+    tol = dict(rtol=0.02, atol=0.02) if dtype == torch.bfloat16 else {}
+    torch.testing.assert_close(out.double(), expected, **tol)
+    assert out.shape == x.shape and out.dtype == dtype
+
+
+@pytest.mark.parametrize('memory_format', FORMATS, ids=['nchw', 'channels_last'])
 @pytest.mark.parametrize('num_paths', [2, 3])
-@pytest.mark.parametrize('shape', [(2, 16, 7, 7), (2, 16, 5, 9), (3, 16, 1, 1), (2, 16, 15, 15)])
+@pytest.mark.parametrize('shape', [(2, 16, 7, 7), (2, 16, 5, 9), (3, 16, 1, 1), (2, 16, 21, 20)])
 def test_fused_sk_matches_reference(num_paths, shape, memory_format):
     """In float64: the fuse FC's batch norm over a few samples amplifies fp32 rounding."""
     torch.manual_seed(0)
@@ -309,3 +329,145 @@ def test_fused_blocks_match_reference_blocks(position, drop_path_rate):
     torch.testing.assert_close(gx_f, gx_r)
     for a, b in zip(gp_f, gp_r):
         torch.testing.assert_close(a, b)
+
+
+def _block_pair(block_cls, norm_kwargs, **kwargs):
+    """(reference, fused) blocks in float64 with non-trivial norm parameters and statistics."""
+    torch.manual_seed(0)
+    channels = 16 if block_cls is SEBasicBlock else 32
+    block = block_cls(
+        channels,
+        channels,
+        se_cfg=dict(type='se_plugin.SELayer', ratio=4, divisor=1),
+        norm_cfg=dict(type='BN', **norm_kwargs),
+        **kwargs,
+    ).double()
+    for m in block.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            if m.affine:
+                nn.init.uniform_(m.weight, 0.5, 1.5)
+                nn.init.uniform_(m.bias, -0.5, 0.5)
+            if m.track_running_stats:
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+    ref = copy.deepcopy(block)
+    ref.se.impl = 'reference'
+    return ref, block, channels
+
+
+def _train_step(block, x, grad, training):
+    block.train(training)
+    block.zero_grad(set_to_none=True)
+    xi = x.clone().requires_grad_()
+    out = block(xi)
+    out.backward(grad)
+    grads = {name: p.grad for name, p in block.named_parameters()}
+    return out.detach(), xi.grad, grads, {k: v.clone() for k, v in block.named_buffers()}
+
+
+@pytest.mark.parametrize('memory_format', FORMATS, ids=['nchw', 'channels_last'])
+@pytest.mark.parametrize('training', [True, False], ids=['train', 'eval'])
+@pytest.mark.parametrize(
+    'norm_kwargs',
+    [{}, dict(momentum=None), dict(affine=False), dict(track_running_stats=False)],
+    ids=['bn', 'cumulative', 'no-affine', 'no-running-stats'],
+)
+@pytest.mark.parametrize('block_cls', ['SEBasicBlock', 'SEBottleneck'])
+def test_norm_folded_into_se_matches_the_reference_block(
+    block_cls, norm_kwargs, training, memory_format, monkeypatch
+):
+    """FusedNormSqueezeScale: output, every gradient and the running statistics, twice."""
+    block_cls = {'SEBasicBlock': SEBasicBlock, 'SEBottleneck': SEBottleneck}[block_cls]
+    ref, fused, channels = _block_pair(block_cls, norm_kwargs)
+    x = torch.randn(3, channels, 7, 6, dtype=torch.float64).contiguous(memory_format=memory_format)
+    grad = torch.randn(3, channels, 7, 6, dtype=torch.float64)
+    calls = []
+    apply = FusedNormSqueezeScale.apply
+    monkeypatch.setattr(FusedNormSqueezeScale, 'apply', lambda *a: calls.append(1) or apply(*a))
+    for _ in range(2):  # the second step sees updated running statistics
+        expected = _train_step(ref, x, grad, training)
+        got = _train_step(fused, x, grad, training)
+        torch.testing.assert_close(got[0], expected[0])
+        torch.testing.assert_close(got[1], expected[1])
+        assert got[2].keys() == expected[2].keys()
+        for name in expected[2]:
+            torch.testing.assert_close(got[2][name], expected[2][name], msg=name)
+        for name in expected[3]:
+            torch.testing.assert_close(got[3][name], expected[3][name], msg=name)
+    assert len(calls) == 2  # both steps took FusedNormSqueezeScale
+    assert got[0].is_contiguous(memory_format=memory_format)
+
+
+@pytest.mark.parametrize('training', [True, False], ids=['train', 'eval'])
+def test_norm_folded_into_se_gradcheck_float64(training):
+    torch.manual_seed(0)
+    layer = SELayer(6, ratio=2, divisor=1, act_cfg=(dict(type='PReLU'), dict(type='Sigmoid')))
+    layer = layer.double()
+    norm = nn.BatchNorm2d(6).double().train(training)
+    norm.running_var.uniform_(0.5, 1.5)
+    z = torch.randn(3, 6, 3, 4, dtype=torch.float64, requires_grad=True)
+    residual = torch.randn(3, 6, 3, 4, dtype=torch.float64, requires_grad=True)
+    gamma = torch.rand(6, dtype=torch.float64).add(0.5).requires_grad_()
+    beta = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    params = tuple(layer.parameters())
+
+    def fn(z, residual, gamma, beta, *params):
+        return FusedNormSqueezeScale.apply(z, residual, gamma, beta, norm, layer, *params)
+
+    assert torch.autograd.gradcheck(fn, (z, residual, gamma, beta, *params), eps=1e-6, atol=1e-5)
+
+
+def test_norm_fold_with_zero_init_gamma_and_retain_graph():
+    """bn3's weight starts at 0 (zero_init_residual); a retained graph backpropagates twice."""
+    ref, fused, channels = _block_pair(SEBottleneck, {})
+    for net in (ref, fused):
+        nn.init.zeros_(net.norm3.weight)
+    x = torch.randn(2, channels, 5, 5, dtype=torch.float64)
+    grads = []
+    for net in (ref, fused):
+        xi = x.clone().requires_grad_()
+        out = net(xi)
+        first = torch.autograd.grad(out.sum(), [xi, net.norm3.weight], retain_graph=True)
+        second = torch.autograd.grad(out.sum(), [xi, net.norm3.weight])
+        for a, b in zip(first, second):
+            torch.testing.assert_close(a, b)
+        grads.append(first)
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)
+    assert grads[1][1].abs().sum() > 0  # gamma = 0 still gets a gradient
+
+
+@pytest.mark.parametrize(
+    'case', ['max-squeeze', 'sync-bn', 'autocast', 'no-grad', 'compiling', 'reference', 'hook']
+)
+def test_norm_fold_declines_what_it_does_not_cover(case, monkeypatch):
+    z = torch.randn(2, 8, 4, 4, requires_grad=True)
+    assert SELayer(8, ratio=2)._folds_norm(nn.BatchNorm2d(8), z)  # the control
+    layer = SELayer(
+        8,
+        ratio=2,
+        squeeze='max' if case == 'max-squeeze' else 'avg',
+        impl='reference' if case == 'reference' else 'fused',
+    )
+    norm = nn.SyncBatchNorm(8) if case == 'sync-bn' else nn.BatchNorm2d(8)
+    if case == 'hook':  # e.g. tools/analysis/excitation.py recording the layer's calls
+        layer.register_forward_hook(lambda *args: None)
+    context = contextlib.nullcontext()
+    if case == 'autocast':
+        context = torch.autocast('cpu', dtype=torch.bfloat16)
+    elif case == 'no-grad':
+        context = torch.no_grad()
+    elif case == 'compiling':
+        monkeypatch.setattr(torch.compiler, 'is_compiling', lambda: True)
+    with context:
+        assert not layer._folds_norm(norm, z)
+
+
+@pytest.mark.parametrize('memory_format', FORMATS, ids=['nchw', 'channels_last'])
+@pytest.mark.parametrize('shape', [(2, 8, 7, 7), (2, 8, 21, 20), (3, 8, 1, 1), (2, 8, 3, 5)])
+def test_channel_sums(shape, memory_format):
+    a = torch.randn(shape, dtype=torch.float64).contiguous(memory_format=memory_format)
+    b = torch.randn(shape, dtype=torch.float64).contiguous(memory_format=memory_format)
+    dot, total = channel_sums(a, b)
+    torch.testing.assert_close(dot, (a * b).sum((2, 3)))
+    torch.testing.assert_close(total, a.sum((2, 3)))

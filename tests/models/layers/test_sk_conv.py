@@ -6,6 +6,7 @@ import torch.nn as nn
 from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 
 from se_plugin.models import SKConv
+from se_plugin.models.layers.sk_conv import conv_on_stride_grid
 from se_plugin.registry import MODELS
 
 torch.set_num_threads(1)
@@ -87,16 +88,17 @@ def test_fuse_fc_carries_the_configured_norm_and_act():
 
 
 @pytest.mark.parametrize('num_paths', [2, 3, 4])
-def test_forward_matches_the_paper_formula(num_paths):
+@pytest.mark.parametrize('stride, size', [(1, 8), (2, 8), (2, 9)])
+def test_forward_matches_the_paper_formula(num_paths, stride, size):
     torch.manual_seed(0)
-    layer = SKConv(32, 64, num_paths=num_paths, groups=8)
+    layer = SKConv(32, 64, stride=stride, num_paths=num_paths, groups=8)
     layer.eval()
     for module in layer.modules():  # non-trivial statistics and weights
         if isinstance(module, nn.BatchNorm2d):
             module.running_mean.uniform_(-0.1, 0.1)
             module.running_var.uniform_(0.5, 1.5)
     nn.init.normal_(layer.select.weight, std=0.5)
-    x = torch.randn(2, 32, 8, 8)
+    x = torch.randn(2, 32, size, size)
     with torch.no_grad():
         torch.testing.assert_close(layer(x), paper_forward(layer, x))
         weights = layer.attention_weights(x)
@@ -110,6 +112,49 @@ def test_attention_weights_are_a_softmax_over_paths(num_paths):
     assert weights.shape == (4, num_paths, 64, 1, 1)
     assert (weights >= 0).all()
     torch.testing.assert_close(weights.sum(1), torch.ones(4, 64, 1, 1))
+
+
+@pytest.mark.parametrize('memory_format', [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize('size', [(7, 7), (8, 8), (9, 16), (15, 7), (5, 7)])
+@pytest.mark.parametrize(
+    'stride, dilation, padding, kernel',
+    [(2, 2, 2, 3), (2, 4, 4, 3), (3, 3, 3, 3), ((2, 3), (2, 3), (2, 0), 3), (2, 2, 0, 2)],
+)
+def test_conv_on_stride_grid_equals_the_strided_conv(
+    stride, dilation, padding, kernel, size, memory_format
+):
+    """Forward and both gradients, in float64, for even and odd sizes and 2-D strides."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(8, 12, kernel, stride, padding, dilation, groups=4, bias=True).double()
+    x = torch.randn(2, 8, *size, dtype=torch.float64).contiguous(memory_format=memory_format)
+    x.requires_grad_()
+    expected = conv(x)
+    out = conv_on_stride_grid(conv, x)
+    assert out is not None and out.shape == expected.shape
+    torch.testing.assert_close(out, expected)
+    grad = torch.randn_like(expected)
+    ref = torch.autograd.grad(expected, [x, conv.weight, conv.bias], grad)
+    got = torch.autograd.grad(out, [x, conv.weight, conv.bias], grad)
+    for r, g in zip(ref, got):
+        torch.testing.assert_close(g, r)
+
+
+class _MyConv(nn.Conv2d):
+    pass
+
+
+@pytest.mark.parametrize(
+    'conv',
+    [
+        nn.Conv2d(4, 4, 3, 1, 2, 2),  # stride 1: nothing to gain
+        nn.Conv2d(4, 4, 3, 2, 3, 3),  # dilation 3 not a multiple of stride 2
+        nn.Conv2d(4, 4, 3, 2, 1, 2),  # padding 1 not a multiple of stride 2
+        nn.Conv2d(4, 4, 3, 2, 2, 2, padding_mode='reflect'),
+        _MyConv(4, 4, 3, 2, 2, 2),  # a subclass may do anything in forward
+    ],
+)
+def test_conv_on_stride_grid_declines_other_convs(conv):
+    assert conv_on_stride_grid(conv, torch.randn(1, 4, 8, 8)) is None
 
 
 def test_one_path_has_no_selection_parameters():
