@@ -21,6 +21,8 @@ drifts of a shared machine hit all of them alike; each is summarised by its
 median, and its ratio to the baseline three ways: the ratio of medians, the
 median of the per-round ratios (``paired``) and the ratio of the fastest
 rounds (``min``, the least disturbed ones when other jobs share the machine).
+For eager train steps it also reports the activation memory autograd keeps
+for the backward (:func:`saved_activation_bytes`), an exact count.
 
 Timers: ``wall`` (default) is elapsed time. ``cpu`` is the process's CPU
 time, for a single-threaded CPU run on a machine shared with other jobs:
@@ -83,6 +85,7 @@ class Result:
     ratio: Optional[float] = None
     paired_ratio: Optional[float] = None
     min_ratio: Optional[float] = None
+    saved_mb: Optional[float] = None
 
 
 # ----------------------------------------------------------------------------- specs
@@ -179,10 +182,18 @@ def _with_dict_defaults(cfg: dict) -> dict:
     cls = MODELS.get(cfg['type'])
     if cls is None:
         raise ValueError(f'no registered model {cfg["type"]!r}')
+    defaults = {}  # a subclass's __init__ (SEResNeXt) may pass se_cfg on in **kwargs
+    for klass in cls.__mro__:
+        init = klass.__dict__.get('__init__')
+        if init is None:
+            continue
+        for name, param in inspect.signature(init).parameters.items():
+            if isinstance(param.default, dict):
+                defaults.setdefault(name, param.default)
     out = dict(cfg)
-    for name, param in inspect.signature(cls.__init__).parameters.items():
-        if isinstance(out.get(name), dict) and isinstance(param.default, dict):
-            out[name] = _merge(param.default, out[name])
+    for name, default in defaults.items():
+        if isinstance(out.get(name), dict):
+            out[name] = _merge(default, out[name])
     return out
 
 
@@ -313,6 +324,37 @@ def make_step(model: nn.Module, mode: str, opts: Options, device: torch.device) 
     return step
 
 
+def saved_activation_bytes(model: nn.Module, opts: Options, device: torch.device) -> int:
+    """Bytes autograd keeps for the backward of one training forward (parameters excluded).
+
+    Counted through ``torch.autograd.graph.saved_tensors_hooks``: every
+    tensor saved for backward (by built-in ops and by custom
+    ``autograd.Function`` alike), each storage once. This is the
+    activation memory of a train step, the part attention layers add to;
+    it is exact and the same on every run, unlike a timing.
+    """
+    gen = torch.Generator().manual_seed(opts.seed)
+    shape = (opts.batch_size, 3, opts.input_size, opts.input_size)
+    x = torch.randn(shape, generator=gen).to(device)
+    y = torch.randint(0, opts.num_classes, (opts.batch_size,), generator=gen).to(device)
+    if opts.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    saved = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in params:
+            saved[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    model.train()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), _autocast(device, opts.amp):
+        loss = F.cross_entropy(model(x), y)
+    del loss
+    return sum(saved.values())
+
+
 TIMERS = {'wall': time.perf_counter, 'cpu': time.process_time}
 
 
@@ -381,6 +423,9 @@ def run_benchmark(
                 sum(p.numel() for p in model.parameters()),
                 warmup_s=time.perf_counter() - start,
             )
+            if mode == 'train' and not opts.compile:  # compiled graphs save their own way
+                saved = saved_activation_bytes(model, opts, device)
+                mode_results[name].saved_mb = saved / 2**20
         for _ in range(opts.repeats):  # round-robin: A B C A B C ...
             for name, step in steps.items():
                 mode_results[name].times_ms.append(1e3 * _timed(step, device, TIMERS[opts.timer]))
@@ -446,12 +491,15 @@ def environment(device: Optional[torch.device] = None) -> dict:
 def markdown_table(report: dict) -> str:
     """The results as a markdown table (one row per model and mode)."""
     has_base = report.get('baseline') is not None
+    results = [r if isinstance(r, dict) else asdict(r) for r in report['results']]
+    has_saved = any(r.get('saved_mb') is not None for r in results)
     header = ['model', 'mode', 'params (M)', 'median ms', 'min ms']
     if has_base:
         header += ['ratio', 'paired ratio', 'min ratio']
+    if has_saved:
+        header += ['saved for backward (MiB)']
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
-    for r in report['results']:
-        r = r if isinstance(r, dict) else asdict(r)
+    for r in results:
         row = [
             f'`{r["model"]}`',
             r['mode'],
@@ -461,6 +509,9 @@ def markdown_table(report: dict) -> str:
         ]
         if has_base:
             row += [f'{r["ratio"]:.3f}', f'{r["paired_ratio"]:.3f}', f'{r["min_ratio"]:.3f}']
+        if has_saved:
+            saved = r.get('saved_mb')
+            row.append('' if saved is None else f'{saved:.1f}')
         lines.append('| ' + ' | '.join(row) + ' |')
     return '\n'.join(lines)
 

@@ -19,6 +19,13 @@ position       where the attention module sits
 
 Any registered module that keeps the shape of its ``in_channels``-channel input
 fits the slot (``SELayer``, or your own).
+
+Speed path: at ``standard`` with no drop path, a module whose
+``fuses_residual`` is true (the fused ``SELayer``) receives the branch before
+its last norm and adds the shortcut itself,
+``se.forward_after_norm(z, last_norm, identity)``; in training it folds that
+batch norm into one autograd Function (see :mod:`se_plugin.models.layers.se_layer`).
+The result equals the plain composition ``se(last_norm(z)) + identity``.
 """
 
 from __future__ import annotations
