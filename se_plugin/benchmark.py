@@ -294,14 +294,20 @@ def _autocast(device: torch.device, amp: bool):
     return torch.autocast(device.type, dtype=dtype)
 
 
-def make_step(model: nn.Module, mode: str, opts: Options, device: torch.device) -> Callable:
-    """A closure running one train step or one inference pass of ``model``."""
+def _batch(opts: Options, device: torch.device) -> tuple:
+    """Random images (in the chosen memory format) and labels, the same for every model."""
     gen = torch.Generator().manual_seed(opts.seed)
     shape = (opts.batch_size, 3, opts.input_size, opts.input_size)
     x = torch.randn(shape, generator=gen).to(device)
     y = torch.randint(0, opts.num_classes, (opts.batch_size,), generator=gen).to(device)
     if opts.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
+    return x, y
+
+
+def make_step(model: nn.Module, mode: str, opts: Options, device: torch.device) -> Callable:
+    """A closure running one train step or one inference pass of ``model``."""
+    x, y = _batch(opts, device)
     run = torch.compile(model) if opts.compile else model
     model.train(mode == 'train')
     if mode == 'inference':
@@ -333,12 +339,7 @@ def saved_activation_bytes(model: nn.Module, opts: Options, device: torch.device
     activation memory of a train step, the part attention layers add to;
     it is exact and the same on every run, unlike a timing.
     """
-    gen = torch.Generator().manual_seed(opts.seed)
-    shape = (opts.batch_size, 3, opts.input_size, opts.input_size)
-    x = torch.randn(shape, generator=gen).to(device)
-    y = torch.randint(0, opts.num_classes, (opts.batch_size,), generator=gen).to(device)
-    if opts.channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
+    x, y = _batch(opts, device)
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     saved = {}
 

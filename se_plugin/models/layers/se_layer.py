@@ -150,63 +150,57 @@ _BN_BACKWARD = torch.ops.aten.native_batch_norm_backward
 _CHANNELS_LAST_DOT_MIN_HW = 400
 
 
+def _plane_sums(grad: Tensor, x: Tensor, with_sum: bool) -> Optional[tuple]:
+    """``(sum_hw(grad * x), sum_hw(grad) or None)`` through batch norm's backward kernel.
+
+    On CPU (fp32/fp64) that kernel computes ``sum(grad * (x - mean) * invstd)``
+    and ``sum(grad)`` per channel in one read of both tensors, with no product
+    tensor; with ``mean = 0``, ``invstd = 1`` and the ``N * C`` planes as its
+    channels it gives the per-plane sums (channels-last tensors: one call per
+    sample, its channels-last kernel). None where it does not apply.
+    """
+    n, c, h, w = x.shape
+    if not (
+        x.device.type == 'cpu'
+        and x.dtype in (torch.float32, torch.float64)
+        and grad.dtype == x.dtype
+        and h * w > 1
+    ):
+        return None
+    mask = [False, True, with_sum]
+    if grad.is_contiguous() and x.is_contiguous():
+        zeros, ones = x.new_zeros(n * c), x.new_ones(n * c)
+        view = (1, n * c, h, w)
+        _, dot, total = _BN_BACKWARD(
+            grad.view(view), x.view(view), None, None, None, zeros, ones, True, 0.0, mask
+        )
+        return dot.view(n, c), total.view(n, c) if with_sum else None
+    channels_last = torch.channels_last
+    if (
+        h * w >= _CHANNELS_LAST_DOT_MIN_HW
+        and grad.is_contiguous(memory_format=channels_last)
+        and x.is_contiguous(memory_format=channels_last)
+    ):
+        zeros, ones = x.new_zeros(c), x.new_ones(c)
+        parts = [
+            _BN_BACKWARD(
+                grad[i : i + 1], x[i : i + 1], None, None, None, zeros, ones, True, 0.0, mask
+            )
+            for i in range(n)
+        ]
+        dot = torch.stack([part[1] for part in parts])
+        return dot, torch.stack([part[2] for part in parts]) if with_sum else None
+    return None
+
+
 def channel_dot(a: Tensor, b: Tensor) -> Tensor:
     """``(a * b).sum((2, 3))`` of two ``(N, C, H, W)`` tensors, as ``(N, C)``.
 
-    On CPU (fp32/fp64) this is one read of ``a`` and ``b`` with no full-size
-    product: batch norm's backward kernel computes exactly
-    ``sum(grad * (x - mean) * invstd)`` per channel, so with ``mean = 0``,
-    ``invstd = 1`` and the ``N * C`` planes as its channels it gives the dot
-    products (channels-last tensors: one call per sample, its channels-last
-    kernel). Elsewhere the plain product and sum.
+    On CPU (fp32/fp64) one read of ``a`` and ``b`` with no full-size product
+    (:func:`_plane_sums`); elsewhere the plain product and sum.
     """
-    n, c, h, w = a.shape
-    if (
-        a.device.type == 'cpu'
-        and a.dtype in (torch.float32, torch.float64)
-        and b.dtype == a.dtype
-        and h * w > 1
-    ):
-        if a.is_contiguous() and b.is_contiguous():
-            zeros, ones = a.new_zeros(n * c), a.new_ones(n * c)
-            _, dot, _ = _BN_BACKWARD(
-                a.view(1, n * c, h, w),
-                b.view(1, n * c, h, w),
-                None,
-                None,
-                None,
-                zeros,
-                ones,
-                True,
-                0.0,
-                [False, True, False],
-            )
-            return dot.view(n, c)
-        channels_last = torch.channels_last
-        if (
-            h * w >= _CHANNELS_LAST_DOT_MIN_HW
-            and a.is_contiguous(memory_format=channels_last)
-            and b.is_contiguous(memory_format=channels_last)
-        ):
-            zeros, ones = a.new_zeros(c), a.new_ones(c)
-            return torch.stack(
-                [
-                    _BN_BACKWARD(
-                        a[i : i + 1],
-                        b[i : i + 1],
-                        None,
-                        None,
-                        None,
-                        zeros,
-                        ones,
-                        True,
-                        0.0,
-                        [False, True, False],
-                    )[1]
-                    for i in range(n)
-                ]
-            )
-    return (a * b).sum((2, 3))
+    sums = _plane_sums(a, b, with_sum=False)
+    return (a * b).sum((2, 3)) if sums is None else sums[0]
 
 
 def scale_shift(x: Tensor, scale: Tensor, shift: Tensor) -> Tensor:
@@ -320,47 +314,8 @@ def batch_norm_settings(norm: nn.BatchNorm2d) -> tuple:
 
 def channel_sums(grad: Tensor, z: Tensor) -> tuple:
     """``(sum_hw(grad * z), sum_hw(grad))`` as two ``(N, C)`` tensors, in one read of both."""
-    n, c, h, w = z.shape
-    if z.device.type == 'cpu' and z.dtype in (torch.float32, torch.float64) and h * w > 1:
-        if grad.is_contiguous() and z.is_contiguous():
-            zeros, ones = z.new_zeros(n * c), z.new_ones(n * c)
-            _, dot, total = _BN_BACKWARD(
-                grad.view(1, n * c, h, w),
-                z.view(1, n * c, h, w),
-                None,
-                None,
-                None,
-                zeros,
-                ones,
-                True,
-                0.0,
-                [False, True, True],
-            )
-            return dot.view(n, c), total.view(n, c)
-        channels_last = torch.channels_last
-        if (
-            h * w >= _CHANNELS_LAST_DOT_MIN_HW
-            and grad.is_contiguous(memory_format=channels_last)
-            and z.is_contiguous(memory_format=channels_last)
-        ):
-            zeros, ones = z.new_zeros(c), z.new_ones(c)
-            parts = [
-                _BN_BACKWARD(
-                    grad[i : i + 1],
-                    z[i : i + 1],
-                    None,
-                    None,
-                    None,
-                    zeros,
-                    ones,
-                    True,
-                    0.0,
-                    [False, True, True],
-                )
-                for i in range(n)
-            ]
-            return torch.stack([p[1] for p in parts]), torch.stack([p[2] for p in parts])
-    return channel_dot(grad, z), grad.sum((2, 3))
+    sums = _plane_sums(grad, z, with_sum=True)
+    return ((grad * z).sum((2, 3)), grad.sum((2, 3))) if sums is None else sums
 
 
 def _has_forward_hooks(module: nn.Module) -> bool:
