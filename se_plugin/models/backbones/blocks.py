@@ -108,7 +108,9 @@ class AttentionSlotMixin:
         x = self._attend('pre', x)
         if self._attention_adds_shortcut():  # norm(z) * w + identity (SELayer fast path)
             z = self._branch_before_last_norm(x)
-            return self.se.forward_after_norm(z, self.last_norm, identity)
+            if hasattr(self.se, 'forward_after_norm'):  # may fold the norm in
+                return self.se.forward_after_norm(z, self.last_norm, identity)
+            return self.se(self.last_norm(z), residual=identity, inplace=True)
         out = self.drop_path(self._attend('standard', self._residual_branch(x)))
         out += self._attend('identity', identity)
         return out

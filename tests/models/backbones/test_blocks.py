@@ -181,3 +181,23 @@ def test_any_registered_module_fits_the_slot():
     x = torch.randn(1, 32, 5, 5)
     with torch.no_grad():
         torch.testing.assert_close(block(x), reference_bottleneck(block, x))
+
+
+@MODELS.register_module(name='TestScaleAddingShortcut', force=True)
+class ScaleAddingShortcut(ChannelScale):
+    """A module that adds the shortcut itself (the ``fuses_residual`` contract), no norm folding."""
+
+    fuses_residual = True
+
+    def forward(self, x, residual=None, inplace=False):
+        out = x * self.scale
+        return out if residual is None else out + residual
+
+
+def test_a_module_adding_the_shortcut_without_norm_folding():
+    block = make_bottleneck(se_cfg=dict(type='TestScaleAddingShortcut'))
+    plain = make_bottleneck(se_cfg=dict(type='TestChannelScale'))
+    plain.load_state_dict(block.state_dict())
+    assert block._attention_adds_shortcut() and not plain._attention_adds_shortcut()
+    x = torch.randn(2, 32, 5, 5)
+    torch.testing.assert_close(block(x), plain(x))
