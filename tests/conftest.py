@@ -18,3 +18,11 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture
 def repo_root() -> str:
     return REPO_ROOT
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Each test starts with one thread and leaves it so (tools may set --threads)."""
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(1)

@@ -2,11 +2,11 @@
 
 import json
 import os.path as osp
-import runpy
-import sys
+from functools import partial
 
 import pytest
 import torch
+from helpers import run_script
 
 from se_plugin.benchmark import (
     LogitsModel,
@@ -24,13 +24,6 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOL = osp.join(ROOT, 'tools', 'benchmark.py')
 TINY = 'se_plugin.SEResNet:depth=18,base_channels=8,stem_channels=8,se_cfg.ratio=4'
 TINY_OPTS = dict(batch_size=2, input_size=32, num_classes=10, warmup=1, repeats=3, threads=1)
-
-
-@pytest.fixture(autouse=True)
-def keep_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_parse_spec():
@@ -113,13 +106,7 @@ def test_train_step_updates_parameters():
     assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters()))
 
 
-def run_tool(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, 'argv', [TOOL, *map(str, args)])
-    monkeypatch.delenv('SE_PLUGIN_DEBUG', raising=False)
-    with pytest.raises(SystemExit) as exc:
-        runpy.run_path(TOOL, run_name='__main__')
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
+run_tool = partial(run_script, TOOL)  # (monkeypatch, capsys, *args) -> (code, out, err)
 
 
 def test_tool_writes_table_and_json(monkeypatch, capsys, tmp_path):

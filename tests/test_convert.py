@@ -25,14 +25,6 @@ from se_plugin.runtime.checkpoint import load_checkpoint_file
 TOL = 1e-4
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def randomize(model: nn.Module, seed: int = 0) -> nn.Module:
     """Random BN affine and running stats and SE biases (inits leave them 1/0,
     and timm zero-inits the last BN of each block), then eval mode."""

@@ -22,14 +22,6 @@ TINY_OPTIONS = {
 TINY_SWEEP = ['model.backbone.se_cfg.ratio=2,8']
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def plan_tiny(work_dir, **kwargs):
     from se_plugin.analysis.ablation import plan_sweep
 

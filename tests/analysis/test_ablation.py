@@ -4,10 +4,10 @@ import csv
 import json
 import os
 import os.path as osp
-import runpy
-import sys
+from functools import partial
 
 import pytest
+from helpers import run_script
 from mmengine.config import Config
 
 from se_plugin.analysis.ablation import (
@@ -261,13 +261,7 @@ def test_plan_layout(tmp_path):
     assert not osp.exists(tmp_path / 'w')  # planning writes nothing
 
 
-def run_tool(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, 'argv', [TOOL, *map(str, args)])
-    monkeypatch.delenv('SE_PLUGIN_DEBUG', raising=False)
-    with pytest.raises(SystemExit) as exc:
-        runpy.run_path(TOOL, run_name='__main__')
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
+run_tool = partial(run_script, TOOL)  # (monkeypatch, capsys, *args) -> (code, out, err)
 
 
 @pytest.mark.parametrize(

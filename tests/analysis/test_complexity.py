@@ -1,12 +1,11 @@
 """se_plugin.analysis.complexity and tools/analysis/complexity.py."""
 
 import os.path as osp
-import runpy
-import sys
+from functools import partial
 
 import pytest
 import torch
-from helpers import num_params
+from helpers import num_params, run_script
 from mmengine.config import Config
 from torch import nn
 
@@ -118,13 +117,7 @@ def test_ratio_matches_senet_table10():
     assert row.params / 1e6 == pytest.approx(45.7, rel=0.005)
 
 
-def run_tool(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, 'argv', [TOOL, *map(str, args)])
-    monkeypatch.delenv('SE_PLUGIN_DEBUG', raising=False)
-    with pytest.raises(SystemExit) as exc:
-        runpy.run_path(TOOL, run_name='__main__')
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
+run_tool = partial(run_script, TOOL)  # (monkeypatch, capsys, *args) -> (code, out, err)
 
 
 def test_tool(monkeypatch, capsys, tmp_path):

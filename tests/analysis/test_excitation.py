@@ -2,12 +2,12 @@
 
 import json
 import os.path as osp
-import runpy
-import sys
+from functools import partial
 
 import numpy as np
 import pytest
 import torch
+from helpers import run_script
 from torch import nn
 
 from se_plugin.analysis.complexity import build_model
@@ -68,13 +68,7 @@ def test_recorder_means_per_class():
     np.testing.assert_allclose(result.overall('1'), weights.mean(0).numpy(), rtol=1e-6)
 
 
-def run_tool(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, 'argv', [TOOL, *map(str, args)])
-    monkeypatch.delenv('SE_PLUGIN_DEBUG', raising=False)
-    with pytest.raises(SystemExit) as exc:
-        runpy.run_path(TOOL, run_name='__main__')
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
+run_tool = partial(run_script, TOOL)  # (monkeypatch, capsys, *args) -> (code, out, err)
 
 
 # the test set of the tiny sweep (50 digits, 5 per class), and its ratio-2 model

@@ -10,8 +10,6 @@ import se_plugin  # noqa: F401  (registers the se_plugin modules)
 from se_plugin.models import SKConv, SKNet
 from se_plugin.registry import MODELS
 
-torch.set_num_threads(1)
-
 CONFIGS = Path(__file__).resolve().parents[2] / 'configs'
 
 # config: (depth, num_paths, sk_ratio, head in_channels)

@@ -2,12 +2,13 @@
 
 import os
 import os.path as osp
-import runpy
 import subprocess
 import sys
+from functools import partial
 
 import pytest
 import torch
+from helpers import run_script
 
 import se_plugin  # noqa: F401
 from se_plugin.convert import ARCHS
@@ -18,22 +19,7 @@ TOOL = osp.join(ROOT, 'tools', 'convert.py')
 RECIPE = osp.join(ROOT, 'configs', 'finetune', 'se_resnet50_converted_mnist5k.py')
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def run_tool(monkeypatch, capsys, *args):
-    """Run tools/convert.py in this process: (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, 'argv', [TOOL, *map(str, args)])
-    monkeypatch.delenv('SE_PLUGIN_DEBUG', raising=False)
-    with pytest.raises(SystemExit) as exc:
-        runpy.run_path(TOOL, run_name='__main__')
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
+run_tool = partial(run_script, TOOL)  # (monkeypatch, capsys, *args) -> (code, out, err)
 
 
 @pytest.fixture(scope='module')

@@ -8,8 +8,6 @@ from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 
 from se_plugin.models import SEBottleneck, SELayer, SEResNet, SKBlock, SKConv, SKNet
 
-torch.set_num_threads(1)
-
 # narrow widths so the whole backbone runs on 32 px in milliseconds
 SMALL = dict(
     stem_type='cifar', stem_channels=16, base_channels=16, groups=4, width_per_group=4,

@@ -9,8 +9,6 @@ from se_plugin.models import SKConv
 from se_plugin.models.layers.sk_conv import conv_on_stride_grid
 from se_plugin.registry import MODELS
 
-torch.set_num_threads(1)
-
 
 def paper_forward(layer: SKConv, x: torch.Tensor) -> torch.Tensor:
     """SKNet Sec. 3.1 written out with a stack: split, fuse, select."""
