@@ -235,6 +235,22 @@ def scale_shift(x: Tensor, scale: Tensor, shift: Tensor) -> Tensor:
     return torch.addcmul(shift[:, :, None, None], x, scale[:, :, None, None])
 
 
+def small_graph_grads(
+    output: Tensor, grad: Tensor, leaves: Sequence, params: Sequence, need_params: Sequence
+) -> tuple:
+    """Backward through a fused Function's small ``(N, C)`` graph (pooled -> weights).
+
+    Returns the gradients of ``leaves`` (a list, empty when ``leaves`` is) and
+    one entry per parameter: its gradient, or None where ``need_params`` says
+    it is not needed. The graph is retained: it lives and dies with the
+    Function's node, so ``retain_graph=True`` backward passes work.
+    """
+    inputs = [*leaves, *(p for p, need in zip(params, need_params) if need)]
+    grads = torch.autograd.grad(output, inputs, grad, retain_graph=True, allow_unused=True)
+    param_grads = iter(grads[len(leaves) :])
+    return list(grads[: len(leaves)]), [next(param_grads) if need else None for need in need_params]
+
+
 class FusedSqueezeScale(torch.autograd.Function):
     """``x * excite(squeeze(x)) [+ residual]`` with a two-pass backward over ``x``.
 
@@ -268,14 +284,11 @@ class FusedSqueezeScale(torch.autograd.Function):
         need_x = ctx.needs_input_grad[0]
         need_params = ctx.needs_input_grad[3:]
         grad_weight = channel_dot(grad_out, x)  # pass 1
-        inputs = [*(leaves if need_x else ()), *(p for p, n in zip(ctx.params, need_params) if n)]
-        # the small graph lives (and dies) with this node: kept for retain_graph=True
-        grads = list(
-            torch.autograd.grad(weight, inputs, grad_weight, retain_graph=True, allow_unused=True)
+        grad_parts, param_grads = small_graph_grads(
+            weight, grad_weight, leaves if need_x else (), ctx.params, need_params
         )
         grad_x = None
         if need_x:  # pass 2 (plus a masked add for the max squeeze)
-            grad_parts, grads = grads[: len(leaves)], grads[len(leaves) :]
             w = weight.detach()
             if op == 'max':
                 grad_x = grad_out * w[:, :, None, None]
@@ -286,9 +299,8 @@ class FusedSqueezeScale(torch.autograd.Function):
                 at_max = x == maxima[0][:, :, None, None]
                 share = grad_parts[-1] / at_max.sum((2, 3))
                 grad_x.addcmul_(at_max, share[:, :, None, None])
-        pg = iter(grads)
         grad_residual = grad_out if ctx.needs_input_grad[1] else None
-        return (grad_x, grad_residual, None, *(next(pg) if n else None for n in need_params))
+        return (grad_x, grad_residual, None, *param_grads)
 
 
 def batch_norm_settings(norm: nn.BatchNorm2d) -> tuple:
@@ -362,7 +374,7 @@ class FusedNormSqueezeScale(torch.autograd.Function):
             weight = layer._excite(leaf)
         w = weight.detach()
         out = torch.addcmul(residual, x, w[:, :, None, None], out=x)
-        ctx.save_for_backward(z, gamma)
+        ctx.save_for_backward(z)
         ctx.stats = (mean, invstd, scale, shift, pooled_z)
         ctx.training, ctx.params, ctx.leaf, ctx.weight = training, params, leaf, weight
         return out
@@ -370,34 +382,27 @@ class FusedNormSqueezeScale(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
-        z, gamma = ctx.saved_tensors
+        (z,) = ctx.saved_tensors
         mean, invstd, scale, shift, pooled_z = ctx.stats
         n, c, h, w_ = z.shape
         hw, count = h * w_, n * h * w_
-        need_z, need_gamma, need_beta = (ctx.needs_input_grad[i] for i in (0, 2, 3))
-        need_params = ctx.needs_input_grad[6:]
         sum_gz, sum_g = channel_sums(grad_out, z)
         grad_weight = sum_gz * scale + sum_g * shift  # sum_hw(g * x)
-        inputs = [ctx.leaf, *(p for p, need in zip(ctx.params, need_params) if need)]
-        grads = torch.autograd.grad(
-            ctx.weight, inputs, grad_weight, retain_graph=True, allow_unused=True
+        (grad_pooled,), param_grads = small_graph_grads(
+            ctx.weight, grad_weight, [ctx.leaf], ctx.params, ctx.needs_input_grad[6:]
         )
-        grad_pooled, param_grads = grads[0], iter(grads[1:])
-        if grad_pooled is None:
-            grad_pooled = torch.zeros_like(grad_weight)
         w = ctx.weight.detach()
-        # per (n, c): sum_hw(grad_x) and sum_hw(grad_x * (z - mean)) * invstd
-        sum_gx = w * sum_g + grad_pooled
-        sum_gx_xhat = (w * sum_gz + grad_pooled * pooled_z - mean * sum_gx) * invstd
-        grad_beta = sum_gx.sum(0) if need_beta else None
-        grad_gamma = sum_gx_xhat.sum(0) if need_gamma else None
+        # the norm's gradients: sum over (n, hw) of grad_x and of grad_x * xhat
+        sum_gx = w * sum_g + grad_pooled  # per (n, c)
+        grad_beta = sum_gx.sum(0)
+        grad_gamma = ((w * sum_gz + grad_pooled * pooled_z - mean * sum_gx) * invstd).sum(0)
         grad_z = None
-        if need_z:
+        if ctx.needs_input_grad[0]:
             # grad_x * dx/dz (dx/dz = scale), plus, with batch statistics, their
-            # gradient: - scale * (sum(grad_x) + xhat * sum(grad_x * xhat)) / count
+            # gradient: - scale * (grad_beta + xhat * grad_gamma) / count
             if ctx.training:
-                q = -scale * invstd * sum_gx_xhat.sum(0) / count  # the z term, per channel
-                r = scale * (grad_pooled / hw - sum_gx.sum(0) / count) - mean * q
+                q = -scale * invstd * grad_gamma / count  # the z term, per channel
+                r = scale * (grad_pooled / hw - grad_beta / count) - mean * q
                 grad_z = scale_shift(grad_out, scale * w, r)
                 grad_z.addcmul_(z, q[None, :, None, None])
             else:
@@ -405,11 +410,11 @@ class FusedNormSqueezeScale(torch.autograd.Function):
         return (
             grad_z,
             grad_out if ctx.needs_input_grad[1] else None,
-            grad_gamma,
-            grad_beta,
+            grad_gamma if ctx.needs_input_grad[2] else None,
+            grad_beta if ctx.needs_input_grad[3] else None,
             None,
             None,
-            *(next(param_grads) if need else None for need in need_params),
+            *param_grads,
         )
 
 

@@ -28,6 +28,7 @@ from .se_layer import (
     channel_dot,
     is_pointwise_linear,
     scale_shift,
+    small_graph_grads,
     spatial_mean,
     use_autograd_function,
 )
@@ -122,27 +123,23 @@ class FusedSelectiveSum(torch.autograd.Function):
         need_feats = ctx.needs_input_grad[1 : 1 + num_paths]
         need_params = ctx.needs_input_grad[1 + num_paths :]
         grad_weights = torch.stack([channel_dot(grad_out, feat) for feat in feats], 1)
-        inputs = [
-            *((ctx.leaf,) if any(need_feats) else ()),
-            *(p for p, n in zip(ctx.params, need_params) if n),
-        ]
-        # the small graph lives (and dies) with this node: kept for retain_graph=True
-        grads = list(
-            torch.autograd.grad(
-                ctx.weights, inputs, grad_weights, retain_graph=True, allow_unused=True
-            )
+        grad_leaf, param_grads = small_graph_grads(
+            ctx.weights,
+            grad_weights,
+            [ctx.leaf] if any(need_feats) else [],
+            ctx.params,
+            need_params,
         )
         grad_feats = [None] * num_paths
         if any(need_feats):
             h, w = grad_out.shape[2:]
-            spread = grads.pop(0) / (h * w)
+            spread = grad_leaf[0] / (h * w)
             a = ctx.weights.detach()
             grad_feats = [
                 scale_shift(grad_out, a[:, m], spread) if need else None
                 for m, need in enumerate(need_feats)
             ]
-        param_grads = iter(grads)
-        return (None, *grad_feats, *(next(param_grads) if n else None for n in need_params))
+        return (None, *grad_feats, *param_grads)
 
 
 @MODELS.register_module()

@@ -18,8 +18,6 @@ from se_plugin.models.layers.se_layer import (
 from se_plugin.models.layers.sk_conv import FusedSelectiveSum
 from se_plugin.runtime.cli import load_config
 
-torch.set_num_threads(1)
-
 SHAPES = [(2, 16, 7, 7), (3, 16, 1, 1), (2, 16, 5, 9), (1, 16, 21, 20), (2, 16, 2, 1)]
 FORMATS = [torch.contiguous_format, torch.channels_last]
 GATES = [('ReLU', 'Sigmoid'), ('PReLU', 'HSigmoid'), ('SiLU', 'Tanh')]
