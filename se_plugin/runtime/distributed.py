@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import datetime
+import gc
 import os
 from collections.abc import Mapping
 from typing import Any, Optional
@@ -148,7 +149,18 @@ def configure_distributed(cfg: Config) -> None:
 
 
 def _destroy_process_group() -> None:
+    """Tear the process group down while the interpreter is still whole.
+
+    ``destroy_process_group`` only drops torch.distributed's own references:
+    the DDP wrapper's reducer keeps the gloo group alive, and the finished
+    ``Runner`` (which holds the wrapper) sits in reference cycles, so without
+    a collection first the group would be freed during interpreter
+    finalization, where gloo's threads sometimes abort the process
+    ("terminate called without an active exception", exit -6) after a
+    finished run.
+    """
     if torch_dist.is_available() and torch_dist.is_initialized():
+        gc.collect()
         torch_dist.destroy_process_group()
 
 
@@ -176,9 +188,6 @@ def init_distributed(cfg: Config) -> bool:
         dist_cfg['timeout'] = datetime.timedelta(seconds=timeout)
     dist_cfg.pop('init_backend', None)
     torch_dist.init_process_group(backend=backend, **dist_cfg)
-    # tear the group down before the interpreter exits: left to static
-    # destructors, gloo's threads sometimes abort the process after a finished run
-    # ("terminate called without an active exception", exit -6)
     atexit.register(_destroy_process_group)
     print_log(
         f'initialized the {backend} process group on CPU: rank {torch_dist.get_rank()} of '

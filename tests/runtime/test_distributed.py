@@ -1,5 +1,8 @@
 """CPU distributed setup, in-process (the 2-process run is tests/tools/test_dist_cpu.py)."""
 
+import gc
+import weakref
+
 import pytest
 import torch
 import torch.distributed as torch_dist
@@ -9,6 +12,7 @@ from mmengine.registry import MODEL_WRAPPERS
 from se_plugin.runtime.distributed import (
     WRAPPER_TYPE,
     AnyDeviceDistributedDataParallel,
+    _destroy_process_group,
     average_across_ranks,
     configure_distributed,
     init_distributed,
@@ -71,7 +75,8 @@ def single_process_group(tmp_path):
         'gloo', init_method=f'file://{tmp_path / "store"}', rank=0, world_size=1
     )
     yield
-    torch_dist.destroy_process_group()
+    if torch_dist.is_initialized():
+        torch_dist.destroy_process_group()
 
 
 def test_wrapper_drops_device_ids_for_a_cpu_module(single_process_group):
@@ -90,3 +95,41 @@ def test_average_across_ranks(single_process_group):
     values = {'loss': torch.tensor(2.5), 'acc': 0.5}
     assert average_across_ranks(values) == values  # one rank: nothing to average
     assert average_across_ranks({}) == {}
+
+
+def test_teardown_frees_a_cycle_held_wrapper_before_destroying_the_group(
+    single_process_group, monkeypatch
+):
+    """The DDP reducer keeps the gloo group alive and a finished Runner sits in
+    reference cycles: the exit hook collects them first, so the group is freed
+    while the interpreter is whole (freed during finalization, gloo's threads
+    sometimes aborted a finished 2-process run with exit -6)."""
+
+    class RunnerLike:
+        pass
+
+    runner = RunnerLike()
+    runner.itself = runner  # a cycle, as mmengine's Runner has through its hooks and loops
+    runner.model = MODEL_WRAPPERS.build(
+        dict(type=WRAPPER_TYPE, broadcast_buffers=False),
+        default_args=dict(module=torch.nn.Linear(2, 2)),
+    )
+    wrapper = weakref.ref(runner.model)
+    destroy = torch_dist.destroy_process_group
+    wrapper_freed_at_destroy = []
+
+    def recording_destroy(*args, **kwargs):
+        wrapper_freed_at_destroy.append(wrapper() is None)
+        destroy(*args, **kwargs)
+
+    monkeypatch.setattr(torch_dist, 'destroy_process_group', recording_destroy)
+    gc.disable()
+    try:
+        del runner
+        assert wrapper() is not None  # only a collection frees it
+        _destroy_process_group()
+    finally:
+        gc.enable()
+    assert wrapper_freed_at_destroy == [True]
+    assert not torch_dist.is_initialized()
+    _destroy_process_group()  # a second call (the group is gone) does nothing
