@@ -20,23 +20,31 @@ position       where the attention module sits
 Any registered module that keeps the shape of its ``in_channels``-channel input
 fits the slot (``SELayer``, or your own).
 
-Speed path: at ``standard`` with no drop path, a module whose
-``fuses_residual`` is true (the fused ``SELayer``) receives the branch before
-its last norm and adds the shortcut itself,
-``se.forward_after_norm(z, last_norm, identity)``; in training it folds that
-batch norm into one autograd Function (see :mod:`se_plugin.models.layers.se_layer`).
-The result equals the plain composition ``se(last_norm(z)) + identity``.
+Speed path: at ``standard`` with no drop path, the block asks the module
+once, when it is built, how it takes the branch (its ``fusion_with(norm)``
+method; modules without one are called plainly). ``'norm'`` (the fused
+``SELayer``): the block calls ``se.forward_after_norm(z, last_norm, identity)``
+with the branch before its last norm, which returns
+``se(last_norm(z)) + identity`` with the norm folded in where that keeps the
+module semantics (see :mod:`se_plugin.models.layers.fused`).
+
+Gradient checkpointing (``with_cp=True``) recomputes the block's forward once
+in the backward; the recomputation leaves the batch-norm running statistics
+as the forward left them, so they match ``with_cp=False``.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Optional
 
+import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmpretrain.models.backbones.resnet import BasicBlock as _BasicBlock
 from mmpretrain.models.backbones.resnext import Bottleneck as _GroupedBottleneck
 from torch import Tensor
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from se_plugin.checks import (
     check_choice,
@@ -72,6 +80,28 @@ def check_block_args(in_channels, out_channels, kwargs: dict, expansion: int) ->
         )
 
 
+@contextlib.contextmanager
+def running_statistics_kept(module: nn.Module):
+    """Restore the batch-norm buffers of ``module`` on exit (a checkpoint's recomputation).
+
+    The recomputed forward would update the running statistics a second time.
+    """
+    buffers = [
+        buf
+        for norm in module.modules()
+        if isinstance(norm, _BatchNorm)
+        for buf in (norm.running_mean, norm.running_var, norm.num_batches_tracked)
+        if buf is not None
+    ]
+    saved = [buf.clone() for buf in buffers]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buf, value in zip(buffers, saved):
+                buf.copy_(value)
+
+
 class AttentionSlotMixin:
     """The residual forward shared by all blocks, with one attention slot.
 
@@ -93,6 +123,11 @@ class AttentionSlotMixin:
             'after_conv2': self.mid_channels,
         }[se_position]
         self.se = None if se_cfg is None else MODELS.build(dict(se_cfg, in_channels=channels))
+        # how the module takes the branch, asked once ('norm': forward_after_norm)
+        fusion_with = getattr(self.se, 'fusion_with', None)
+        plain_sum = se_position != 'standard' or not isinstance(self.drop_path, nn.Identity)
+        self.se_fusion = 'none' if fusion_with is None or plain_sum else fusion_with(self.last_norm)
+        check_choice('se_fusion', self.se_fusion, ('none', 'norm'))
 
     def _attend(self, position: str, x: Tensor) -> Tensor:
         """Apply the attention module if ``position`` is the configured one."""
@@ -106,26 +141,24 @@ class AttentionSlotMixin:
     def _inner_forward(self, x: Tensor) -> Tensor:
         identity = x if self.downsample is None else self.downsample(x)
         x = self._attend('pre', x)
-        if self._attention_adds_shortcut():  # norm(z) * w + identity (SELayer fast path)
+        if self.se_fusion == 'norm':  # se(norm(z)) + identity, the norm folded in
             z = self._branch_before_last_norm(x)
-            if hasattr(self.se, 'forward_after_norm'):  # may fold the norm in
-                return self.se.forward_after_norm(z, self.last_norm, identity)
-            return self.se(self.last_norm(z), residual=identity, inplace=True)
+            return self.se.forward_after_norm(z, self.last_norm, identity)
         out = self.drop_path(self._attend('standard', self._residual_branch(x)))
         out += self._attend('identity', identity)
         return out
 
-    def _attention_adds_shortcut(self) -> bool:
-        """Whether the ``'standard'`` module adds the shortcut itself (a speed path)."""
-        return (
-            self.se_position == 'standard'
-            and getattr(self.se, 'fuses_residual', False)
-            and isinstance(self.drop_path, nn.Identity)
-        )
+    def _checkpoint_contexts(self) -> tuple:
+        return contextlib.nullcontext(), running_statistics_kept(self)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.with_cp and x.requires_grad:
-            out = cp.checkpoint(self._inner_forward, x, use_reentrant=False)
+            out = cp.checkpoint(
+                self._inner_forward,
+                x,
+                use_reentrant=False,
+                context_fn=self._checkpoint_contexts,
+            )
         else:
             out = self._inner_forward(x)
         return self._attend('post', self.relu(out))

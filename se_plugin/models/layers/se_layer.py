@@ -1,45 +1,10 @@
 """Squeeze-and-Excitation layer (Hu et al., SENet, arXiv 1709.01507).
 
-Two implementations of the same function are selected by ``SELayer(impl=...)``:
-
-``'reference'``
-    The textbook module: squeeze, two 1x1 convolutions on ``(N, C, 1, 1)``,
-    gate, ``x * w``; autograd differentiates every op.
-``'fused'`` (default)
-    The same maths with less memory traffic on the ``(N, C, H, W)`` tensor,
-    which is what an SE layer costs (its MLP is tiny):
-
-    * the squeeze is a reduction to ``(N, C)`` and the excitation MLP runs as
-      two ``linear`` ops on ``(N, C)`` with the convolutions' own weights
-      (viewed as ``(out, in)``; parameter names and shapes are unchanged);
-    * in training, :class:`FusedSqueezeScale` (a ``torch.autograd.Function``)
-      covers squeeze + excitation + scale. Its backward makes two passes over
-      the big tensors: ``grad_w = sum_hw(grad_out * x)`` as one reduction with
-      no ``grad_out * x`` tensor (:func:`channel_dot`), then
-      ``grad_x = grad_out * w + g_pooled / HW`` in one pass (:func:`scale_shift`;
-      the squeeze gradient is broadcast, never materialised). Autograd's reference makes
-      about five passes and allocates two extra full-size tensors. The MLP's
-      gradients come from ``torch.autograd.grad`` on its small graph, so any
-      activation (including ``PReLU``'s parameter) and any gate work;
-    * in a residual block in training, :class:`FusedNormSqueezeScale` also
-      takes over the batch norm before the SE layer (``bn3`` of a
-      bottleneck): the layer's output overwrites the norm's output (no extra
-      tensor in the forward), nothing beyond the norm's own input is kept
-      for the backward, and the backward computes the SE and batch-norm
-      gradients together: one reduction pass giving ``sum_hw(grad)`` and
-      ``sum_hw(grad * z)``, then ``grad_z = grad * P + z * Q + R`` in two
-      passes, with ``P, R`` of shape ``(N, C)`` and ``Q`` of shape ``(C,)``.
-      That is one read pass more than the backward of the block without SE;
-    * with no gradient needed (inference) there is no Function at all: ``mean``,
-      two ``linear``, one ``mul``;
-    * under ``torch.compile`` (and ``torch.jit`` tracing) the plain form is
-      used instead of the Function: Inductor fuses the plain graph itself
-      (measured faster than a graph break around a custom Function).
-
-    ``'max'`` and ``'avgmax'`` squeezes are fused too: their gradient goes to
-    the positions equal to the channel maximum, split evenly between ties, as
-    autograd's ``amax`` does. The fused backward is ``once_differentiable``:
-    double backward (e.g. gradient penalties) needs ``impl='reference'``.
+``SELayer(impl='reference')`` runs the textbook ops (squeeze, two 1x1 convs on
+``(N, C, 1, 1)``, gate, ``x * w``), differentiated by autograd. The default
+``impl='fused'`` computes the same function with the same parameters through
+the fast paths of :mod:`se_plugin.models.layers.fused` wherever they keep the
+module's behaviour, and through the textbook ops elsewhere.
 """
 
 from __future__ import annotations
@@ -54,7 +19,6 @@ from mmcv.cnn import build_activation_layer, build_conv_layer
 from mmengine.model import BaseModule
 from mmpretrain.models.utils import make_divisible
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from se_plugin.checks import (
     GATE_ACTIVATIONS,
@@ -67,6 +31,18 @@ from se_plugin.checks import (
 )
 from se_plugin.registry import MODELS
 
+from .fused import (
+    FusedNormSqueezeScale,
+    FusedSqueezeScale,
+    combine_parts,
+    fused_function_allowed,
+    has_hooks,
+    plain_graph_required,
+    pool_parts,
+)
+from .fused.kernels import acc_dtype
+from .fused.se import scale_plain
+
 SQUEEZE_OPS = ('avg', 'max', 'avgmax')
 SE_IMPLS = ('fused', 'reference')
 
@@ -75,49 +51,15 @@ def squeeze(x: Tensor, op: str) -> Tensor:
     """Global spatial pooling of an ``(N, C, H, W)`` tensor to ``(N, C, 1, 1)``.
 
     ``'avgmax'`` is the mean of average and max pooling (timm's convention).
+    Means of fp16/bf16 tensors accumulate in fp32 (an fp16 sum of large
+    activations overflows); the result has the input's dtype.
     """
+    mean = x.mean((2, 3), keepdim=True, dtype=acc_dtype(x)).to(x.dtype)
     if op == 'avg':
-        return x.mean((2, 3), keepdim=True)
+        return mean
     if op == 'max':
         return x.amax((2, 3), keepdim=True)
-    return 0.5 * (x.mean((2, 3), keepdim=True) + x.amax((2, 3), keepdim=True))
-
-
-def _is_channels_last(x: Tensor) -> bool:
-    return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-
-
-def spatial_mean(x: Tensor) -> Tensor:
-    """``x.mean((2, 3))`` as ``(N, C)``; channels-last through ``avg_pool2d``.
-
-    On CPU, a global ``avg_pool2d`` of a channels-last tensor is about twice as
-    fast as ``mean`` over its strided spatial dims (and ``mean`` is the faster
-    one for NCHW). Under ``torch.compile`` the plain ``mean`` is left to Inductor.
-    """
-    if _is_channels_last(x) and not torch.compiler.is_compiling():
-        return F.avg_pool2d(x, x.shape[2:]).flatten(1)
-    return x.mean((2, 3))
-
-
-def spatial_max(x: Tensor) -> Tensor:
-    """``x.amax((2, 3))`` as ``(N, C)``; channels-last through ``max_pool2d``."""
-    if _is_channels_last(x) and not torch.compiler.is_compiling():
-        return F.max_pool2d(x, x.shape[2:]).flatten(1)
-    return x.amax((2, 3))
-
-
-def _pool_parts(x: Tensor, op: str) -> list:
-    """The ``(N, C)`` poolings a squeeze ``op`` combines: [mean], [max] or both."""
-    parts = []
-    if op in ('avg', 'avgmax'):
-        parts.append(spatial_mean(x))
-    if op in ('max', 'avgmax'):
-        parts.append(spatial_max(x))
-    return parts
-
-
-def _combine(parts: list, op: str) -> Tensor:
-    return 0.5 * (parts[0] + parts[1]) if op == 'avgmax' else parts[0]
+    return 0.5 * (mean + x.amax((2, 3), keepdim=True))
 
 
 def is_pointwise_linear(conv: nn.Module) -> bool:
@@ -130,292 +72,6 @@ def is_pointwise_linear(conv: nn.Module) -> bool:
         and conv.dilation == (1, 1)
         and conv.groups == 1
     )
-
-
-def use_autograd_function(module: nn.Module, *inputs: Tensor) -> bool:
-    """Whether a fused ``autograd.Function`` should run: eager mode with gradients.
-
-    Not under ``torch.compile`` (Inductor fuses the plain graph itself, and
-    would graph-break on the Function's ``autograd.grad``), not while
-    ``torch.jit`` traces, and not when nothing needs a gradient.
-    """
-    if not torch.is_grad_enabled() or torch.jit.is_tracing() or torch.compiler.is_compiling():
-        return False
-    return any(t.requires_grad for t in inputs) or any(p.requires_grad for p in module.parameters())
-
-
-_BN_BACKWARD = torch.ops.aten.native_batch_norm_backward
-# Below this many positions (14x14 and smaller) the per-sample calls of the
-# channels-last reduction cost as much as the product they avoid.
-_CHANNELS_LAST_DOT_MIN_HW = 400
-
-
-def _plane_sums(grad: Tensor, x: Tensor, with_sum: bool) -> Optional[tuple]:
-    """``(sum_hw(grad * x), sum_hw(grad) or None)`` through batch norm's backward kernel.
-
-    On CPU (fp32/fp64) that kernel computes ``sum(grad * (x - mean) * invstd)``
-    and ``sum(grad)`` per channel in one read of both tensors, with no product
-    tensor; with ``mean = 0``, ``invstd = 1`` and the ``N * C`` planes as its
-    channels it gives the per-plane sums (channels-last tensors: one call per
-    sample, its channels-last kernel). None where it does not apply.
-    """
-    n, c, h, w = x.shape
-    if not (
-        x.device.type == 'cpu'
-        and x.dtype in (torch.float32, torch.float64)
-        and grad.dtype == x.dtype
-        and h * w > 1
-    ):
-        return None
-    mask = [False, True, with_sum]
-    if grad.is_contiguous() and x.is_contiguous():
-        zeros, ones = x.new_zeros(n * c), x.new_ones(n * c)
-        view = (1, n * c, h, w)
-        _, dot, total = _BN_BACKWARD(
-            grad.view(view), x.view(view), None, None, None, zeros, ones, True, 0.0, mask
-        )
-        return dot.view(n, c), total.view(n, c) if with_sum else None
-    channels_last = torch.channels_last
-    if (
-        h * w >= _CHANNELS_LAST_DOT_MIN_HW
-        and grad.is_contiguous(memory_format=channels_last)
-        and x.is_contiguous(memory_format=channels_last)
-    ):
-        zeros, ones = x.new_zeros(c), x.new_ones(c)
-        parts = [
-            _BN_BACKWARD(
-                grad[i : i + 1], x[i : i + 1], None, None, None, zeros, ones, True, 0.0, mask
-            )
-            for i in range(n)
-        ]
-        dot = torch.stack([part[1] for part in parts])
-        return dot, torch.stack([part[2] for part in parts]) if with_sum else None
-    return None
-
-
-def channel_dot(a: Tensor, b: Tensor) -> Tensor:
-    """``(a * b).sum((2, 3))`` of two ``(N, C, H, W)`` tensors, as ``(N, C)``.
-
-    On CPU (fp32/fp64) one read of ``a`` and ``b`` with no full-size product
-    (:func:`_plane_sums`); elsewhere the plain product and sum.
-    """
-    sums = _plane_sums(a, b, with_sum=False)
-    return (a * b).sum((2, 3)) if sums is None else sums[0]
-
-
-def scale_shift(x: Tensor, scale: Tensor, shift: Tensor) -> Tensor:
-    """``x * scale + shift`` for an ``(N, C, H, W)`` ``x`` and ``(N, C)`` scale and shift.
-
-    One ``addcmul``, except for NCHW tensors on CPU (fp32/fp64): there,
-    broadcasting ``(N, C, 1, 1)`` operands over small planes is slow (2-3x
-    a plain pass at 14x14 and 7x7), and batch norm's inference kernel, with
-    the ``N * C`` planes as its channels, zero mean and unit variance, computes
-    the same per-plane affine map at the speed of one pass.
-    """
-    n, c, h, w = x.shape
-    if (
-        x.device.type == 'cpu'
-        and x.dtype in (torch.float32, torch.float64)
-        and scale.dtype == shift.dtype == x.dtype
-        and x.is_contiguous()
-        and h * w > 1
-    ):
-        out = torch.batch_norm(
-            x.view(1, n * c, h, w),
-            scale.reshape(n * c),
-            shift.reshape(n * c),
-            x.new_zeros(n * c),
-            x.new_ones(n * c),
-            False,
-            0.0,
-            0.0,
-            False,
-        )
-        return out.view(n, c, h, w)
-    return torch.addcmul(shift[:, :, None, None], x, scale[:, :, None, None])
-
-
-def small_graph_grads(
-    output: Tensor, grad: Tensor, leaves: Sequence, params: Sequence, need_params: Sequence
-) -> tuple:
-    """Backward through a fused Function's small ``(N, C)`` graph (pooled -> weights).
-
-    Returns the gradients of ``leaves`` (a list, empty when ``leaves`` is) and
-    one entry per parameter: its gradient, or None where ``need_params`` says
-    it is not needed. The graph is retained: it lives and dies with the
-    Function's node, so ``retain_graph=True`` backward passes work.
-    """
-    inputs = [*leaves, *(p for p, need in zip(params, need_params) if need)]
-    grads = torch.autograd.grad(output, inputs, grad, retain_graph=True, allow_unused=True)
-    param_grads = iter(grads[len(leaves) :])
-    return list(grads[: len(leaves)]), [next(param_grads) if need else None for need in need_params]
-
-
-class FusedSqueezeScale(torch.autograd.Function):
-    """``x * excite(squeeze(x)) [+ residual]`` with a two-pass backward over ``x``.
-
-    ``apply(x, residual, layer, *params)``: ``residual`` is None or a tensor
-    added in the same pass as the scaling (``addcmul``); ``layer`` is the
-    :class:`SELayer` (its ``squeeze`` op and its ``_excite`` MLP on
-    ``(N, C)``), ``params`` its parameters, passed so that autograd routes
-    their gradients here.
-    """
-
-    @staticmethod
-    def forward(
-        ctx, x: Tensor, residual: Optional[Tensor], layer: SELayer, *params: Tensor
-    ) -> Tensor:
-        op = layer.squeeze
-        parts = _pool_parts(x, op)
-        with torch.enable_grad():  # the small graph: pooled (N, C) -> weight (N, C)
-            leaves = [part.detach().requires_grad_() for part in parts]
-            weight = layer._excite(_combine(leaves, op))
-        ctx.op, ctx.params, ctx.leaves, ctx.weight = op, params, leaves, weight
-        # the channel maxima locate the max squeeze's gradient
-        ctx.save_for_backward(x, *(parts[-1:] if op != 'avg' else ()))
-        scale = weight.detach()[:, :, None, None]
-        return x * scale if residual is None else torch.addcmul(residual, x, scale)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_out: Tensor):
-        x, *maxima = ctx.saved_tensors
-        weight, leaves, op = ctx.weight, ctx.leaves, ctx.op
-        need_x = ctx.needs_input_grad[0]
-        need_params = ctx.needs_input_grad[3:]
-        grad_weight = channel_dot(grad_out, x)  # pass 1
-        grad_parts, param_grads = small_graph_grads(
-            weight, grad_weight, leaves if need_x else (), ctx.params, need_params
-        )
-        grad_x = None
-        if need_x:  # pass 2 (plus a masked add for the max squeeze)
-            w = weight.detach()
-            if op == 'max':
-                grad_x = grad_out * w[:, :, None, None]
-            else:
-                h, wd = x.shape[2:]
-                grad_x = scale_shift(grad_out, w, grad_parts[0] / (h * wd))
-            if op != 'avg':  # amax's gradient: split evenly among the maxima
-                at_max = x == maxima[0][:, :, None, None]
-                share = grad_parts[-1] / at_max.sum((2, 3))
-                grad_x.addcmul_(at_max, share[:, :, None, None])
-        grad_residual = grad_out if ctx.needs_input_grad[1] else None
-        return (grad_x, grad_residual, None, *param_grads)
-
-
-def batch_norm_settings(norm: nn.BatchNorm2d) -> tuple:
-    """``(training, running_mean, running_var, momentum)`` as ``nn.BatchNorm2d.forward`` uses them.
-
-    Counts the batch in ``num_batches_tracked`` as its forward does (the
-    cumulative average when ``momentum`` is None).
-    """
-    momentum = 0.0 if norm.momentum is None else norm.momentum
-    if norm.training and norm.track_running_stats and norm.num_batches_tracked is not None:
-        norm.num_batches_tracked.add_(1)
-        if norm.momentum is None:
-            momentum = 1.0 / float(norm.num_batches_tracked)
-    training = norm.training or (norm.running_mean is None and norm.running_var is None)
-    keep_stats = not norm.training or norm.track_running_stats
-    return (
-        training,
-        norm.running_mean if keep_stats else None,
-        norm.running_var if keep_stats else None,
-        momentum,
-    )
-
-
-def channel_sums(grad: Tensor, z: Tensor) -> tuple:
-    """``(sum_hw(grad * z), sum_hw(grad))`` as two ``(N, C)`` tensors, in one read of both."""
-    sums = _plane_sums(grad, z, with_sum=True)
-    return ((grad * z).sum((2, 3)), grad.sum((2, 3))) if sums is None else sums
-
-
-def _has_forward_hooks(module: nn.Module) -> bool:
-    hooks = torch.nn.modules.module
-    return bool(
-        module._forward_hooks
-        or module._forward_pre_hooks
-        or hooks._global_forward_hooks
-        or hooks._global_forward_pre_hooks
-    )
-
-
-class FusedNormSqueezeScale(torch.autograd.Function):
-    """``se(bn(z)) + residual`` for a ``BatchNorm2d`` ``bn`` and an avg-squeeze :class:`SELayer`.
-
-    ``apply(z, residual, gamma, beta, norm, layer, *params)``: ``gamma`` and
-    ``beta`` are the norm's affine parameters (or None), ``norm`` the module
-    (its running statistics are updated as its own forward would), ``layer``
-    the SE layer and ``params`` its parameters.
-
-    With ``x = bn(z) = z * A + B`` (``A, B`` per channel from the batch or
-    running statistics), ``w = excite(mean_hw(x))`` and
-    ``out = x * w + residual``, the backward needs only ``z``: with
-    ``g = grad_out``, ``sum_hw(g * x) = A * sum_hw(g * z) + B * sum_hw(g)``
-    gives the excitation's gradient, and the batch-norm backward of
-    ``grad_x = g * w + grad_pooled / HW`` reduces to per-channel sums of
-    those same two reductions, so ``grad_x`` is never built.
-    """
-
-    @staticmethod
-    def forward(ctx, z, residual, gamma, beta, norm, layer, *params):
-        training, running_mean, running_var, momentum = batch_norm_settings(norm)
-        x, mean, invstd = torch.native_batch_norm(
-            z, gamma, beta, running_mean, running_var, training, momentum, norm.eps
-        )
-        if not training:  # native_batch_norm returns no statistics in eval mode
-            mean = running_mean
-            invstd = torch.rsqrt(running_var + norm.eps)
-        pooled_z = spatial_mean(z)
-        scale = invstd if gamma is None else gamma * invstd  # x = z * scale + shift
-        shift = -mean * scale if beta is None else beta - mean * scale
-        with torch.enable_grad():
-            leaf = torch.addcmul(shift, pooled_z, scale).detach().requires_grad_()
-            weight = layer._excite(leaf)
-        w = weight.detach()
-        out = torch.addcmul(residual, x, w[:, :, None, None], out=x)
-        ctx.save_for_backward(z)
-        ctx.stats = (mean, invstd, scale, shift, pooled_z)
-        ctx.training, ctx.params, ctx.leaf, ctx.weight = training, params, leaf, weight
-        return out
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_out):
-        (z,) = ctx.saved_tensors
-        mean, invstd, scale, shift, pooled_z = ctx.stats
-        n, c, h, w_ = z.shape
-        hw, count = h * w_, n * h * w_
-        sum_gz, sum_g = channel_sums(grad_out, z)
-        grad_weight = sum_gz * scale + sum_g * shift  # sum_hw(g * x)
-        (grad_pooled,), param_grads = small_graph_grads(
-            ctx.weight, grad_weight, [ctx.leaf], ctx.params, ctx.needs_input_grad[6:]
-        )
-        w = ctx.weight.detach()
-        # the norm's gradients: sum over (n, hw) of grad_x and of grad_x * xhat
-        sum_gx = w * sum_g + grad_pooled  # per (n, c)
-        grad_beta = sum_gx.sum(0)
-        grad_gamma = ((w * sum_gz + grad_pooled * pooled_z - mean * sum_gx) * invstd).sum(0)
-        grad_z = None
-        if ctx.needs_input_grad[0]:
-            # grad_x * dx/dz (dx/dz = scale), plus, with batch statistics, their
-            # gradient: - scale * (grad_beta + xhat * grad_gamma) / count
-            if ctx.training:
-                q = -scale * invstd * grad_gamma / count  # the z term, per channel
-                r = scale * (grad_pooled / hw - grad_beta / count) - mean * q
-                grad_z = scale_shift(grad_out, scale * w, r)
-                grad_z.addcmul_(z, q[None, :, None, None])
-            else:
-                grad_z = scale_shift(grad_out, scale * w, scale * grad_pooled / hw)
-        return (
-            grad_z,
-            grad_out if ctx.needs_input_grad[1] else None,
-            grad_gamma if ctx.needs_input_grad[2] else None,
-            grad_beta if ctx.needs_input_grad[3] else None,
-            None,
-            None,
-            *param_grads,
-        )
 
 
 @MODELS.register_module()
@@ -450,9 +106,10 @@ class SELayer(BaseModule):
             Table 12). Default: (dict(type='ReLU'), dict(type='Sigmoid')).
         return_weight (bool): Return the ``(N, C, 1, 1)`` excitation instead
             of the rescaled input. Default: False.
-        impl (str): ``'fused'`` (the fast path described in this module's
-            docstring) or ``'reference'`` (plain autograd over the textbook
-            ops). Both compute the same function with the same parameters.
+        impl (str): ``'fused'`` (the fast paths of
+            :mod:`se_plugin.models.layers.fused`) or ``'reference'`` (plain
+            autograd over the textbook ops). Both compute the same function
+            with the same parameters and behave as the same module.
             From a backbone config: ``model.backbone.se_cfg.impl=reference``.
             Default: 'fused'.
         init_cfg (dict | list[dict], optional): Initialization config.
@@ -522,6 +179,7 @@ class SELayer(BaseModule):
             is_pointwise_linear(self.fc1) and is_pointwise_linear(self.fc2)
         ):  # e.g. a custom conv_cfg: use the modules as built
             return self.excitation_from_pooled(pooled[:, :, None, None]).flatten(1)
+        pooled = pooled.to(self.fc1.weight.dtype)  # an fp32 squeeze into fp16/bf16 weights
         hidden = self.act(F.linear(pooled, self.fc1.weight.flatten(1), self.fc1.bias))
         return self.gate(F.linear(hidden, self.fc2.weight.flatten(1), self.fc2.bias))
 
@@ -529,51 +187,76 @@ class SELayer(BaseModule):
         """The reference MLP: ``(N, C, 1, 1)`` pooled values to weights."""
         return self.gate(self.fc2(self.act(self.fc1(pooled))))
 
+    def _reference_required(self, x: Tensor) -> bool:
+        """Whether the textbook ops must run: ``impl='reference'``, a graph being
+        captured or transformed, an empty batch, or a hook on the layer or its
+        submodules (the fast paths call none of them)."""
+        return (
+            self.impl == 'reference' or plain_graph_required() or x.numel() == 0 or has_hooks(self)
+        )
+
     def excitation(self, x: Tensor) -> Tensor:
         """The ``(N, C, 1, 1)`` channel weights for an ``(N, C, H, W)`` input."""
-        if self.impl == 'reference':
+        self._check_input(x)
+        if self._reference_required(x):
             return self.excitation_from_pooled(squeeze(x, self.squeeze))
-        return self._excite(_combine(_pool_parts(x, self.squeeze), self.squeeze))[:, :, None, None]
+        pooled = combine_parts(pool_parts(x, self.squeeze), self.squeeze)
+        return self._excite(pooled).to(x.dtype)[:, :, None, None]
 
-    @property
-    def fuses_residual(self) -> bool:
-        """Whether ``forward(x, residual=...)`` adds a block's shortcut in the same pass.
+    def reference_forward(self, x: Tensor) -> Tensor:
+        """``x * excitation(x)`` in the textbook ops (what every fast path computes)."""
+        return x * self.excitation_from_pooled(squeeze(x, self.squeeze))
 
-        True for the fused implementation: a residual block then calls
-        ``layer(out, residual=identity, inplace=True)`` instead of
-        ``out = layer(out); out += identity`` (one pass over memory instead of
-        two), see :mod:`se_plugin.models.backbones.blocks`.
+    def fusion_with(self, norm: nn.Module) -> str:
+        """How a residual block hands this layer its branch; asked once, when the block is built.
+
+        ``'norm'``: the block calls :meth:`forward_after_norm` with the branch
+        before its last ``norm`` and the shortcut, and gets
+        ``layer(norm(z)) + shortcut`` back, computed with the norm folded in
+        where possible. ``'none'``: the block calls the layer on the branch
+        (the reference implementation and ``return_weight=True``).
         """
-        return self.impl == 'fused' and not self.return_weight
+        return 'norm' if self.impl == 'fused' and not self.return_weight else 'none'
 
     def forward_after_norm(self, z: Tensor, norm: nn.Module, residual: Tensor) -> Tensor:
-        """``self(norm(z), residual=residual)``, the norm folded in where that is faster.
+        """``self(norm(z)) + residual``, with the norm folded in where that keeps the semantics.
 
-        A residual block calls this with its last conv's output ``z`` and
-        last norm. With an ``nn.BatchNorm2d``, the average squeeze, gradients
-        recorded (eager fp32/fp64 training, no autocast) and no forward hooks
-        on this layer, it runs :class:`FusedNormSqueezeScale`; otherwise the
-        norm, then this layer's own call with
-        ``residual=residual, inplace=True``.
+        A residual block calls this with its last conv's output ``z``, last
+        norm and shortcut (see :meth:`fusion_with`). With an ``nn.BatchNorm2d``
+        without hooks and the average squeeze it runs
+        :class:`~se_plugin.models.layers.fused.FusedNormSqueezeScale` (training,
+        also under autocast; inference with running statistics); where this
+        layer has hooks, the plain composition (the layer called as a module).
         """
+        if self._reference_required(z):
+            out = self(norm(z))
+            out += residual
+            return out
         if self._folds_norm(norm, z):
             params = (*self.parameters(),)
             return FusedNormSqueezeScale.apply(
                 z, residual, norm.weight, norm.bias, norm, self, *params
             )
-        return self(norm(z), residual=residual, inplace=True)
+        return self.forward(norm(z), residual=residual, inplace=True)
 
     def _folds_norm(self, norm: nn.Module, z: Tensor) -> bool:
-        return (
-            self.fuses_residual
-            and not _has_forward_hooks(self)  # hooks see the module's own call
-            and self.squeeze == 'avg'
-            and type(norm) is nn.BatchNorm2d
-            and z.dim() == 4
-            and z.dtype in (torch.float32, torch.float64)
-            and not torch.is_autocast_enabled(z.device.type)
-            and use_autograd_function(self, z, *norm.parameters())
+        if self.squeeze != 'avg' or type(norm) is not nn.BatchNorm2d or has_hooks(norm):
+            return False
+        params = (*self.parameters(), *norm.parameters())
+        if fused_function_allowed(params, z):
+            return True
+        # nothing to differentiate: with running statistics the fold is one pass over z
+        needs_grad = torch.is_grad_enabled() and (
+            z.requires_grad or any(p.requires_grad for p in params)
         )
+        return not (norm.training or needs_grad or z.dim() != 4 or z.numel() == 0)
+
+    def _check_input(self, x: Tensor) -> None:
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f'{type(self).__name__}({self.in_channels}) expects an (N, {self.in_channels}, '
+                f'H, W) input, got shape {tuple(x.shape)}'
+            )
 
     def forward(
         self, x: Tensor, residual: Optional[Tensor] = None, inplace: bool = False
@@ -583,24 +266,24 @@ class SELayer(BaseModule):
         Args:
             x (Tensor): ``(N, C, H, W)`` input.
             residual (Tensor, optional): Added to the result in the same pass
-                (``x * w + residual``, one ``addcmul``). Default: None.
+                (``x * w + residual``). Default: None.
             inplace (bool): With ``residual`` and no gradient recorded, write
                 the result into ``x`` (a temporary of the caller, like the
-                norm output a block adds its shortcut to in place).
-                Default: False.
+                norm output a block adds its shortcut to). Default: False.
         """
         if self.return_weight:
             if residual is not None:
                 raise ValueError('return_weight=True returns the weights: no residual to add')
             return self.excitation(x)
-        if self.impl == 'fused' and use_autograd_function(self, x):
+        self._check_input(x)
+        if self._reference_required(x):
+            out = self.reference_forward(x)
+            return out if residual is None else out + residual
+        if fused_function_allowed(self.parameters(), x):
             return FusedSqueezeScale.apply(x, residual, self, *self.parameters())
-        weight = self.excitation(x)
-        if residual is None:
-            return x * weight
-        if inplace and not torch.is_grad_enabled() and not torch.compiler.is_compiling():
-            return torch.addcmul(residual, x, weight, out=x)
-        return torch.addcmul(residual, x, weight)
+        pooled = combine_parts(pool_parts(x, self.squeeze), self.squeeze)
+        inplace = inplace and residual is not None and not torch.is_grad_enabled()
+        return scale_plain(x, self._excite(pooled), residual, inplace)
 
     def extra_repr(self) -> str:
         return f'squeeze={self.squeeze!r}, return_weight={self.return_weight}, impl={self.impl!r}'

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Optional, Union
 
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule, build_conv_layer
 from mmengine.model import BaseModule
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from se_plugin.checks import (
     HIDDEN_ACTIVATIONS,
@@ -23,123 +21,19 @@ from se_plugin.checks import (
 )
 from se_plugin.registry import MODELS
 
-from .se_layer import (
-    SE_IMPLS,
-    channel_dot,
-    is_pointwise_linear,
-    scale_shift,
-    small_graph_grads,
+from .fused import (
+    FusedSelectiveSum,
+    fused_function_allowed,
+    has_hooks,
+    plain_graph_required,
+    run_path,
+    selective_sum,
     spatial_mean,
-    use_autograd_function,
 )
+from .se_layer import SE_IMPLS, is_pointwise_linear, squeeze
 
 SK_IMPLS = SE_IMPLS
-
-
-def conv_on_stride_grid(conv: nn.Module, x: Tensor) -> Optional[Tensor]:
-    """``conv(x)`` computed on ``x[..., ::s, ::s]`` when that is the same thing, else None.
-
-    A convolution with stride ``s`` whose dilation ``d`` and padding ``p`` are
-    multiples of ``s`` reads only the input positions ``s * i + d * k - p``,
-    all on the grid of every ``s``-th row and column. So it equals the
-    stride-1 convolution of that grid with dilation ``d / s`` and padding
-    ``p / s``, for any input size (the output sizes agree too). SKNet's
-    dilated path in a downsampling block (stride 2, dilation 2) is such a
-    convolution; its backward on CPU runs 1.5-3x faster this way (oneDNN's
-    strided-dilated grouped backward is slow) and its input gradient is
-    zero off the grid either way.
-
-    Returns None when ``conv`` is not a plain ``nn.Conv2d`` with zero padding
-    or the stride does not divide dilation and padding.
-    """
-    if type(conv) is not nn.Conv2d or conv.padding_mode != 'zeros':
-        return None
-    stride, dilation, padding = conv.stride, conv.dilation, conv.padding
-    if isinstance(padding, str) or stride == (1, 1):
-        return None
-    if any(d % s or p % s for s, d, p in zip(stride, dilation, padding)):
-        return None
-    sh, sw = stride
-    return F.conv2d(
-        x[:, :, ::sh, ::sw],
-        conv.weight,
-        conv.bias,
-        1,
-        (padding[0] // sh, padding[1] // sw),
-        (dilation[0] // sh, dilation[1] // sw),
-        conv.groups,
-    )
-
-
-def run_path(path: nn.Module, x: Tensor) -> Tensor:
-    """A path's ``ConvModule`` on ``x``, its conv through :func:`conv_on_stride_grid`."""
-    if (
-        tuple(path.order) == ('conv', 'norm', 'act')
-        and not path.with_explicit_padding
-        and path.efficient_conv_bn_eval_forward is None
-    ):
-        out = conv_on_stride_grid(path.conv, x)
-        if out is not None:
-            if path.with_norm:
-                out = path.norm(out)
-            return path.activate(out) if path.with_activation else out
-    return path(x)
-
-
-class FusedSelectiveSum(torch.autograd.Function):
-    """``V = sum_m a_m * U_m`` with ``a = softmax(select(fuse(sum_m mean(U_m))))``.
-
-    ``apply(layer, *paths, *params)``: the :class:`SKConv`, its path outputs
-    ``U_1 .. U_M`` and its fuse/select parameters. Backward: per path one
-    reduction ``grad_a_m = sum_hw(grad_V * U_m)`` (no full-size product, see
-    :func:`~se_plugin.models.layers.se_layer.channel_dot`), the small graph's
-    gradients by ``torch.autograd.grad``, and one pass per path for
-    ``grad_U_m = grad_V * a_m + grad_s / HW``. Autograd's reference allocates
-    three extra full-size tensors per path. Not twice differentiable.
-    """
-
-    @staticmethod
-    def forward(ctx, layer: SKConv, *inputs: Tensor) -> Tensor:
-        feats, params = inputs[: layer.num_paths], inputs[layer.num_paths :]
-        pooled = spatial_mean(feats[0])
-        for feat in feats[1:]:
-            pooled = pooled + spatial_mean(feat)
-        with torch.enable_grad():  # the small graph: pooled (N, C) -> weights (N, M, C)
-            leaf = pooled.detach().requires_grad_()
-            weights = layer._path_weights(leaf)
-        a = weights.detach()[..., None, None]
-        out = feats[0] * a[:, 0]
-        for m in range(1, len(feats)):
-            out.addcmul_(feats[m], a[:, m])
-        ctx.save_for_backward(*feats)
-        ctx.params, ctx.leaf, ctx.weights = params, leaf, weights
-        return out
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_out: Tensor):
-        feats = ctx.saved_tensors
-        num_paths = len(feats)
-        need_feats = ctx.needs_input_grad[1 : 1 + num_paths]
-        need_params = ctx.needs_input_grad[1 + num_paths :]
-        grad_weights = torch.stack([channel_dot(grad_out, feat) for feat in feats], 1)
-        grad_leaf, param_grads = small_graph_grads(
-            ctx.weights,
-            grad_weights,
-            [ctx.leaf] if any(need_feats) else [],
-            ctx.params,
-            need_params,
-        )
-        grad_feats = [None] * num_paths
-        if any(need_feats):
-            h, w = grad_out.shape[2:]
-            spread = grad_leaf[0] / (h * w)
-            a = ctx.weights.detach()
-            grad_feats = [
-                scale_shift(grad_out, a[:, m], spread) if need else None
-                for m, need in enumerate(need_feats)
-            ]
-        return (None, *grad_feats, *param_grads)
+SK_SELECTS = ('attention', 'sum')
 
 
 @MODELS.register_module()
@@ -159,7 +53,9 @@ class SKConv(BaseModule):
 
     With ``num_paths=1`` the softmax is constantly 1: the layer reduces to one
     grouped conv-norm-act (the ResNeXt 3x3 stage) and builds no fuse/select
-    parameters.
+    parameters. ``select='sum'`` keeps the M paths but replaces the selection
+    by their plain sum ``V = sum_m U_m`` (no fuse/select parameters): the
+    floor that times what the extra paths cost without the attention.
 
     In training mode the fuse norm (BN by default) sees one value per channel
     and sample, so feed at least two samples, as for any BN after a global
@@ -184,10 +80,13 @@ class SKConv(BaseModule):
             Default: dict(type='BN').
         act_cfg (dict): Activation of the paths and of the fuse FC, one of
             ``HIDDEN_ACTIVATIONS``. Default: dict(type='ReLU', inplace=True).
+        select (str): ``'attention'`` (the paper's softmax selection) or
+            ``'sum'`` (the paths summed, no attention). Default: 'attention'.
         impl (str): ``'fused'`` (the fuse/select MLP as ``linear`` on
-            ``(N, C)`` and, in eager training, :class:`FusedSelectiveSum`)
-            or ``'reference'`` (plain autograd over the modules). Same
-            function, same parameters. Default: 'fused'.
+            ``(N, C)`` and, in eager training,
+            :class:`~se_plugin.models.layers.fused.FusedSelectiveSum`) or
+            ``'reference'`` (plain autograd over the modules). Same function,
+            same parameters, same module behaviour. Default: 'fused'.
         init_cfg (dict | list[dict], optional): Initialization config.
             Default: None.
 
@@ -216,6 +115,7 @@ class SKConv(BaseModule):
         conv_cfg: Optional[dict] = None,
         norm_cfg: Optional[dict] = dict(type='BN'),
         act_cfg: dict = dict(type='ReLU', inplace=True),
+        select: str = 'attention',
         impl: str = 'fused',
         init_cfg: Optional[Union[dict, list]] = None,
     ) -> None:
@@ -241,11 +141,17 @@ class SKConv(BaseModule):
         self.ratio = ratio
         self.min_channels = min_channels
         self.impl = check_choice('impl', impl, SK_IMPLS)
+        self.select_mode = check_choice('select', select, SK_SELECTS)
         # d = max(C / r, L) (paper, Sec. 3.1), C being this layer's output width
         self.fuse_channels = max(int(out_channels / ratio), min_channels)
         # the fuse norm sees a 1x1 map: with one channel per group it normalises one value
         gn = norm_cfg is not None and norm_cfg['type'] in ('GN', 'GroupNorm')
-        if num_paths > 1 and gn and self.fuse_channels <= norm_cfg.get('num_groups', 1):
+        if (
+            num_paths > 1
+            and select == 'attention'
+            and gn
+            and self.fuse_channels <= norm_cfg.get('num_groups', 1)
+        ):
             raise ValueError(
                 f'norm_cfg={norm_cfg}: the fuse layer normalises {self.fuse_channels} '
                 'values per sample, so GroupNorm needs fewer groups than that; raise '
@@ -267,7 +173,7 @@ class SKConv(BaseModule):
             )
             for i in range(num_paths)
         )
-        if num_paths == 1:  # softmax over one path is 1: nothing to select
+        if num_paths == 1 or select == 'sum':  # nothing to select
             self.fuse = self.select = None
             return
         self.fuse = ConvModule(
@@ -285,6 +191,7 @@ class SKConv(BaseModule):
     def _path_weights(self, pooled: Tensor) -> Tensor:
         """Softmax weights ``(N, M, C)`` from the pooled ``(N, C)`` of ``U``."""
         fuse, select = self.fuse, self.select
+        pooled = pooled.to(select.weight.dtype)  # an fp32 pool into fp16/bf16 weights
         if (
             is_pointwise_linear(fuse.conv)
             and is_pointwise_linear(select)
@@ -302,46 +209,65 @@ class SKConv(BaseModule):
             logits = select(fuse(pooled[:, :, None, None])).flatten(1)
         return logits.view(pooled.shape[0], self.num_paths, -1).softmax(dim=1)
 
-    def _select_weights(self, feats: list) -> Tensor:
-        """Softmax weights ``(N, M, C, 1, 1)`` for the path outputs ``feats``."""
-        n, c = feats[0].shape[:2]
-        if self.select is None:
-            return feats[0].new_ones(n, 1, c, 1, 1)
-        if self.impl == 'fused':
-            pooled = spatial_mean(feats[0])
-            for feat in feats[1:]:
-                pooled = pooled + spatial_mean(feat)
-            return self._path_weights(pooled)[..., None, None]
-        # global average pool of U = sum_m U_m, as the sum of the per-path
-        # means (U itself is never materialised)
-        s = feats[0].mean((2, 3), keepdim=True)
+    def _reference_required(self, x: Tensor) -> bool:
+        """The plain module calls: ``impl='reference'``, a graph being captured or
+        transformed, an empty batch, or hooks on a submodule the fast paths skip."""
+        return (
+            self.impl == 'reference'
+            or plain_graph_required()
+            or x.numel() == 0
+            or has_hooks(*self.children())
+        )
+
+    def _pooled(self, feats: list) -> Tensor:
+        """Global average pool of ``U = sum_m U_m`` as ``(N, C)``, never building U."""
+        pooled = spatial_mean(feats[0])
         for feat in feats[1:]:
-            s = s + feat.mean((2, 3), keepdim=True)
+            pooled = pooled + spatial_mean(feat)
+        return pooled
+
+    def reference_select(self, feats: list) -> Tensor:
+        """``V = sum_m a_m U_m`` in the plain module calls (what the fast paths compute)."""
+        n, c = feats[0].shape[:2]
+        s = squeeze(feats[0], 'avg')
+        for feat in feats[1:]:
+            s = s + squeeze(feat, 'avg')
         logits = self.select(self.fuse(s))
-        return logits.view(n, self.num_paths, c, 1, 1).softmax(dim=1)
+        weights = logits.view(n, self.num_paths, c, 1, 1).softmax(dim=1)
+        out = feats[0] * weights[:, 0]
+        for m in range(1, self.num_paths):
+            out = out + feats[m] * weights[:, m]
+        return out
 
     def attention_weights(self, x: Tensor) -> Tensor:
         """The ``(N, M, C, 1, 1)`` path weights for input ``x`` (sum to 1 over M)."""
-        return self._select_weights([run_path(path, x) for path in self.paths])
+        feats = [path(x) for path in self.paths]
+        n, c = feats[0].shape[:2]
+        if self.select is None:
+            return feats[0].new_full((n, self.num_paths, c, 1, 1), 1.0 / self.num_paths)
+        if self._reference_required(x):
+            s = sum(squeeze(feat, 'avg') for feat in feats)
+            return self.select(self.fuse(s)).view(n, self.num_paths, c, 1, 1).softmax(dim=1)
+        return self._path_weights(self._pooled(feats)).to(feats[0].dtype)[..., None, None]
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.select is None:
-            return self.paths[0](x)
-        feats = [run_path(path, x) for path in self.paths]
-        if self.impl == 'fused' and use_autograd_function(self, *feats):
+        reference = self._reference_required(x)
+        feats = [run_path(path, x, fast=not reference) for path in self.paths]
+        if self.select is None:  # one path, or select='sum'
+            out = feats[0]
+            for feat in feats[1:]:
+                out = out + feat
+            return out
+        if reference:
+            return self.reference_select(feats)
+        if fused_function_allowed((*self.fuse.parameters(), *self.select.parameters()), *feats):
             params = (*self.fuse.parameters(), *self.select.parameters())
             return FusedSelectiveSum.apply(self, *feats, *params)
-        weights = self._select_weights(feats)
-        # V = sum_m a_m * U_m accumulated in place of a stack: no (N, M, C, H, W)
-        # copy of the paths, and autograd keeps no tensor beyond the U_m and a_m
-        out = feats[0] * weights[:, 0]
-        for m in range(1, self.num_paths):
-            out.addcmul_(feats[m], weights[:, m])
-        return out
+        return selective_sum(feats, self._path_weights(self._pooled(feats)))
 
     def extra_repr(self) -> str:
         return (
             f'num_paths={self.num_paths}, groups={self.groups}, ratio={self.ratio}, '
             f'min_channels={self.min_channels}, fuse_channels={self.fuse_channels}, '
-            f'impl={self.impl!r}'
+            f'select={self.select_mode!r}, impl={self.impl!r}'
         )

@@ -183,21 +183,28 @@ def test_any_registered_module_fits_the_slot():
         torch.testing.assert_close(block(x), reference_bottleneck(block, x))
 
 
-@MODELS.register_module(name='TestScaleAddingShortcut', force=True)
-class ScaleAddingShortcut(ChannelScale):
-    """A module that adds the shortcut itself (the ``fuses_residual`` contract), no norm folding."""
+@MODELS.register_module(name='TestScaleTakingNorm', force=True)
+class ScaleTakingNorm(ChannelScale):
+    """A module of the ``fusion_with`` contract: the block hands it ``(z, norm, shortcut)``."""
 
-    fuses_residual = True
+    asked = 0
 
-    def forward(self, x, residual=None, inplace=False):
-        out = x * self.scale
-        return out if residual is None else out + residual
+    def fusion_with(self, norm):
+        ScaleTakingNorm.asked += 1
+        return 'norm'
+
+    def forward_after_norm(self, z, norm, residual):
+        return self(norm(z)) + residual
 
 
-def test_a_module_adding_the_shortcut_without_norm_folding():
-    block = make_bottleneck(se_cfg=dict(type='TestScaleAddingShortcut'))
+def test_a_module_taking_the_norm_and_the_shortcut():
+    block = make_bottleneck(se_cfg=dict(type='TestScaleTakingNorm'))
     plain = make_bottleneck(se_cfg=dict(type='TestChannelScale'))
     plain.load_state_dict(block.state_dict())
-    assert block._attention_adds_shortcut() and not plain._attention_adds_shortcut()
+    assert block.se_fusion == 'norm' and plain.se_fusion == 'none'
+    asked = ScaleTakingNorm.asked
+    x = torch.randn(2, 32, 5, 5)
+    block(x), block(x)
+    assert ScaleTakingNorm.asked == asked  # asked once, at build time
     x = torch.randn(2, 32, 5, 5)
     torch.testing.assert_close(block(x), plain(x))

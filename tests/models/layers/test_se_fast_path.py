@@ -8,14 +8,14 @@ import torch
 import torch.nn as nn
 
 from se_plugin.models import SEBasicBlock, SEBottleneck, SELayer, SEResNet, SKConv
-from se_plugin.models.layers.se_layer import (
+from se_plugin.models.layers.fused import (
     FusedNormSqueezeScale,
+    FusedSelectiveSum,
     FusedSqueezeScale,
     channel_dot,
     channel_sums,
     scale_shift,
 )
-from se_plugin.models.layers.sk_conv import FusedSelectiveSum
 from se_plugin.runtime.cli import load_config
 
 SHAPES = [(2, 16, 7, 7), (3, 16, 1, 1), (2, 16, 5, 9), (1, 16, 21, 20), (2, 16, 2, 1)]
@@ -123,19 +123,6 @@ def test_fused_se_plain_graph_when_compiling(monkeypatch):
     assert 'Fused' not in type(out.grad_fn).__name__
     ref, _ = pair(fused)
     torch.testing.assert_close(out, ref(x))
-
-
-def test_double_backward_needs_the_reference_path():
-    torch.manual_seed(0)
-    ref, fused = pair(SELayer(8, ratio=2, divisor=1))
-    for layer, ok in ((ref, True), (fused, False)):
-        x = torch.randn(2, 8, 3, 3, requires_grad=True)
-        (grad,) = torch.autograd.grad(layer(x).square().sum(), x, create_graph=True)
-        if ok:
-            grad.sum().backward()
-        else:
-            with pytest.raises(RuntimeError, match='once_differentiable'):
-                grad.sum().backward()
 
 
 def test_fused_se_with_gradient_checkpointing():
@@ -262,7 +249,8 @@ def test_impl_switch_from_a_backbone_config(repo_root):
 def test_fused_se_adds_a_residual_in_the_same_pass(op, memory_format):
     torch.manual_seed(0)
     ref, fused = pair(SELayer(16, ratio=4, divisor=1, squeeze=op))
-    assert fused.fuses_residual and not ref.fuses_residual
+    assert fused.fusion_with(nn.BatchNorm2d(16)) == 'norm'
+    assert ref.fusion_with(nn.BatchNorm2d(16)) == 'none'
     shape = (2, 16, 6, 5)
     x, res, grad = (torch.randn(shape).contiguous(memory_format=memory_format) for _ in range(3))
     outs = []
@@ -307,8 +295,8 @@ def test_fused_blocks_match_reference_blocks(position, drop_path_rate):
     ).double()
     ref = copy.deepcopy(block)
     ref.se.impl = 'reference'
-    assert block._attention_adds_shortcut() == (position == 'standard' and not drop_path_rate)
-    assert not ref._attention_adds_shortcut()
+    takes_norm = position == 'standard' and not drop_path_rate
+    assert block.se_fusion == ref.se_fusion == ('norm' if takes_norm else 'none')
     x = torch.randn(4, 16, 6, 6, dtype=torch.float64)
     for net in (ref, block):  # eval: drop path off, running statistics
         net.eval()
@@ -436,7 +424,7 @@ def test_norm_fold_with_zero_init_gamma_and_retain_graph():
 
 
 @pytest.mark.parametrize(
-    'case', ['max-squeeze', 'sync-bn', 'autocast', 'no-grad', 'compiling', 'reference', 'hook']
+    'case', ['max-squeeze', 'sync-bn', 'no-grad', 'compiling', 'reference', 'hook', 'norm-hook']
 )
 def test_norm_fold_declines_what_it_does_not_cover(case, monkeypatch):
     z = torch.randn(2, 8, 4, 4, requires_grad=True)
@@ -450,15 +438,16 @@ def test_norm_fold_declines_what_it_does_not_cover(case, monkeypatch):
     norm = nn.SyncBatchNorm(8) if case == 'sync-bn' else nn.BatchNorm2d(8)
     if case == 'hook':  # e.g. tools/analysis/excitation.py recording the layer's calls
         layer.register_forward_hook(lambda *args: None)
+    if case == 'norm-hook':
+        norm.register_forward_hook(lambda *args: None)
     context = contextlib.nullcontext()
-    if case == 'autocast':
-        context = torch.autocast('cpu', dtype=torch.bfloat16)
-    elif case == 'no-grad':
+    if case == 'no-grad':  # a norm in training mode: the fold needs the Function
         context = torch.no_grad()
     elif case == 'compiling':
         monkeypatch.setattr(torch.compiler, 'is_compiling', lambda: True)
     with context:
-        assert not layer._folds_norm(norm, z)
+        folds = layer._folds_norm(norm, z) and not layer._reference_required(z)
+    assert not folds
 
 
 @pytest.mark.parametrize('memory_format', FORMATS, ids=['nchw', 'channels_last'])

@@ -6,7 +6,7 @@ import torch.nn as nn
 from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 
 from se_plugin.models import SKConv
-from se_plugin.models.layers.sk_conv import conv_on_stride_grid
+from se_plugin.models.layers.fused import conv_on_stride_grid
 from se_plugin.registry import MODELS
 
 
