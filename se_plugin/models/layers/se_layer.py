@@ -59,7 +59,7 @@ def squeeze(x: Tensor, op: str) -> Tensor:
         return mean
     if op == 'max':
         return x.amax((2, 3), keepdim=True)
-    return 0.5 * (mean + x.amax((2, 3), keepdim=True))
+    return 0.5 * mean + 0.5 * x.amax((2, 3), keepdim=True)  # no fp16 overflow of the sum
 
 
 def is_pointwise_linear(conv: nn.Module) -> bool:

@@ -55,16 +55,20 @@ def _cpu_kernel_ok(*tensors: Tensor) -> bool:
         and x.dim() == 4
         and x.shape[2] * x.shape[3] > 1
         and x.numel() > 0
+        and not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
     )
 
 
-def _plane_sums(grad: Tensor, x: Tensor, with_dot: bool, with_sum: bool) -> Optional[tuple]:
-    """``(sum_hw(grad * x) or None, sum_hw(grad) or None)`` by batch norm's backward kernel.
+def _plane_sums(
+    grad: Tensor, x: Tensor, with_dot: bool, with_sum: bool, center: Optional[Tensor] = None
+) -> Optional[tuple]:
+    """``(sum_hw(grad * (x - center)), sum_hw(grad))`` (each or None) by batch norm's backward.
 
     The kernel computes ``sum(grad * (x - mean) * invstd)`` and ``sum(grad)``
-    per channel in one read of both tensors; with ``mean = 0``, ``invstd = 1``
-    and the planes as channels these are the per-plane sums. None where it
-    does not apply (or is slower).
+    per channel in one read of both tensors, in fp32 for fp16/bf16; with
+    ``mean = center`` (per channel C, default 0), ``invstd = 1`` and the planes
+    as channels these are the per-plane sums. None where it does not apply
+    (or is slower).
     """
     if not _cpu_kernel_ok(grad, x):
         return None
@@ -72,12 +76,11 @@ def _plane_sums(grad: Tensor, x: Tensor, with_dot: bool, with_sum: bool) -> Opti
     reduced = x.dtype in REDUCED_DTYPES
     mask = [False, with_dot, with_sum]
     stats = dict(dtype=acc_dtype(x), device=x.device)
+    means = torch.zeros(c, **stats) if center is None else center.to(**stats)
     if grad.is_contiguous() and x.is_contiguous() and (not reduced or h * w >= _MIN_KERNEL_HW):
         view = (1, n * c, h, w)
-        zeros, ones = torch.zeros(n * c, **stats), torch.ones(n * c, **stats)
-        _, dot, total = _BN_BACKWARD(
-            grad.view(view), x.view(view), None, None, None, zeros, ones, True, 0.0, mask
-        )
+        args = (None, None, None, means.repeat(n), torch.ones(n * c, **stats), True, 0.0, mask)
+        _, dot, total = _BN_BACKWARD(grad.view(view), x.view(view), *args)
         return (
             dot.view(n, c) if with_dot else None,
             total.view(n, c) if with_sum else None,
@@ -88,13 +91,8 @@ def _plane_sums(grad: Tensor, x: Tensor, with_dot: bool, with_sum: bool) -> Opti
         and grad.is_contiguous(memory_format=channels_last)
         and x.is_contiguous(memory_format=channels_last)
     ):
-        zeros, ones = torch.zeros(c, **stats), torch.ones(c, **stats)
-        parts = [
-            _BN_BACKWARD(
-                grad[i : i + 1], x[i : i + 1], None, None, None, zeros, ones, True, 0.0, mask
-            )
-            for i in range(n)
-        ]
+        args = (None, None, None, means, torch.ones(c, **stats), True, 0.0, mask)
+        parts = [_BN_BACKWARD(grad[i : i + 1], x[i : i + 1], *args) for i in range(n)]
         return (
             torch.stack([part[1] for part in parts]) if with_dot else None,
             torch.stack([part[2] for part in parts]) if with_sum else None,
@@ -108,13 +106,21 @@ def channel_dot(a: Tensor, b: Tensor) -> Tensor:
     return (a * b).sum((2, 3), dtype=acc_dtype(a)) if sums is None else sums[0]
 
 
-def channel_sums(grad: Tensor, z: Tensor) -> tuple:
-    """``(sum_hw(grad * z), sum_hw(grad))`` as two ``(N, C)`` tensors, in one read of both."""
-    sums = _plane_sums(grad, z, with_dot=True, with_sum=True)
-    if sums is None:
-        acc = acc_dtype(grad)
-        return (grad * z).sum((2, 3), dtype=acc), grad.sum((2, 3), dtype=acc)
-    return sums
+def channel_sums(grad: Tensor, z: Tensor, center: Optional[Tensor] = None) -> tuple:
+    """``(sum_hw(grad * (z - center)), sum_hw(grad))`` as two ``(N, C)`` tensors, one read of both.
+
+    ``center`` (per channel, default 0) is subtracted before the product, in
+    the accumulation dtype: with a batch norm's mean it keeps the sum exact
+    where ``sum(grad * z) - mean * sum(grad)`` would cancel.
+    """
+    sums = _plane_sums(grad, z, with_dot=True, with_sum=True, center=center)
+    if sums is not None:
+        return sums
+    acc = acc_dtype(grad)
+    if center is not None or grad.dtype != acc:
+        zc = z.to(acc) if center is None else z.to(acc) - center.to(acc)[None, :, None, None]
+        return (grad.to(acc) * zc).sum((2, 3)), grad.sum((2, 3), dtype=acc)
+    return (grad * z).sum((2, 3)), grad.sum((2, 3))
 
 
 def spatial_mean(x: Tensor) -> Tensor:
@@ -221,3 +227,32 @@ def add_scaled_(out: Tensor, x: Tensor, scale: Tensor) -> Tensor:
     if x.dtype in REDUCED_DTYPES and _cpu_kernel_ok(x) and x.is_contiguous():
         return out.add_(scale_shift(x, scale))
     return out.addcmul_(x, scale.to(x.dtype)[:, :, None, None])
+
+
+def batch_norm_backward(
+    grad_x: Tensor,
+    z: Tensor,
+    gamma: Optional[Tensor],
+    mean: Tensor,
+    invstd: Tensor,
+    eps: float,
+    mask: list,
+) -> tuple:
+    """``(grad_z, grad_gamma, grad_beta)`` of a training-mode batch norm ``x = bn(z)``.
+
+    Batch norm's own backward kernel, given the forward's ``mean`` and
+    ``invstd`` (fp32 arithmetic for fp16/bf16 tensors, one rounding of the
+    result); entries that ``mask`` does not ask for are None.
+    """
+    if _BN_BACKWARD is not None and not torch.compiler.is_compiling():
+        return _BN_BACKWARD(grad_x, z, gamma, None, None, mean, invstd, True, eps, mask)
+    leaf = z.detach().requires_grad_()
+    weight = None if gamma is None else gamma.detach().requires_grad_()
+    with torch.enable_grad():
+        x = F.batch_norm(leaf, None, None, weight, None, True, 0.0, eps)
+        inputs = [t for t, need in zip((leaf, weight), mask[:2]) if need and t is not None]
+        grads = iter(torch.autograd.grad(x, inputs, grad_x) if inputs else ())
+    grad_z = next(grads) if mask[0] else None
+    grad_gamma = next(grads) if mask[1] and weight is not None else None
+    grad_beta = grad_x.sum((0, 2, 3)) if mask[2] else None
+    return grad_z, grad_gamma, grad_beta

@@ -18,7 +18,9 @@ from torch import Tensor
 
 from .autograd import reference_grads, small_graph, small_graph_grads
 from .kernels import (
+    REDUCED_DTYPES,
     add_scaled_,
+    batch_norm_backward,
     batch_norm_statistics,
     channel_dot,
     channel_sums,
@@ -41,7 +43,7 @@ def pool_parts(x: Tensor, op: str) -> list:
 
 def combine_parts(parts: list, op: str) -> Tensor:
     """The squeeze from :func:`pool_parts`: 'avgmax' is the mean of both (timm's convention)."""
-    return 0.5 * (parts[0] + parts[1]) if op == 'avgmax' else parts[0]
+    return 0.5 * parts[0] + 0.5 * parts[1] if op == 'avgmax' else parts[0]
 
 
 def scale_plain(x: Tensor, weight: Tensor, residual: Optional[Tensor], inplace: bool) -> Tensor:
@@ -199,33 +201,55 @@ class FusedNormSqueezeScale(torch.autograd.Function):
         return FusedNormSqueezeScale._fast_backward(ctx, z, grad_out, grad_residual)
 
     @staticmethod
-    def _fast_backward(ctx, z, grad_out, grad_residual):
-        mean, _, invstd, scale, shift, pooled_z = ctx.stats
-        needs = ctx.needs_input_grad
+    def _norm_grads(ctx, z, grad_out, w, grad_pooled, sum_gz, sum_g) -> tuple:
+        """``(grad_z, grad_gamma, grad_beta)`` from the two reductions, no ``grad_x`` tensor.
+
+        ``sum_gz`` is ``sum_hw(g * (z - mean))``, ``sum_g`` is ``sum_hw(g)``.
+        """
+        mean, _, invstd, scale, _, pooled_z = ctx.stats
         n, c, h, w_ = z.shape
         hw, count = h * w_, n * h * w_
-        sum_gz, sum_g = (s.to(scale.dtype) for s in channel_sums(grad_out, z))
-        grad_weight = sum_gz * scale + sum_g * shift  # sum_hw(g * x)
+        # the norm's gradients: sum over (n, hw) of grad_x and of grad_x * xhat
+        sum_gx = w * sum_g + grad_pooled  # per (n, c)
+        grad_beta = sum_gx.sum(0)
+        grad_gamma = ((w * sum_gz + grad_pooled * (pooled_z - mean)) * invstd).sum(0)
+        if not ctx.needs_input_grad[0]:
+            return None, grad_gamma, grad_beta
+        # grad_x * dx/dz (dx/dz = scale), plus, with batch statistics, their
+        # gradient: - scale * (grad_beta + xhat * grad_gamma) / count
+        if ctx.training:
+            q = -scale * invstd * grad_gamma / count  # the z term, per channel
+            r = scale * (grad_pooled / hw - grad_beta / count) - mean * q
+            grad_z = scale_shift(grad_out, scale * w, r)
+            add_scaled_(grad_z, z, q.expand(n, c))
+        else:
+            grad_z = scale_shift(grad_out, scale * w, scale * grad_pooled / hw)
+        return grad_z, grad_gamma, grad_beta
+
+    @staticmethod
+    def _fast_backward(ctx, z, grad_out, grad_residual):
+        mean, _, invstd, scale, shift, _ = ctx.stats
+        needs = ctx.needs_input_grad
+        hw = z.shape[2] * z.shape[3]
+        # centred on the batch mean: sum_hw(g * x) = scale * sum_hw(g * (z - mean)) + beta * sum_hw(g)
+        sum_gz, sum_g = (s.to(scale.dtype) for s in channel_sums(grad_out, z, center=mean))
+        grad_weight = sum_gz * scale + sum_g * (shift + mean * scale)
         (grad_pooled,), param_grads = small_graph_grads(
             ctx.weight, grad_weight, [ctx.leaf], ctx.params, needs[6:]
         )
         grad_pooled = grad_pooled.to(scale.dtype)
         w = ctx.weight.detach().to(scale.dtype)
-        # the norm's gradients: sum over (n, hw) of grad_x and of grad_x * xhat
-        sum_gx = w * sum_g + grad_pooled  # per (n, c)
-        grad_beta = sum_gx.sum(0)
-        grad_gamma = ((w * sum_gz + grad_pooled * pooled_z - mean * sum_gx) * invstd).sum(0)
-        grad_z = None
-        if needs[0]:
-            # grad_x * dx/dz (dx/dz = scale), plus, with batch statistics, their
-            # gradient: - scale * (grad_beta + xhat * grad_gamma) / count
-            if ctx.training:
-                q = -scale * invstd * grad_gamma / count  # the z term, per channel
-                r = scale * (grad_pooled / hw - grad_beta / count) - mean * q
-                grad_z = scale_shift(grad_out, scale * w, r)
-                add_scaled_(grad_z, z, q.expand(n, c))
-            else:
-                grad_z = scale_shift(grad_out, scale * w, scale * grad_pooled / hw)
+        if ctx.training and z.dtype in REDUCED_DTYPES:  # one fp32 kernel: no cancellation
+            gamma = ctx.gamma_beta[0]
+            grad_x = scale_shift(grad_out, w, grad_pooled / hw)
+            mask = [needs[0], needs[2] and gamma is not None, needs[3]]
+            grad_z, grad_gamma, grad_beta = batch_norm_backward(
+                grad_x, z, gamma, mean, invstd, ctx.eps, mask
+            )
+        else:
+            grad_z, grad_gamma, grad_beta = FusedNormSqueezeScale._norm_grads(
+                ctx, z, grad_out, w, grad_pooled, sum_gz, sum_g
+            )
         return (
             grad_z,
             grad_residual,

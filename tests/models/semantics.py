@@ -1,0 +1,170 @@
+"""The models every semantic test runs on: each attention module, alone, in a block, in a backbone.
+
+Add an attention module's config to ``ATTENTION`` and it is tested as a layer, at
+every slot position of a bottleneck and in a small SE-ResNet, against its
+``impl='reference'`` twin, by ``tests/models/test_semantics.py``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Callable, NamedTuple
+
+import torch
+import torch.nn as nn
+
+from se_plugin.models import SEBasicBlock, SEBottleneck, SEResNet, SEResNeXt, SKBlock, SKNet
+from se_plugin.registry import MODELS
+
+# shape-keeping attention modules of the slot (in_channels filled in by the block)
+ATTENTION = {
+    'se': dict(type='se_plugin.SELayer', ratio=4, divisor=1),
+    'se-max': dict(type='se_plugin.SELayer', ratio=4, divisor=1, squeeze='max'),
+    'se-avgmax': dict(type='se_plugin.SELayer', ratio=4, divisor=1, squeeze='avgmax'),
+    'se-prelu-hsigmoid': dict(
+        type='se_plugin.SELayer',
+        ratio=4,
+        divisor=1,
+        act_cfg=(dict(type='PReLU'), dict(type='HSigmoid')),
+    ),
+}
+POSITIONS = ('standard', 'pre', 'post', 'identity', 'after_conv2')
+TINY = dict(stem_channels=8, base_channels=8, num_stages=2, strides=(1, 2), dilations=(1, 1))
+TINY.update(out_indices=(0, 1))
+TINY_RESNET = dict(TINY, stem_type='cifar')
+TINY_SK = dict(TINY_RESNET, groups=2, width_per_group=4, min_channels=4)
+
+
+class Case(NamedTuple):
+    build: Callable[[], nn.Module]
+    shape: tuple  # the input's
+    with_cp: bool  # whether the model takes a with_cp argument
+
+
+def _bottleneck(se_cfg, position, **kwargs):
+    downsample = nn.Sequential(nn.Conv2d(16, 32, 1, bias=False), nn.BatchNorm2d(32))
+    return SEBottleneck(
+        16, 32, se_cfg=se_cfg, se_position=position, downsample=downsample, **kwargs
+    )
+
+
+def _injected():
+    return MODELS.build(
+        dict(
+            type='se_plugin.AttentionInjected',
+            backbone=dict(type='ResNet', depth=18, **TINY),
+            attention=dict(type='se_plugin.SELayer', ratio=4, divisor=1),
+            after='layer*.*.bn2',
+        )
+    )
+
+
+def _cases() -> dict:
+    cases = {}
+    for name, cfg in ATTENTION.items():
+        cases[f'layer:{name}'] = Case(
+            lambda cfg=cfg: MODELS.build(dict(cfg, in_channels=16)), (3, 16, 5, 6), False
+        )
+        positions = POSITIONS if name == 'se' else ('standard',)
+        for position in positions:
+            cases[f'bottleneck:{name}:{position}'] = Case(
+                lambda cfg=cfg, p=position, **kw: _bottleneck(cfg, p, **kw), (3, 16, 6, 5), True
+            )
+        cases[f'se_resnet18:{name}'] = Case(
+            lambda cfg=cfg, **kw: SEResNet(18, se_cfg=cfg, **TINY_RESNET, **kw), (2, 3, 10, 9), True
+        )
+    se = ATTENTION['se']
+    cases.update(
+        {
+            'layer:sk': Case(lambda: _sk(), (3, 16, 6, 6), False),
+            'layer:sk-stride2': Case(lambda: _sk(stride=2, num_paths=3), (3, 16, 7, 7), False),
+            'layer:sk-sum': Case(lambda: _sk(select='sum'), (3, 16, 6, 6), False),
+            'basic:se': Case(
+                lambda **kw: SEBasicBlock(16, 16, se_cfg=se, **kw), (3, 16, 6, 5), True
+            ),
+            'bottleneck:se:drop-path': Case(
+                lambda **kw: _bottleneck(se, 'standard', drop_path_rate=0.5, **kw),
+                (3, 16, 6, 5),
+                True,
+            ),
+            'skblock:se': Case(
+                lambda **kw: SKBlock(
+                    32, 32, groups=2, base_channels=8, min_channels=4, se_cfg=se, **kw
+                ),
+                (3, 32, 6, 6),
+                True,
+            ),
+            'se_resnet50': Case(
+                lambda **kw: SEResNet(50, **TINY_RESNET, **kw), (2, 3, 10, 9), True
+            ),
+            'se_resnext50': Case(
+                lambda **kw: SEResNeXt(50, groups=2, width_per_group=4, **TINY_RESNET, **kw),
+                (2, 3, 10, 9),
+                True,
+            ),
+            'sknet26': Case(lambda **kw: SKNet(26, **TINY_SK, **kw), (2, 3, 10, 9), True),
+            'se_densenet': Case(lambda: _densenet(), (2, 3, 16, 16), False),
+            'injected_resnet18': Case(_injected, (2, 3, 10, 9), False),
+        }
+    )
+    return cases
+
+
+def _sk(**kwargs):
+    from se_plugin.models import SKConv
+
+    layer = SKConv(16, 16, groups=4, min_channels=8, **kwargs)
+    if layer.select is not None:
+        nn.init.normal_(layer.select.weight, std=0.5)  # non-uniform path weights
+    return layer
+
+
+def _densenet():
+    from se_plugin.models import SEDenseNet
+
+    arch = dict(growth_rate=4, depths=[2, 2], init_channels=8)
+    return SEDenseNet(
+        arch=arch, se_cfg=dict(type='se_plugin.SELayer', ratio=4, divisor=1), out_indices=(0, 1)
+    )
+
+
+CASES = _cases()
+
+
+def randomize(model: nn.Module) -> nn.Module:
+    """Non-trivial norm parameters and statistics (the defaults hide folding mistakes)."""
+    torch.manual_seed(0)
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            if m.affine:
+                nn.init.uniform_(m.weight, 0.5, 1.5)
+                nn.init.uniform_(m.bias, -0.5, 0.5)
+            if m.track_running_stats:
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+    return model
+
+
+def build(name: str, dtype=torch.float64, **kwargs) -> tuple:
+    """(fused model, reference twin, input) of the case ``name``, same weights."""
+    case = CASES[name]
+    torch.manual_seed(0)
+    model = randomize(case.build(**kwargs)).to(dtype)
+    reference = as_reference(copy.deepcopy(model))
+    torch.manual_seed(1)
+    x = torch.randn(case.shape, dtype=dtype)
+    return model, reference, x
+
+
+def as_reference(model: nn.Module) -> nn.Module:
+    for m in model.modules():
+        if hasattr(m, 'impl'):
+            m.impl = 'reference'
+    return model
+
+
+def flat(out) -> torch.Tensor:
+    """A model's output (a tensor or a tuple of them) as one flat tensor."""
+    if isinstance(out, torch.Tensor):
+        return out.flatten()
+    return torch.cat([o.flatten() for o in out])
