@@ -231,7 +231,7 @@ class FusedNormSqueezeScale(torch.autograd.Function):
         mean, _, invstd, scale, shift, _ = ctx.stats
         needs = ctx.needs_input_grad
         hw = z.shape[2] * z.shape[3]
-        # centred on the batch mean: sum_hw(g * x) = scale * sum_hw(g * (z - mean)) + beta * sum_hw(g)
+        # centred on the batch mean: sum_hw(g * x) = scale * sum_hw(g * (z - m)) + beta * sum_hw(g)
         sum_gz, sum_g = (s.to(scale.dtype) for s in channel_sums(grad_out, z, center=mean))
         grad_weight = sum_gz * scale + sum_g * (shift + mean * scale)
         (grad_pooled,), param_grads = small_graph_grads(
