@@ -30,6 +30,9 @@ class SKBlock(SEBottleneck):
         num_paths (int): Number of SK paths M. Default: 2.
         sk_ratio (float): SK fuse reduction ratio r. Default: 16.
         min_channels (int): Minimum SK fuse width L. Default: 32.
+        sk_select (str): ``'attention'`` (the paper's selection) or ``'sum'``
+            (the paths summed: the cost of the extra paths alone, see
+            :class:`SKConv`). Default: 'attention'.
         se_cfg (dict, optional): Config of an extra attention module in the
             slot (e.g. ``SELayer``). Default: None (plain SK block).
         se_position (str): Position of that module, one of ``SE_POSITIONS``.
@@ -63,6 +66,7 @@ class SKBlock(SEBottleneck):
         num_paths: int = 2,
         sk_ratio: float = 16,
         min_channels: int = 32,
+        sk_select: str = 'attention',
         se_cfg: Optional[dict] = None,
         se_position: str = 'standard',
         groups: int = 32,
@@ -91,6 +95,7 @@ class SKBlock(SEBottleneck):
             groups=groups,
             ratio=sk_ratio,
             min_channels=min_channels,
+            select=sk_select,
             dilation=self.dilation,
             conv_cfg=self.conv_cfg,
             norm_cfg=self.norm_cfg,
@@ -120,6 +125,8 @@ class SKNet(SEResNeXt):
         num_paths (int): Number of SK paths M. Default: 2.
         sk_ratio (float): SK fuse reduction ratio r. Default: 16.
         min_channels (int): Minimum SK fuse width L. Default: 32.
+        sk_select (str): ``'attention'`` or ``'sum'`` (no selection: the floor
+            that times the extra paths alone). Default: 'attention'.
         se_cfg (dict, optional): Config of an attention module put in the slot
             of each block of the selected stages (e.g. SE on top of SK).
             Default: None (plain SKNet).
@@ -151,6 +158,7 @@ class SKNet(SEResNeXt):
         num_paths: int = 2,
         sk_ratio: float = 16,
         min_channels: int = 32,
+        sk_select: str = 'attention',
         se_cfg: Optional[dict] = None,
         groups: int = 32,
         width_per_group: int = 4,
@@ -159,6 +167,7 @@ class SKNet(SEResNeXt):
         self.num_paths = check_int('num_paths', num_paths, minimum=1)
         self.sk_ratio = check_positive_number('sk_ratio', sk_ratio)
         self.min_channels = check_int('min_channels', min_channels, minimum=1)
+        self.sk_select = sk_select
         super().__init__(
             depth, groups=groups, width_per_group=width_per_group, se_cfg=se_cfg, **kwargs
         )
@@ -169,4 +178,5 @@ class SKNet(SEResNeXt):
             num_paths=self.num_paths,
             sk_ratio=self.sk_ratio,
             min_channels=self.min_channels,
+            sk_select=self.sk_select,
         )

@@ -9,6 +9,7 @@ module's behaviour, and through the textbook ops elsewhere.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Optional, Union
 
@@ -60,6 +61,19 @@ def squeeze(x: Tensor, op: str) -> Tensor:
     if op == 'max':
         return x.amax((2, 3), keepdim=True)
     return 0.5 * mean + 0.5 * x.amax((2, 3), keepdim=True)  # no fp16 overflow of the sum
+
+
+def full_precision(x: Tensor):
+    """Autocast off for an attention layer's MLP on ``(N, C)`` values (a no-op without autocast).
+
+    The MLP is tiny, so it costs nothing to run it in the parameters' dtype
+    (fp32 under mixed precision, as NeMo does for SE): its gate then is not
+    quantised to fp16/bf16, and on CPUs without bf16 instructions it is faster.
+    """
+    device = x.device.type
+    if torch.is_autocast_enabled(device):
+        return torch.autocast(device, enabled=False)
+    return contextlib.nullcontext()
 
 
 def is_pointwise_linear(conv: nn.Module) -> bool:
@@ -174,18 +188,24 @@ class SELayer(BaseModule):
         self.gate = build_activation_layer(gate_cfg)
 
     def _excite(self, pooled: Tensor) -> Tensor:
-        """The excitation MLP on pooled ``(N, C)`` values, giving ``(N, C)`` weights."""
+        """The excitation MLP on pooled ``(N, C)`` values, giving ``(N, C)`` weights.
+
+        In the parameters' dtype, also under autocast (see :func:`full_precision`).
+        """
         if not (
             is_pointwise_linear(self.fc1) and is_pointwise_linear(self.fc2)
         ):  # e.g. a custom conv_cfg: use the modules as built
             return self.excitation_from_pooled(pooled[:, :, None, None]).flatten(1)
-        pooled = pooled.to(self.fc1.weight.dtype)  # an fp32 squeeze into fp16/bf16 weights
-        hidden = self.act(F.linear(pooled, self.fc1.weight.flatten(1), self.fc1.bias))
-        return self.gate(F.linear(hidden, self.fc2.weight.flatten(1), self.fc2.bias))
+        with full_precision(pooled):
+            pooled = pooled.to(self.fc1.weight.dtype)
+            hidden = self.act(F.linear(pooled, self.fc1.weight.flatten(1), self.fc1.bias))
+            return self.gate(F.linear(hidden, self.fc2.weight.flatten(1), self.fc2.bias))
 
     def excitation_from_pooled(self, pooled: Tensor) -> Tensor:
-        """The reference MLP: ``(N, C, 1, 1)`` pooled values to weights."""
-        return self.gate(self.fc2(self.act(self.fc1(pooled))))
+        """The reference MLP: ``(N, C, 1, 1)`` pooled values to weights (parameters' dtype)."""
+        with full_precision(pooled):
+            pooled = pooled.to(next(self.fc1.parameters()).dtype)
+            return self.gate(self.fc2(self.act(self.fc1(pooled))))
 
     def _reference_required(self, x: Tensor) -> bool:
         """Whether the textbook ops must run: ``impl='reference'``, a graph being
@@ -199,13 +219,13 @@ class SELayer(BaseModule):
         """The ``(N, C, 1, 1)`` channel weights for an ``(N, C, H, W)`` input."""
         self._check_input(x)
         if self._reference_required(x):
-            return self.excitation_from_pooled(squeeze(x, self.squeeze))
+            return self.excitation_from_pooled(squeeze(x, self.squeeze)).to(x.dtype)
         pooled = combine_parts(pool_parts(x, self.squeeze), self.squeeze)
         return self._excite(pooled).to(x.dtype)[:, :, None, None]
 
     def reference_forward(self, x: Tensor) -> Tensor:
         """``x * excitation(x)`` in the textbook ops (what every fast path computes)."""
-        return x * self.excitation_from_pooled(squeeze(x, self.squeeze))
+        return x * self.excitation_from_pooled(squeeze(x, self.squeeze)).to(x.dtype)
 
     def fusion_with(self, norm: nn.Module) -> str:
         """How a residual block hands this layer its branch; asked once, when the block is built.

@@ -30,7 +30,7 @@ from .fused import (
     selective_sum,
     spatial_mean,
 )
-from .se_layer import SE_IMPLS, is_pointwise_linear, squeeze
+from .se_layer import SE_IMPLS, full_precision, is_pointwise_linear, squeeze
 
 SK_IMPLS = SE_IMPLS
 SK_SELECTS = ('attention', 'sum')
@@ -189,25 +189,40 @@ class SKConv(BaseModule):
         )
 
     def _path_weights(self, pooled: Tensor) -> Tensor:
-        """Softmax weights ``(N, M, C)`` from the pooled ``(N, C)`` of ``U``."""
+        """Softmax weights ``(N, M, C)`` from the pooled ``(N, C)`` of ``U``.
+
+        In the parameters' dtype, also under autocast (see :func:`full_precision`).
+        """
         fuse, select = self.fuse, self.select
-        pooled = pooled.to(select.weight.dtype)  # an fp32 pool into fp16/bf16 weights
-        if (
-            is_pointwise_linear(fuse.conv)
-            and is_pointwise_linear(select)
-            and tuple(fuse.order) == ('conv', 'norm', 'act')
-            and not fuse.with_explicit_padding
-            and fuse.efficient_conv_bn_eval_forward is None
-        ):
-            z = F.linear(pooled, fuse.conv.weight.flatten(1), fuse.conv.bias)
-            if fuse.with_norm:
-                z = fuse.norm(z[:, :, None, None]).flatten(1)
-            if fuse.with_activation:
-                z = fuse.activate(z)
-            logits = F.linear(z, select.weight.flatten(1), select.bias)
-        else:  # a custom conv or ConvModule setting: the modules as built
-            logits = select(fuse(pooled[:, :, None, None])).flatten(1)
-        return logits.view(pooled.shape[0], self.num_paths, -1).softmax(dim=1)
+        with full_precision(pooled):
+            pooled = pooled.to(select.weight.dtype)
+            if (
+                is_pointwise_linear(fuse.conv)
+                and is_pointwise_linear(select)
+                and tuple(fuse.order) == ('conv', 'norm', 'act')
+                and not fuse.with_explicit_padding
+                and fuse.efficient_conv_bn_eval_forward is None
+            ):
+                z = F.linear(pooled, fuse.conv.weight.flatten(1), fuse.conv.bias)
+                if fuse.with_norm:
+                    z = fuse.norm(z[:, :, None, None]).flatten(1)
+                if fuse.with_activation:
+                    z = fuse.activate(z)
+                logits = F.linear(z, select.weight.flatten(1), select.bias)
+            else:  # a custom conv or ConvModule setting: the modules as built
+                logits = select(fuse(pooled[:, :, None, None])).flatten(1)
+            return logits.view(pooled.shape[0], self.num_paths, -1).softmax(dim=1)
+
+    def _reference_weights(self, feats: list) -> Tensor:
+        """``(N, M, C, 1, 1)`` softmax weights by the plain module calls."""
+        n, c = feats[0].shape[:2]
+        s = squeeze(feats[0], 'avg')
+        for feat in feats[1:]:
+            s = s + squeeze(feat, 'avg')
+        with full_precision(s):
+            logits = self.select(self.fuse(s.to(self.select.weight.dtype)))
+            weights = logits.view(n, self.num_paths, c, 1, 1).softmax(dim=1)
+        return weights.to(feats[0].dtype)
 
     def _reference_required(self, x: Tensor) -> bool:
         """The plain module calls: ``impl='reference'``, a graph being captured or
@@ -228,12 +243,7 @@ class SKConv(BaseModule):
 
     def reference_select(self, feats: list) -> Tensor:
         """``V = sum_m a_m U_m`` in the plain module calls (what the fast paths compute)."""
-        n, c = feats[0].shape[:2]
-        s = squeeze(feats[0], 'avg')
-        for feat in feats[1:]:
-            s = s + squeeze(feat, 'avg')
-        logits = self.select(self.fuse(s))
-        weights = logits.view(n, self.num_paths, c, 1, 1).softmax(dim=1)
+        weights = self._reference_weights(feats)
         out = feats[0] * weights[:, 0]
         for m in range(1, self.num_paths):
             out = out + feats[m] * weights[:, m]
@@ -246,8 +256,7 @@ class SKConv(BaseModule):
         if self.select is None:
             return feats[0].new_full((n, self.num_paths, c, 1, 1), 1.0 / self.num_paths)
         if self._reference_required(x):
-            s = sum(squeeze(feat, 'avg') for feat in feats)
-            return self.select(self.fuse(s)).view(n, self.num_paths, c, 1, 1).softmax(dim=1)
+            return self._reference_weights(feats)
         return self._path_weights(self._pooled(feats)).to(feats[0].dtype)[..., None, None]
 
     def forward(self, x: Tensor) -> Tensor:

@@ -117,10 +117,8 @@ def channel_sums(grad: Tensor, z: Tensor, center: Optional[Tensor] = None) -> tu
     if sums is not None:
         return sums
     acc = acc_dtype(grad)
-    if center is not None or grad.dtype != acc:
-        zc = z.to(acc) if center is None else z.to(acc) - center.to(acc)[None, :, None, None]
-        return (grad.to(acc) * zc).sum((2, 3)), grad.sum((2, 3), dtype=acc)
-    return (grad * z).sum((2, 3)), grad.sum((2, 3))
+    dot, total = (grad * z).sum((2, 3), dtype=acc), grad.sum((2, 3), dtype=acc)
+    return dot if center is None else dot - center.to(acc) * total, total
 
 
 def spatial_mean(x: Tensor) -> Tensor:
