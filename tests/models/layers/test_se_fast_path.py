@@ -17,6 +17,7 @@ from se_plugin.models.layers.fused import (
     scale_shift,
 )
 from se_plugin.runtime.cli import load_config
+from tests.models.semantics import randomize
 
 SHAPES = [(2, 16, 7, 7), (3, 16, 1, 1), (2, 16, 5, 9), (1, 16, 21, 20), (2, 16, 2, 1)]
 FORMATS = [torch.contiguous_format, torch.channels_last]
@@ -328,14 +329,7 @@ def _block_pair(block_cls, norm_kwargs, **kwargs):
         norm_cfg=dict(type='BN', **norm_kwargs),
         **kwargs,
     ).double()
-    for m in block.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            if m.affine:
-                nn.init.uniform_(m.weight, 0.5, 1.5)
-                nn.init.uniform_(m.bias, -0.5, 0.5)
-            if m.track_running_stats:
-                m.running_mean.uniform_(-0.2, 0.2)
-                m.running_var.uniform_(0.5, 1.5)
+    randomize(block)
     ref = copy.deepcopy(block)
     ref.se.impl = 'reference'
     return ref, block, channels
