@@ -132,6 +132,12 @@ def is_pointwise_linear(conv: nn.Module) -> bool:
     )
 
 
+def _is_tracing() -> bool:
+    """Under ``torch.compile``, ``torch.export`` or a ``torch.jit`` trace: graphs stay
+    functional (no ``out=`` writes, which the TorchScript ONNX exporter refuses)."""
+    return torch.compiler.is_compiling() or torch.jit.is_tracing()
+
+
 def use_autograd_function(module: nn.Module, *inputs: Tensor) -> bool:
     """Whether a fused ``autograd.Function`` should run: eager mode with gradients.
 
@@ -586,8 +592,8 @@ class SELayer(BaseModule):
                 (``x * w + residual``, one ``addcmul``). Default: None.
             inplace (bool): With ``residual`` and no gradient recorded, write
                 the result into ``x`` (a temporary of the caller, like the
-                norm output a block adds its shortcut to in place).
-                Default: False.
+                norm output a block adds its shortcut to in place); not
+                while a graph is traced or compiled. Default: False.
         """
         if self.return_weight:
             if residual is not None:
@@ -598,7 +604,7 @@ class SELayer(BaseModule):
         weight = self.excitation(x)
         if residual is None:
             return x * weight
-        if inplace and not torch.is_grad_enabled() and not torch.compiler.is_compiling():
+        if inplace and not torch.is_grad_enabled() and not _is_tracing():
             return torch.addcmul(residual, x, weight, out=x)
         return torch.addcmul(residual, x, weight)
 
