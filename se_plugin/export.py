@@ -61,6 +61,7 @@ __all__ = [
     'export_module',
     'format_result',
     'load_exported',
+    'load_weights',
     'parity_shapes',
 ]
 
@@ -370,7 +371,8 @@ def export_model(
     )
 
 
-def _load_weights(model: nn.Module, checkpoint: str) -> None:
+def load_weights(model: nn.Module, checkpoint: str) -> None:
+    """Load ``checkpoint`` into ``model`` strictly; a misfit is an :class:`ExportError`."""
     from mmengine.runner import load_checkpoint
 
     from se_plugin.runtime.cli import check_checkpoint_file
@@ -411,7 +413,7 @@ def export_config(
     input_shape = resolve_input_shape(cfg, shape, config)
     model = build_model(copy.deepcopy(cfg))
     if checkpoint:
-        _load_weights(model, checkpoint)
+        load_weights(model, checkpoint)
     return export_model(model, out, input_shape, fmt, **kwargs)
 
 
