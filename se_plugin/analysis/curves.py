@@ -61,9 +61,17 @@ def load_scalars(path: str) -> list:
 
 
 def _iters_per_epoch(records: Sequence[dict]) -> Optional[int]:
-    """The last logged iteration of epoch 1 (mmengine logs every epoch's last one)."""
-    first = [r['iter'] for r in records if r.get('epoch') == 1 and 'iter' in r]
-    return max(first) if first else None
+    """Iterations per epoch: the gap between the first logged iterations of epochs 1
+    and 2 (the logger logs the same inner iterations each epoch), else the last
+    logged iteration of epoch 1."""
+    first = {}
+    for r in records:
+        epoch, it = r.get('epoch'), r.get('iter')
+        if isinstance(epoch, int) and isinstance(it, int) and epoch in (1, 2):
+            first.setdefault(epoch, []).append(it)
+    if 1 in first and 2 in first:
+        return min(first[2]) - min(first[1])
+    return max(first[1]) if 1 in first else None
 
 
 def curves(records: Sequence[dict], keys: Sequence[str]) -> dict:

@@ -67,6 +67,14 @@ def test_curves_of_a_real_run(run_dir):
     assert all(0 <= acc <= 100 for acc in found['accuracy/top1'][1])
 
 
+def test_epochs_from_a_logging_interval_that_does_not_divide_the_epoch():
+    # 63 iterations per epoch, a line every 20: epoch 1 logs 20, 40, 60; epoch 2 83, ...
+    records = [{'loss': 1.0, 'epoch': e, 'iter': 63 * (e - 1) + i, 'step': 0} for e in (1, 2)
+               for i in (20, 40, 60)]  # fmt: skip
+    xs = curves(records, ['loss'])['loss'][0]
+    assert xs == pytest.approx([20 / 63, 40 / 63, 60 / 63, 83 / 63, 103 / 63, 123 / 63])
+
+
 def test_curves_iteration_based_and_resumed(tmp_path):
     records = [
         {'loss': 2.0, 'iter': 10, 'step': 10},
