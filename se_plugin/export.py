@@ -202,6 +202,8 @@ def _export_onnx(exported: Any, example: Tensor, out: str, dynamic_hw: bool, ops
     axes = {0: 'batch', 2: 'height', 3: 'width'} if dynamic_hw else {0: 'batch'}
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', category=FutureWarning)  # dynamo=False is deprecated
+        # a traced module has no Python signature: nothing to reorder, torch says so
+        warnings.filterwarnings('ignore', message='no signature found for <torch.ScriptMethod')
         torch.onnx.export(
             exported,
             (example,),
