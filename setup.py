@@ -8,6 +8,8 @@ unconditionally would make pip install it on top of a user's full ``mmcv``
 """
 
 import os
+import shutil
+import sys
 from importlib import metadata
 
 from setuptools import find_packages, setup
@@ -33,6 +35,46 @@ def read_version():
     return scope['__version__']
 
 
+MIM_FILES = ('configs', 'tools', 'model-index.yml')
+
+
+def add_mim_extension():
+    """Put the configs, tools and model-index.yml under ``se_plugin/.mim``, as mmpretrain
+    does: what ``mim search / train / test se_plugin`` read from an installed package.
+
+    Copied when a wheel or sdist is built, linked for an editable install.
+    """
+    if any(cmd in sys.argv for cmd in ('develop', 'editable_wheel')):
+        mode = 'symlink'
+    elif any(cmd in sys.argv for cmd in ('sdist', 'bdist_wheel', 'build', 'install')):
+        mode = 'copy'
+    else:
+        return
+    here = os.path.dirname(os.path.abspath(__file__))
+    mim_dir = os.path.join(here, 'se_plugin', '.mim')
+    os.makedirs(mim_dir, exist_ok=True)
+    for name in MIM_FILES:
+        src, dst = os.path.join(here, name), os.path.join(mim_dir, name)
+        if os.path.islink(dst) or os.path.isfile(dst):
+            os.remove(dst)
+        elif os.path.isdir(dst):
+            shutil.rmtree(dst)
+        if mode == 'symlink':
+            os.symlink(os.path.relpath(src, mim_dir), dst)
+        elif os.path.isdir(src):
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+        else:
+            shutil.copyfile(src, dst)
+
+
+def mim_package_data():
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'se_plugin')
+    found = []
+    for folder, _, files in os.walk(os.path.join(root, '.mim'), followlinks=True):
+        found += [os.path.relpath(os.path.join(folder, f), root) for f in files]
+    return found
+
+
 install_requires = [
     'torch>=2.1',
     'torchvision',
@@ -44,15 +86,21 @@ mmcv_req = mmcv_requirement()
 if mmcv_req:
     install_requires.append(mmcv_req)
 
+add_mim_extension()
 setup(
     name='se_plugin',
     version=read_version(),
     description='Squeeze-and-Excitation and Selective Kernel attention for OpenMMLab',
     packages=find_packages(include=['se_plugin', 'se_plugin.*']),
     python_requires='>=3.9',
+    package_data={'se_plugin': mim_package_data()},
     install_requires=install_requires,
     extras_require={
         'tests': ['pytest', 'pytest-timeout', 'hypothesis', 'ruff', 'timm', 'matplotlib'],
+        'deploy': ['onnx', 'onnxruntime', 'onnxscript'],
+        'vis': ['grad-cam', 'tensorboard'],
+        # mim imports pkg_resources, which setuptools >= 82 no longer ships
+        'mim': ['openmim', 'setuptools<82'],
     },
     license='Apache-2.0',
 )

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Multi-process training through torch.distributed (torchrun) + mmengine.
+# Distributed training with torchrun (torch.distributed.run) + mmengine, in the pinned
+# environment (tools/pinned_python.sh; PYTHON=... overrides). Without CUDA it runs on CPU
+# with gloo.
 # Usage: tools/dist_train.sh CONFIG NUM_PROCS [train.py options]
-# Multi-node: NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 tools/dist_train.sh CONFIG 8
+# Multi-node: NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 PORT=29500 tools/dist_train.sh CONFIG 8
 set -euo pipefail
 CONFIG=${1:?usage: tools/dist_train.sh CONFIG NUM_PROCS [options]}
 NPROCS=${2:?usage: tools/dist_train.sh CONFIG NUM_PROCS [options]}
 shift 2
-PYTHON=${PYTHON:-python}
+source "$(dirname "$0")/pinned_python.sh"
 exec "$PYTHON" -m torch.distributed.run \
   --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" \
   --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${PORT:-29500}" \

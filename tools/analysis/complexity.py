@@ -1,9 +1,9 @@
 """Parameters and FLOPs of configs' models as a markdown table.
 
 ``python tools/analysis/complexity.py CONFIG [CONFIG ...] [--shape H W] [--out FILE.md]``
+``python tools/analysis/complexity.py --metafile`` (model-index.yml + configs/*/metafile.yml)
 """
 
-import argparse
 import shlex
 import sys
 
@@ -11,14 +11,15 @@ from mmengine.config import DictAction
 
 import se_plugin  # noqa: F401  (registers se_plugin modules)
 from se_plugin.analysis.complexity import config_complexity, markdown_table, report
-from se_plugin.runtime.cli import run_cli
+from se_plugin.analysis.metafile import write_metafiles
+from se_plugin.runtime.cli import ToolArgumentParser, run_cli
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(
+    parser = ToolArgumentParser(
         description='Count parameters and FLOPs (mmengine.analysis) of the models of configs.'
     )
-    parser.add_argument('configs', nargs='+', metavar='CONFIG', help='config file paths')
+    parser.add_argument('configs', nargs='*', metavar='CONFIG', help='config file paths')
     parser.add_argument(
         '--shape',
         type=int,
@@ -34,11 +35,24 @@ def parse_args():
         help='override config entries of every config, e.g. model.backbone.se_cfg.ratio=8',
     )
     parser.add_argument('--out', metavar='FILE.md', help='also write the table (and command) here')
-    return parser.parse_args()
+    parser.add_argument(
+        '--metafile',
+        action='store_true',
+        help='write model-index.yml and configs/<family>/metafile.yml (OpenMMLab model-zoo '
+        'schema, for mim) for every model config, run from the repository root',
+    )
+    args = parser.parse_args()
+    if bool(args.configs) == args.metafile:
+        parser.error('give CONFIG ... or --metafile (alone)')
+    return args
 
 
 def main():
     args = parse_args()
+    if args.metafile:
+        for path in write_metafiles('.'):
+            print(f'saved {path}')
+        return
     rows = [config_complexity(c, args.shape, args.cfg_options) for c in args.configs]
     print(markdown_table(rows), end='')
     if args.out:

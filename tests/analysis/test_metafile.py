@@ -1,0 +1,65 @@
+"""se_plugin.analysis.metafile and ``tools/analysis/complexity.py --metafile``."""
+
+import os.path as osp
+from functools import partial
+
+import pytest
+import yaml
+from helpers import run_script
+
+from se_plugin.analysis.complexity import Complexity
+from se_plugin.analysis.metafile import FAMILIES, metafile, metafile_texts, model_index
+
+from .conftest import ROOT
+
+TOOL = osp.join(ROOT, 'tools', 'analysis', 'complexity.py')
+
+
+def fake_measure(config):
+    return Complexity(config, 'm', (3, 8, 8), params=1234, flops=5678)
+
+
+@pytest.mark.slow
+def test_committed_files_equal_what_the_tool_computes_now():
+    """Every committed metafile (and model-index.yml) is what --metafile writes today."""
+    for relpath, text in metafile_texts(ROOT).items():
+        with open(osp.join(ROOT, relpath)) as f:
+            assert f.read() == text, (
+                f'{relpath} is stale: python tools/analysis/complexity.py --metafile'
+            )
+
+
+def test_schema_and_every_config_listed():
+    index = model_index()
+    assert index == {'Import': [f'configs/{f}/metafile.yml' for f in FAMILIES]}
+    names = []
+    for family in FAMILIES:
+        content = yaml.safe_load(yaml.safe_dump(metafile(family, fake_measure)))
+        (collection,) = content['Collections']
+        assert collection['Paper']['URL'].startswith('https://arxiv.org/abs/')
+        for model in content['Models']:
+            assert model['In Collection'] == collection['Name']
+            assert osp.isfile(osp.join(ROOT, model['Config']))
+            assert model['Metadata']['Parameters'] == 1234 and model['Metadata']['FLOPs'] == 5678
+            names.append(model['Name'])
+    assert len(names) == len(set(names)) == 18  # the configs of docs/model_table.md
+    quickstart = metafile('quickstart', fake_measure)['Models'][0]
+    assert quickstart['Results'][0]['Metrics'] == {'Top 1 Accuracy': 98.5}
+    with pytest.raises(ValueError, match='family must be one of se_resnet'):
+        metafile('vit', fake_measure)
+
+
+def test_golden_numbers_in_the_committed_files():
+    with open(osp.join(ROOT, 'configs', 'se_resnet', 'metafile.yml')) as f:
+        models = {m['Name']: m for m in yaml.safe_load(f)['Models']}
+    assert models['se_resnet50_imagenet']['Metadata']['Parameters'] == 28_088_024
+
+
+run_tool = partial(run_script, TOOL)
+
+
+def test_tool_metafile_option(monkeypatch, capsys, tmp_path):
+    code, _, err = run_tool(monkeypatch, capsys, '--metafile', 'configs/se_resnet50_imagenet.py')
+    assert code == 2 and err.startswith('error: give CONFIG ... or --metafile (alone)')
+    code, _, err = run_tool(monkeypatch, capsys)
+    assert code == 2 and 'give CONFIG ... or --metafile' in err

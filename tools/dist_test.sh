@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Distributed testing with torchrun (torch.distributed.run) + mmengine, in the pinned
+# environment (tools/pinned_python.sh; PYTHON=... overrides). Without CUDA it runs on CPU
+# with gloo.
+# Usage: tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py options]
+# Multi-node: NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 PORT=29500 tools/dist_test.sh ...
+set -euo pipefail
+CONFIG=${1:?usage: tools/dist_test.sh CONFIG CHECKPOINT GPUS [options]}
+CHECKPOINT=${2:?usage: tools/dist_test.sh CONFIG CHECKPOINT GPUS [options]}
+GPUS=${3:?usage: tools/dist_test.sh CONFIG CHECKPOINT GPUS [options]}
+shift 3
+source "$(dirname "$0")/pinned_python.sh"
+exec "$PYTHON" -m torch.distributed.run \
+  --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" \
+  --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${PORT:-29500}" \
+  --nproc_per_node="$GPUS" \
+  "$(dirname "$0")/test.py" "$CONFIG" "$CHECKPOINT" --launcher pytorch "$@"

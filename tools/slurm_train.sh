@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Training on a Slurm cluster (srun, one task per GPU, mmengine's slurm launcher), in the
+# pinned environment (tools/pinned_python.sh; PYTHON=... overrides).
+# Usage: [GPUS=8] [GPUS_PER_NODE=8] [CPUS_PER_TASK=5] [SRUN_ARGS=...] \
+#        tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [train.py options]
+set -euo pipefail
+PARTITION=${1:?usage: tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [options]}
+JOB_NAME=${2:?usage: tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [options]}
+CONFIG=${3:?usage: tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [options]}
+WORK_DIR=${4:?usage: tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [options]}
+shift 4
+GPUS=${GPUS:-8}
+GPUS_PER_NODE=${GPUS_PER_NODE:-8}
+CPUS_PER_TASK=${CPUS_PER_TASK:-5}
+source "$(dirname "$0")/pinned_python.sh"
+# shellcheck disable=SC2086  # SRUN_ARGS is a list of options
+exec srun -p "$PARTITION" \
+  --job-name="$JOB_NAME" \
+  --gres=gpu:"$GPUS_PER_NODE" \
+  --ntasks="$GPUS" \
+  --ntasks-per-node="$GPUS_PER_NODE" \
+  --cpus-per-task="$CPUS_PER_TASK" \
+  --kill-on-bad-exit=1 \
+  ${SRUN_ARGS:-} \
+  "$PYTHON" -u "$(dirname "$0")/train.py" "$CONFIG" --work-dir="$WORK_DIR" --launcher=slurm "$@"
