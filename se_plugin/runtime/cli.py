@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import os.path as osp
-import pickle
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Optional
@@ -26,14 +25,59 @@ from .checkpoint import (
     find_resumable_checkpoint,
     load_checkpoint_file,
 )
+from .config_checks import (
+    KNOWN_KEYS,
+    check_copied_overrides,
+    check_finite_values,
+    check_section_keys,
+    check_top_level_keys,
+    did_you_mean,
+)
 from .distributed import configure_distributed, init_distributed
+from .errors import ArgumentError, ConfigError, is_user_error, mark_preparing
+from .runner import CheckedRunner
+from .workdir_lock import lock_work_dir
 
 EXIT_USER_ERROR = 2
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+_BRACKETS = {'(': ')', '[': ']', '{': '}'}
 
 
-class ConfigError(ValueError):
-    """A config (or a ``--cfg-options`` entry) that cannot be used."""
+def _unbalanced(text: str) -> Optional[str]:
+    """What is wrong with the brackets of a ``--cfg-options`` value, or None."""
+    stack, quote = [], None
+    for ch in text:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in '\'"':
+            quote = ch
+        elif ch in _BRACKETS:
+            stack.append(_BRACKETS[ch])
+        elif ch in _BRACKETS.values() and (not stack or stack.pop() != ch):
+            return f'unexpected {ch!r}'
+    return f'missing {stack[-1]!r}' if stack else None
+
+
+def positive_int(text: str) -> int:
+    """argparse ``type``: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'invalid int value: {text!r}') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be an int >= 1, got {value}')
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse ``type``: an int >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'invalid int value: {text!r}') from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'must be an int >= 0, got {value}')
+    return value
 
 
 class ToolArgumentParser(argparse.ArgumentParser):
@@ -57,7 +101,13 @@ class CfgOptionsAction(DictAction):
                     f'expected KEY=VALUE with a dotted KEY such as model.backbone.depth=50, '
                     f'got {kv!r}',
                 )
-        super().__call__(parser, namespace, values, option_string)
+            problem = _unbalanced(kv.partition('=')[2])
+            if problem:
+                raise argparse.ArgumentError(self, f'{kv!r}: unbalanced brackets ({problem})')
+        try:
+            super().__call__(parser, namespace, values, option_string)
+        except Exception as err:  # mmengine's value parser asserts on odd input
+            raise argparse.ArgumentError(self, f'cannot parse {values!r}: {err}') from None
 
 
 def tool_parser(description: str, cfg_options_example: str) -> ToolArgumentParser:
@@ -97,10 +147,16 @@ def load_config(path: str, cfg_options: Optional[Mapping[str, Any]] = None) -> C
         cfg = Config.fromfile(path)
     except Exception as err:  # a config is user code: whatever it raises is the user's error
         raise ConfigError(f'cannot read config {path}: {type(err).__name__}: {err}') from None
+    new_top = []
     if cfg_options:
         for key in cfg_options:
             check_option_key(cfg, key)
+        check_copied_overrides(cfg, cfg_options)
+        new_top = [key for key in cfg_options if key.split('.')[0] not in cfg]
         cfg.merge_from_dict(dict(cfg_options))
+    check_top_level_keys(cfg, new_top)
+    check_section_keys(cfg)
+    check_finite_values(cfg)
     return cfg
 
 
@@ -114,13 +170,11 @@ def check_option_key(cfg: Config, key: str) -> None:
         elif isinstance(node, Mapping) and part in node:
             node = node[part]
         else:
+            known = sorted(node) if isinstance(node, Mapping) else []
+            hint = did_you_mean(part, KNOWN_KEYS if depth == 0 else known)
             raise ConfigError(
-                f'--cfg-options {key}: the config has no {where!r}'
-                + (
-                    f' (known keys there: {", ".join(sorted(node))})'
-                    if isinstance(node, Mapping)
-                    else ''
-                )
+                f'--cfg-options {key}: the config has no {where!r}{hint}'
+                + (f' (known keys there: {", ".join(known)})' if known else '')
             )
         if not isinstance(node, (Mapping, list, tuple)):
             raise ConfigError(
@@ -151,8 +205,14 @@ def prepare_train_config(
     no_validate: bool = False,
     cfg_options: Optional[Mapping[str, Any]] = None,
     launcher: str = 'none',
+    max_epochs: Optional[int] = None,
 ) -> Config:
     """The config ``tools/train.py`` runs, after all checks.
+
+    ``max_epochs`` (``--max-epochs``, a smoke run) shortens the whole schedule
+    as ``ablate.py --max-epochs`` does
+    (:func:`~se_plugin.analysis.ablation.shorten_schedule`: the lr schedulers
+    are cut to the new length, so a short run still warms up and anneals).
 
     ``resume='auto'`` continues from the last checkpoint of the work dir (or
     starts afresh if there is none); when its ``last_checkpoint`` pointer names
@@ -166,6 +226,10 @@ def prepare_train_config(
     :class:`~se_plugin.runtime.loops.ResumableEpochBasedTrainLoop`.
     """
     cfg = load_config(config, cfg_options)
+    if max_epochs is not None:
+        from se_plugin.analysis.ablation import shorten_schedule  # imports this module
+
+        cfg.merge_from_dict(shorten_schedule(cfg, max_epochs))
     cfg.launcher = _check_launcher(launcher)
     configure_distributed(cfg)
     cfg.work_dir = _check_work_dir(work_dir or cfg.get('work_dir') or _default_work_dir(config))
@@ -179,8 +243,7 @@ def prepare_train_config(
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if resume == 'auto':
-        found = find_resumable_checkpoint(cfg.work_dir) if osp.isdir(cfg.work_dir) else None
-        cfg.resume, cfg.load_from = found is not None, found
+        _resume_auto(cfg)
     elif resume is not None:
         check_checkpoint_path(resume)
         check_resumable(resume)
@@ -196,6 +259,31 @@ def prepare_train_config(
     phases = ['train_dataloader'] + ([] if cfg.get('val_cfg') is None else ['val_dataloader'])
     check_data_roots(cfg, phases)
     return cfg
+
+
+def _resume_auto(cfg: Config) -> None:
+    """``--resume`` without a path: the work dir's last good checkpoint; on a
+    fresh work dir the config's ``load_from`` (resumed if it is a training
+    checkpoint, else loaded as weights), never dropped."""
+    found = find_resumable_checkpoint(cfg.work_dir) if osp.isdir(cfg.work_dir) else None
+    if found is not None:
+        cfg.resume, cfg.load_from = True, found
+        return
+    load_from = cfg.get('load_from')
+    if not load_from:
+        cfg.resume = False
+        return
+    check_checkpoint_file(load_from)
+    try:
+        check_resumable(load_from)
+    except CheckpointError:
+        cfg.resume = False  # weights only: loaded, training starts at epoch 0
+    else:
+        cfg.resume = True
+    print(
+        f'--resume: nothing to resume in {cfg.work_dir}; '
+        f'{"resuming from" if cfg.resume else "loading the weights of"} load_from={load_from}'
+    )
 
 
 def prepare_test_config(
@@ -225,7 +313,7 @@ def _check_work_dir(work_dir: Any) -> str:
     if not isinstance(work_dir, str) or not work_dir:
         raise ConfigError(f'work_dir must be a path, got {work_dir!r}')
     if osp.exists(work_dir) and not osp.isdir(work_dir):
-        raise NotADirectoryError(f'work_dir {work_dir} exists and is not a directory')
+        raise ConfigError(f'work_dir {work_dir} exists and is not a directory')
     return work_dir
 
 
@@ -279,13 +367,13 @@ def _check_optimizer_type(cfg: Config) -> None:
 
 def _check_launcher(launcher: str) -> str:
     if launcher not in LAUNCHERS:
-        raise ValueError(f'--launcher must be one of {", ".join(LAUNCHERS)}; got {launcher!r}')
+        raise ArgumentError(f'--launcher must be one of {", ".join(LAUNCHERS)}; got {launcher!r}')
     return launcher
 
 
 def _check_amp_device() -> None:
     if not torch.cuda.is_available():
-        raise ValueError(
+        raise ArgumentError(
             '--amp needs a CUDA device (mmengine AmpOptimWrapper); none is available here'
         )
 
@@ -357,34 +445,69 @@ def apply_env(cfg: Config) -> None:
         torch.set_num_threads(threads)
 
 
-def build_runner(cfg: Config):
-    """mmengine's Runner (or the config's ``runner_type``) for ``cfg``."""
+def build_runner(cfg: Config, load_mode: str = 'checked', verbose: bool = True):
+    """The Runner for ``cfg``: :class:`~se_plugin.runtime.runner.CheckedRunner`
+    (or the config's ``runner_type``).
+
+    Args:
+        cfg (Config): A prepared config.
+        load_mode (str): How checkpoints load: ``'strict'``, ``'checked'`` or
+            ``'partial'`` (:mod:`se_plugin.runtime.weights`). Default: 'checked'.
+        verbose (bool): Whether the console shows the config dump, environment
+            and hook table (the log file always has them). Default: True.
+    """
     from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
 
     apply_env(cfg)
     init_distributed(cfg)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+    runner_cls = type('CheckedRunner', (CheckedRunner,), dict(load_mode=load_mode, verbose=verbose))
+    return runner_cls.from_cfg(cfg)
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """``--partial-load`` and ``--verbose``, shared by ``train.py`` and ``test.py``."""
+    parser.add_argument(
+        '--partial-load',
+        action='store_true',
+        help='load only the checkpoint tensors that fit the model (default: test.py needs an '
+        'exact fit; load_from / init_cfg must fill at least half of the model)',
+    )
+    parser.add_argument(
+        '--verbose',
+        action='store_true',
+        help='also print the config dump, environment and hook table (always in the log file)',
+    )
+
+
+def train(cfg: Config, partial_load: bool = False, verbose: bool = False) -> None:
+    """Train ``cfg`` (prepared) with the work dir locked; print the result last."""
+    with lock_work_dir(cfg.work_dir, 'tools/train.py'):
+        runner = build_runner(cfg, 'partial' if partial_load else 'checked', verbose)
+        runner.train()
+    scalars = runner.message_hub.log_scalars
+    metrics = {
+        k[4:]: v.current()
+        for k, v in scalars.items()
+        if k.startswith('val/') and k not in ('val/time', 'val/data_time')
+    }
+    result = f'; last validation: {format_metrics(metrics)}' if metrics else ''
+    print(f'train: {runner.epoch} epochs, {runner.iter} iterations in {cfg.work_dir}{result}')
+
+
+def test(cfg: Config, partial_load: bool = False, verbose: bool = False) -> None:
+    """Evaluate ``cfg.load_from`` (prepared) with the work dir locked; print the metrics."""
+    with lock_work_dir(cfg.work_dir, 'tools/test.py'):
+        runner = build_runner(cfg, 'partial' if partial_load else 'strict', verbose)
+        metrics = runner.test()
+    print(f'test: {format_metrics(metrics)}')
 
 
 def format_metrics(metrics: Mapping[str, Any]) -> str:
     return '  '.join(
         f'{k}: {v:.2f}' if isinstance(v, float) else f'{k}: {v}' for k, v in metrics.items()
     )
-
-
-USER_ERRORS = (
-    ValueError,
-    TypeError,
-    KeyError,
-    FileNotFoundError,
-    NotADirectoryError,
-    PermissionError,
-    CheckpointError,
-    pickle.UnpicklingError,
-)
 
 
 def _message(err: BaseException) -> str:
@@ -398,14 +521,20 @@ def _message(err: BaseException) -> str:
 
 
 def run_cli(main: Callable[[], Optional[int]]) -> None:
-    """Run a tool's ``main``: user errors become one line on stderr and exit 2."""
+    """Run a tool's ``main``: user errors become one line on stderr and exit 2.
+
+    Which errors are the user's: :func:`~se_plugin.runtime.errors.is_user_error`
+    (se_plugin's own error classes always; plain ``ValueError``/``TypeError``/...
+    only while the run is prepared; a traceback once training runs).
+    """
+    mark_preparing()
     try:
         code = main()
     except KeyboardInterrupt:
         print('interrupted', file=sys.stderr)
         sys.exit(130)
-    except USER_ERRORS as err:
-        if os.environ.get('SE_PLUGIN_DEBUG'):
+    except Exception as err:
+        if not is_user_error(err) or os.environ.get('SE_PLUGIN_DEBUG'):
             raise
         print(
             f'error: {_message(err)} [{type(err).__name__}; SE_PLUGIN_DEBUG=1 shows the traceback]',
@@ -416,6 +545,11 @@ def run_cli(main: Callable[[], Optional[int]]) -> None:
 
 
 __all__ = [
+    'add_run_options',
+    'non_negative_int',
+    'positive_int',
+    'test',
+    'train',
     'CfgOptionsAction',
     'ConfigError',
     'EXIT_USER_ERROR',

@@ -437,7 +437,7 @@ CASES = [
         'lr_negative',
         'train.py',
         lambda f, w: [QS, *W(w), *SHRINK, 'optim_wrapper.optimizer.lr=-0.1'],
-        'learning rate',
+        'optimizer.lr must be a finite number > 0',
     ),
     (
         'optimizer_unknown',
@@ -595,7 +595,7 @@ CASES = [
     (
         'corrupt_image_test',
         'test.py',
-        lambda f, w: [f['folder.py'], f['good.pth'], *W(w)],
+        lambda f, w: [f['folder.py'], f['good.pth'], *W(w), '--partial-load'],
         'cannot decode image',
     ),
 ]
