@@ -86,6 +86,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Optional
 
+from se_plugin.runtime.atomic import atomic_open
 from se_plugin.runtime.cli import ConfigError
 
 POINT_FILE = 'point.json'
@@ -354,13 +355,9 @@ def decode(obj: Any) -> Any:
 
 
 def write_json(path: str, data: Any) -> None:
-    """Write JSON atomically: a temporary file in the same dir, then a rename."""
-    tmp = f'{path}.tmp{os.getpid()}'
-    with open(tmp, 'w') as f:
+    """Write JSON atomically (:func:`~se_plugin.runtime.atomic.atomic_open`)."""
+    with atomic_open(path, 'w') as f:
         json.dump(data, f, indent=2, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def read_json(path: str) -> Optional[Any]:
@@ -853,7 +850,7 @@ def write_outputs(
     labels = [axis.label for axis in plan.axes]
     paths = []
     path = osp.join(plan.work_dir, 'results.csv')
-    with open(path, 'w', newline='') as f:
+    with atomic_open(path, 'w') as f:
         writer = csv.writer(f)
         writer.writerow(
             ['point', *labels, 'seeds', f'{metric} mean', f'{metric} std', 'params', 'flops']
@@ -867,7 +864,7 @@ def write_outputs(
             )
     paths.append(path)
     path = osp.join(plan.work_dir, 'runs.csv')
-    with open(path, 'w', newline='') as f:
+    with atomic_open(path, 'w') as f:
         writer = csv.writer(f)
         writer.writerow(['point', *labels, 'seed', metric, 'train_s', 'test_s', 'resumed', 'dir'])
         for run in plan.runs:
@@ -881,7 +878,7 @@ def write_outputs(
             )
     paths.append(path)
     path = osp.join(plan.work_dir, 'results.md')
-    with open(path, 'w') as f:
+    with atomic_open(path, 'w') as f:
         f.write(markdown(plan, rows, metric, command, baseline))
     paths.append(path)
     if plot and rows:

@@ -13,7 +13,7 @@ import argparse
 import os
 import os.path as osp
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Optional
 
 import torch
@@ -33,6 +33,7 @@ from .config_checks import (
     check_top_level_keys,
     did_you_mean,
 )
+from .data_checks import check_data_roots, check_folder_classes
 from .distributed import configure_distributed, init_distributed
 from .errors import ArgumentError, ConfigError, is_user_error, mark_preparing
 from .runner import CheckedRunner
@@ -192,6 +193,52 @@ def _set_dataloader_defaults(cfg: Config) -> None:
         loader.setdefault('pin_memory', torch.cuda.is_available())
 
 
+def _blocking_file(path: str) -> Optional[str]:
+    """The nearest existing ancestor of ``path`` when it is a file, else None."""
+    parent = osp.dirname(osp.abspath(osp.expanduser(path)))
+    while parent and not osp.exists(parent):
+        parent = osp.dirname(parent)
+    return parent if parent and not osp.isdir(parent) else None
+
+
+def check_output_dir(path: str, what: str = 'output dir') -> str:
+    """Fail before any work when ``path`` cannot be a directory (it, or a part
+    of it, is a file).
+
+    Args:
+        path (str): The directory to write into.
+        what (str): Its role, for the message (e.g. ``--out-dir``). Default: 'output dir'.
+
+    Returns:
+        str: ``path``.
+    """
+    if osp.exists(path) and not osp.isdir(path):
+        raise ConfigError(f'{what} {path} exists and is not a directory')
+    blocking = _blocking_file(path)
+    if blocking:
+        raise ConfigError(f'{what} {path}: {blocking} is a file, not a directory')
+    return path
+
+
+def check_output_file(path: str, what: str = 'output') -> str:
+    """Fail before any work when ``path`` cannot become a file: it is a
+    directory, or a part of its directory is a file.
+
+    Args:
+        path (str): The file to write.
+        what (str): Its role, for the message (e.g. ``--out``). Default: 'output'.
+
+    Returns:
+        str: ``path``.
+    """
+    if osp.isdir(path):
+        raise ConfigError(f'{what} {path} is a directory; give a file name')
+    blocking = _blocking_file(path)
+    if blocking:
+        raise ConfigError(f'{what} {path}: {blocking} is a file, not a directory')
+    return path
+
+
 def _default_work_dir(config_path: str) -> str:
     return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
 
@@ -258,6 +305,7 @@ def prepare_train_config(
     _set_dataloader_defaults(cfg)
     phases = ['train_dataloader'] + ([] if cfg.get('val_cfg') is None else ['val_dataloader'])
     check_data_roots(cfg, phases)
+    check_folder_classes(cfg, [*phases, 'test_dataloader'])
     return cfg
 
 
@@ -312,9 +360,7 @@ def prepare_test_config(
 def _check_work_dir(work_dir: Any) -> str:
     if not isinstance(work_dir, str) or not work_dir:
         raise ConfigError(f'work_dir must be a path, got {work_dir!r}')
-    if osp.exists(work_dir) and not osp.isdir(work_dir):
-        raise ConfigError(f'work_dir {work_dir} exists and is not a directory')
-    return work_dir
+    return check_output_dir(work_dir, 'work_dir')
 
 
 _LOOP_INTS = ('max_epochs', 'max_iters', 'val_interval', 'val_begin')
@@ -407,33 +453,6 @@ def _use_crash_safe_training(cfg: Config) -> None:
     if isinstance(train_cfg, Mapping) and 'type' not in train_cfg and train_cfg.get('by_epoch'):
         loop = {k: v for k, v in train_cfg.items() if k != 'by_epoch'}
         cfg.train_cfg = dict(type=_RESUMABLE_LOOP, **loop)
-
-
-def _dataset_cfgs(dataset: Any) -> Iterable[Mapping]:
-    """A dataset config and those it wraps (RepeatDataset, ConcatDataset, ...)."""
-    if not isinstance(dataset, Mapping):
-        return
-    yield dataset
-    yield from _dataset_cfgs(dataset.get('dataset'))
-    for inner in dataset.get('datasets', ()) or ():
-        yield from _dataset_cfgs(inner)
-
-
-def check_data_roots(cfg: Config, loaders: Iterable[str]) -> None:
-    """Fail early, with the fix, when a dataset's ``data_root`` does not exist."""
-    for loader in loaders:
-        loader_cfg = cfg.get(loader)
-        if not isinstance(loader_cfg, Mapping):
-            continue
-        for dataset in _dataset_cfgs(loader_cfg.get('dataset')):
-            root = dataset.get('data_root')
-            if root and not osp.isdir(root):
-                raise FileNotFoundError(
-                    f'{dataset.get("type")} data not found: {loader}.dataset.data_root is '
-                    f'{root!r}, which does not exist (from {os.getcwd()}). Put the data there '
-                    f'(mmpretrain layout: {root}/train/<class>/..., {root}/val/...), or point '
-                    f'the config elsewhere: --cfg-options {loader}.dataset.data_root=/path/to/data'
-                )
 
 
 def apply_env(cfg: Config) -> None:
@@ -560,6 +579,8 @@ __all__ = [
     'check_data_roots',
     'format_metrics',
     'check_option_key',
+    'check_output_dir',
+    'check_output_file',
     'load_config',
     'parse_tool_args',
     'tool_parser',

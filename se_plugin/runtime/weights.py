@@ -28,7 +28,7 @@ from typing import Mapping
 import torch
 from mmengine.logging import print_log
 from mmengine.model.weight_init import PretrainedInit, update_init_info
-from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_with_prefix
+from mmengine.runner.checkpoint import _load_checkpoint
 
 from se_plugin.registry import WEIGHT_INITIALIZERS
 
@@ -165,7 +165,10 @@ def load_weights(
             f'{100 * MIN_LOADED_FRACTION:.0f}% of its parameters): {match.summary()}; {hint}'
         )
     stripped = {re.sub(r'^module\.', '', k): v for k, v in state_dict.items()}
-    module.load_state_dict({k: stripped[k] for k in match.loaded}, strict=False)
+    fits = set(match.loaded)
+    # BN's step counters are not compared, but are loaded where the checkpoint has them
+    fits |= {k for k in stripped if k.endswith('num_batches_tracked') and k in module.state_dict()}
+    module.load_state_dict({k: stripped[k] for k in fits}, strict=False)
     print_log(f'{source}: {match.summary()}', logger='current')
     return match
 
@@ -204,9 +207,15 @@ class CheckedPretrainedInit(PretrainedInit):
             state_dict = _state_dict_of(_load_checkpoint(self.checkpoint, self.map_location))
             source = f'init_cfg Pretrained {self.checkpoint}'
         else:
-            state_dict = _load_checkpoint_with_prefix(
-                self.prefix, self.checkpoint, map_location=self.map_location
-            )
+            whole = _state_dict_of(_load_checkpoint(self.checkpoint, self.map_location))
+            state_dict = {
+                k[len(self.prefix) :]: v for k, v in whole.items() if k.startswith(self.prefix)
+            }
+            if not state_dict:
+                raise WeightsMismatchError(
+                    f'init_cfg Pretrained {self.checkpoint}: no tensor starts with '
+                    f'{self.prefix!r} (the first names: {", ".join(list(whole)[:3])})'
+                )
             source = f'init_cfg Pretrained {self.checkpoint} (prefix {self.prefix!r})'
         load_weights(module, state_dict, source, 'checked')
         if hasattr(module, '_params_init_info'):
