@@ -57,6 +57,14 @@ SECTION_KEYS = {
 }
 
 
+def _get_path(cfg: Config, dotted: str) -> Any:
+    """``cfg``'s value at ``a.b.c``, or None where a part is missing."""
+    node: Any = cfg._cfg_dict if isinstance(cfg, Config) else cfg
+    for part in dotted.split('.'):
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return node
+
+
 def did_you_mean(name: str, known: Iterable[str], cutoff: float = 0.75) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``known``, or ``''``.
 
@@ -100,9 +108,7 @@ def check_top_level_keys(cfg: Config, option_keys: Iterable[str] = ()) -> None:
 def check_section_keys(cfg: Config) -> None:
     """Refuse unknown keys in ``env_cfg``, ``env_cfg.mp_cfg``, ``auto_scale_lr``, ``randomness``."""
     for where, known in SECTION_KEYS.items():
-        section: Any = cfg
-        for part in where.split('.'):
-            section = section.get(part) if isinstance(section, Mapping) else None
+        section = _get_path(cfg, where)
         if not isinstance(section, Mapping):
             continue
         for key in section:
@@ -191,9 +197,7 @@ def check_finite_values(cfg: Config) -> None:
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise ConfigError(f'auto_scale_lr.base_batch_size must be an int >= 1, got {size!r}')
     for where in ('data_preprocessor', 'model.data_preprocessor'):
-        node: Any = cfg
-        for part in where.split('.'):
-            node = node.get(part) if isinstance(node, Mapping) else None
+        node = _get_path(cfg, where)
         if not isinstance(node, Mapping):
             continue
         for key in ('mean', 'std'):
