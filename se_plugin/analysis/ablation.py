@@ -268,13 +268,26 @@ def grid(axes: Sequence[Axis]) -> list:
 # --------------------------------------------------------------------- options
 
 
-def shorten_schedule(cfg, max_epochs: int) -> dict:
+def shorten_schedule(cfg, max_epochs: int, keep_shape: bool = False) -> dict:
     """The ``--cfg-options`` that make an epoch-based config train ``max_epochs``.
 
     ``train_cfg.max_epochs`` is set; epoch-based parameter schedulers are cut at
     the new length (a cosine that ended at the old last epoch ends at the new
     one, so a short run still anneals) and those that would start at or after
     it are dropped.
+
+    With ``keep_shape`` (``tools/train.py --max-epochs``, a smoke run) every
+    epoch boundary of the schedulers that step per iteration
+    (``convert_to_iter_based``) is scaled by ``max_epochs / old max_epochs``
+    instead, so even one epoch has the warm-up *and* the decay.
+
+    Args:
+        cfg (Config): The config.
+        max_epochs (int): The new length.
+        keep_shape (bool): Scale the schedule instead of cutting it. Default: False.
+
+    Returns:
+        dict: The options to merge.
     """
     if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1:
         raise SweepError(f'--max-epochs must be an int >= 1, got {max_epochs!r}')
@@ -292,6 +305,11 @@ def shorten_schedule(cfg, max_epochs: int) -> dict:
         if 'type' not in schedulers:  # one list per optimizer: leave it alone
             return options
         schedulers = [schedulers]
+    if keep_shape and all(
+        s.get('convert_to_iter_based') or not s.get('by_epoch', True) for s in schedulers
+    ):
+        options['param_scheduler'] = _scaled(schedulers, max_epochs / train_cfg['max_epochs'])
+        return options
     kept, changed = [], False
     for scheduler in schedulers:
         scheduler = _plain(scheduler)
@@ -311,6 +329,18 @@ def shorten_schedule(cfg, max_epochs: int) -> dict:
     if changed:
         options['param_scheduler'] = kept
     return options
+
+
+def _scaled(schedulers: list, factor: float) -> list:
+    """Epoch-based schedulers with ``begin``/``end``/``T_max`` times ``factor``."""
+    scaled = []
+    for scheduler in map(_plain, schedulers):
+        if scheduler.get('by_epoch', True):
+            for key in ('begin', 'end', 'T_max'):
+                if key in scheduler and scheduler[key] != _INF:
+                    scheduler[key] = scheduler[key] * factor
+        scaled.append(scheduler)
+    return scaled
 
 
 def _plain(obj: Any) -> Any:

@@ -257,9 +257,10 @@ def prepare_train_config(
     """The config ``tools/train.py`` runs, after all checks.
 
     ``max_epochs`` (``--max-epochs``, a smoke run) shortens the whole schedule
-    as ``ablate.py --max-epochs`` does
-    (:func:`~se_plugin.analysis.ablation.shorten_schedule`: the lr schedulers
-    are cut to the new length, so a short run still warms up and anneals).
+    with ``ablate.py``'s helper
+    (:func:`~se_plugin.analysis.ablation.shorten_schedule` with
+    ``keep_shape=True``: the lr schedule is scaled to the new length, so even
+    one epoch warms up and anneals).
 
     ``resume='auto'`` continues from the last checkpoint of the work dir (or
     starts afresh if there is none); when its ``last_checkpoint`` pointer names
@@ -276,7 +277,7 @@ def prepare_train_config(
     if max_epochs is not None:
         from se_plugin.analysis.ablation import shorten_schedule  # imports this module
 
-        cfg.merge_from_dict(shorten_schedule(cfg, max_epochs))
+        cfg.merge_from_dict(shorten_schedule(cfg, max_epochs, keep_shape=True))
     cfg.launcher = _check_launcher(launcher)
     configure_distributed(cfg)
     cfg.work_dir = _check_work_dir(work_dir or cfg.get('work_dir') or _default_work_dir(config))
