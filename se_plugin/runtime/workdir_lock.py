@@ -19,9 +19,8 @@ import fcntl
 import os
 import os.path as osp
 import socket
+import sys
 from collections.abc import Iterator
-
-from mmengine.logging import print_log
 
 from .errors import WorkDirLockedError
 
@@ -67,7 +66,7 @@ def lock_work_dir(work_dir: str, tool: str = 'run') -> Iterator[str]:
             ) from None
         stale = _holder(fd)
         if stale:
-            print_log(f'took over the stale lock of {work_dir} ({stale})', logger='current')
+            print(f'note: took over the stale lock of {work_dir} ({stale})', file=sys.stderr)
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
         os.write(fd, f'pid {os.getpid()} on {socket.gethostname()}, {tool}'.encode())

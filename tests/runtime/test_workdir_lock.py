@@ -45,7 +45,7 @@ def test_lock_of_a_killed_process_is_taken_over(tmp_path, capsys):
     assert f'pid {proc.pid}' in (tmp_path / LOCK_NAME).read_text()  # left behind
     with lock_work_dir(str(tmp_path)):
         assert f'pid {os.getpid()}' in (tmp_path / LOCK_NAME).read_text()
-    assert f'stale lock of {tmp_path} (pid {proc.pid}' in capsys.readouterr().out
+    assert f'stale lock of {tmp_path} (pid {proc.pid}' in capsys.readouterr().err
 
 
 def test_other_ranks_do_not_lock(tmp_path, monkeypatch):
