@@ -29,8 +29,11 @@ from .config_checks import (
     KNOWN_KEYS,
     check_copied_overrides,
     check_finite_values,
+    check_optimizer_type,
+    check_randomness,
     check_section_keys,
     check_top_level_keys,
+    check_train_cfg,
     did_you_mean,
 )
 from .data_checks import check_data_roots, check_folder_classes
@@ -281,9 +284,9 @@ def prepare_train_config(
     cfg.launcher = _check_launcher(launcher)
     configure_distributed(cfg)
     cfg.work_dir = _check_work_dir(work_dir or cfg.get('work_dir') or _default_work_dir(config))
-    _check_train_cfg(cfg)
-    _check_randomness(cfg)
-    _check_optimizer_type(cfg)
+    check_train_cfg(cfg)
+    check_randomness(cfg)
+    check_optimizer_type(cfg)
     if no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     if amp:
@@ -362,54 +365,6 @@ def _check_work_dir(work_dir: Any) -> str:
     if not isinstance(work_dir, str) or not work_dir:
         raise ConfigError(f'work_dir must be a path, got {work_dir!r}')
     return check_output_dir(work_dir, 'work_dir')
-
-
-_LOOP_INTS = ('max_epochs', 'max_iters', 'val_interval', 'val_begin')
-
-
-def _check_train_cfg(cfg: Config) -> None:
-    """Clear errors for the train_cfg values mmengine asserts on or divides by."""
-    train_cfg = cfg.get('train_cfg')
-    if train_cfg is None:
-        return
-    if not isinstance(train_cfg, Mapping):
-        raise ConfigError(f'train_cfg must be a dict, got {train_cfg!r}')
-    for key in _LOOP_INTS:
-        if key in train_cfg:
-            value = train_cfg[key]
-            minimum = 0 if key == 'val_begin' else 1
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ConfigError(f'train_cfg.{key} must be an int >= {minimum}, got {value!r}')
-
-
-def _check_randomness(cfg: Config) -> None:
-    randomness = cfg.get('randomness') or {}
-    if not isinstance(randomness, Mapping):
-        raise ConfigError(f'randomness must be a dict, got {randomness!r}')
-    seed = randomness.get('seed')
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise ConfigError(f'randomness.seed must be None or an int >= 0, got {seed!r}')
-
-
-def _check_optimizer_type(cfg: Config) -> None:
-    """An unknown optimizer type otherwise ends in mmengine with the message
-    'None is not a callable object'."""
-    from mmengine.registry import OPTIMIZERS
-
-    optimizer = (cfg.get('optim_wrapper') or {}).get('optimizer')
-    layer_type = optimizer.get('type') if isinstance(optimizer, Mapping) else None
-    if not isinstance(layer_type, str):
-        return
-    with OPTIMIZERS.switch_scope_and_registry(cfg.get('default_scope')) as registry:
-        try:
-            found = registry.get(layer_type)
-        except Exception:  # mmengine raises RuntimeError for unknown dotted names
-            found = None
-    if found is None:
-        raise ConfigError(
-            f'optim_wrapper.optimizer.type: {layer_type!r} is not a registered optimizer '
-            '(torch.optim names such as SGD, AdamW, or mmpretrain ones such as LARS, Lamb)'
-        )
 
 
 def _check_launcher(launcher: str) -> str:

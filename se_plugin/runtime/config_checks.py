@@ -27,6 +27,9 @@ __all__ = [
     'SECTION_KEYS',
     'check_copied_overrides',
     'check_finite_values',
+    'check_optimizer_type',
+    'check_randomness',
+    'check_train_cfg',
     'check_section_keys',
     'check_top_level_keys',
     'did_you_mean',
@@ -204,3 +207,51 @@ def check_finite_values(cfg: Config) -> None:
             values = node.get(key)
             for i, v in enumerate(values if isinstance(values, (list, tuple)) else ()):
                 _check_number(f'{where}.{key}[{i}]', v, positive=key == 'std')
+
+
+_LOOP_INTS = ('max_epochs', 'max_iters', 'val_interval', 'val_begin')
+
+
+def check_train_cfg(cfg: Config) -> None:
+    """Clear errors for the train_cfg values mmengine asserts on or divides by."""
+    train_cfg = cfg.get('train_cfg')
+    if train_cfg is None:
+        return
+    if not isinstance(train_cfg, Mapping):
+        raise ConfigError(f'train_cfg must be a dict, got {train_cfg!r}')
+    for key in _LOOP_INTS:
+        if key in train_cfg:
+            value = train_cfg[key]
+            minimum = 0 if key == 'val_begin' else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ConfigError(f'train_cfg.{key} must be an int >= {minimum}, got {value!r}')
+
+
+def check_randomness(cfg: Config) -> None:
+    randomness = cfg.get('randomness') or {}
+    if not isinstance(randomness, Mapping):
+        raise ConfigError(f'randomness must be a dict, got {randomness!r}')
+    seed = randomness.get('seed')
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise ConfigError(f'randomness.seed must be None or an int >= 0, got {seed!r}')
+
+
+def check_optimizer_type(cfg: Config) -> None:
+    """An unknown optimizer type otherwise ends in mmengine with the message
+    'None is not a callable object'."""
+    from mmengine.registry import OPTIMIZERS
+
+    optimizer = (cfg.get('optim_wrapper') or {}).get('optimizer')
+    layer_type = optimizer.get('type') if isinstance(optimizer, Mapping) else None
+    if not isinstance(layer_type, str):
+        return
+    with OPTIMIZERS.switch_scope_and_registry(cfg.get('default_scope')) as registry:
+        try:
+            found = registry.get(layer_type)
+        except Exception:  # mmengine raises RuntimeError for unknown dotted names
+            found = None
+    if found is None:
+        raise ConfigError(
+            f'optim_wrapper.optimizer.type: {layer_type!r} is not a registered optimizer '
+            '(torch.optim names such as SGD, AdamW, or mmpretrain ones such as LARS, Lamb)'
+        )
