@@ -51,6 +51,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from se_plugin.runtime.atomic import atomic_open
+
 MODES = ('inference', 'train')
 PEER_PREFIXES = ('torchvision', 'timm')
 
@@ -379,6 +381,7 @@ def run_benchmark(
     (model, mode) with the times, medians and ratios to the baseline.
     """
     opts = opts or Options()
+    _check_sizes(opts)
     for mode in opts.modes:
         if mode not in MODES:
             raise ValueError(f'mode must be one of {", ".join(MODES)}; got {mode!r}')
@@ -427,9 +430,14 @@ def run_benchmark(
             if mode == 'train' and not opts.compile:  # compiled graphs save their own way
                 saved = saved_activation_bytes(model, opts, device)
                 mode_results[name].saved_mb = saved / 2**20
-        for _ in range(opts.repeats):  # round-robin: A B C A B C ...
+            log(f'[{mode}] warm-up of {name}: {mode_results[name].warmup_s:.1f} s')
+        start = time.perf_counter()
+        for i in range(opts.repeats):  # round-robin: A B C A B C ...
             for name, step in steps.items():
                 mode_results[name].times_ms.append(1e3 * _timed(step, device, TIMERS[opts.timer]))
+            elapsed = time.perf_counter() - start
+            eta = elapsed / (i + 1) * (opts.repeats - i - 1)
+            log(f'[{mode}] round {i + 1}/{opts.repeats}  elapsed {elapsed:.0f} s  eta {eta:.0f} s')
         base = mode_results[names[0]] if baseline else None
         for result in mode_results.values():
             result.median_ms = statistics.median(result.times_ms)
@@ -440,8 +448,70 @@ def run_benchmark(
                 )
                 result.min_ratio = min(result.times_ms) / min(base.times_ms)
             results.append(result)
+        for warning in too_few_rounds(list(mode_results.values()), opts.repeats):
+            log(f'warning [{mode}]: {warning}')
         del steps
     return dict(environment=env, options=asdict(opts), baseline=baseline, results=results)
+
+
+MIN_ROUNDS = 5
+
+
+def _check_sizes(opts: Options) -> None:
+    for name, minimum in (
+        ('batch_size', 1),
+        ('input_size', 1),
+        ('num_classes', 1),
+        ('repeats', 1),
+        ('warmup', 0),
+    ):
+        value = getattr(opts, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f'{name} must be an int >= {minimum}, got {value!r}')
+
+
+def _spread(ratios: Sequence[float]) -> float:
+    """Half the interquartile range of per-round ratios."""
+    if len(ratios) < 2:
+        return float('inf')
+    q1, _, q3 = statistics.quantiles(ratios, n=4, method='inclusive')
+    return (q3 - q1) / 2
+
+
+def too_few_rounds(results: Sequence[Result], repeats: int) -> list:
+    """Warnings when the rounds cannot separate the models.
+
+    Under :data:`MIN_ROUNDS` rounds always; otherwise for every pair of models
+    whose paired ratios differ by less than the round-to-round spread (half the
+    interquartile range of their per-round ratios to the baseline).
+
+    Args:
+        results (Sequence[Result]): One mode's results (baseline first).
+        repeats (int): The rounds timed.
+
+    Returns:
+        list[str]: The warnings (empty when the models are told apart).
+    """
+    if repeats < MIN_ROUNDS:
+        return [f'only {repeats} rounds: too few to separate the models, use --repeats >= 10']
+    base = results[0].times_ms
+    per_round = {
+        r.model: [t / b for t, b in zip(r.times_ms, base)]
+        for r in results[1:]
+        if r.paired_ratio is not None
+    }
+    warnings = []
+    names = list(per_round)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            gap = abs(statistics.median(per_round[a]) - statistics.median(per_round[b]))
+            spread = max(_spread(per_round[a]), _spread(per_round[b]))
+            if gap < spread:
+                warnings.append(
+                    f'{a} and {b} differ by {gap:.3f} in paired ratio, less than the '
+                    f'round-to-round spread ({spread:.3f}): more --repeats to separate them'
+                )
+    return warnings
 
 
 def describe(env: dict, opts: Options) -> str:
@@ -522,9 +592,7 @@ def save_json(report: dict, path: str) -> None:
     data = dict(
         report, results=[r if isinstance(r, dict) else asdict(r) for r in report['results']]
     )
-    directory = osp.dirname(osp.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    with open(path, 'w') as f:
+    with atomic_open(path, 'w') as f:
         json.dump(data, f, indent=2)
         f.write('\n')
 

@@ -33,6 +33,7 @@ from typing import Any, Optional
 import torch
 from torch import Tensor, nn
 
+from se_plugin.runtime.atomic import atomic_open
 from se_plugin.runtime.checkpoint import load_checkpoint_file
 from se_plugin.version import __version__
 
@@ -523,7 +524,6 @@ def convert_checkpoint(
     )
     if isinstance(src_meta.get('dataset_meta'), Mapping):
         meta['dataset_meta'] = dict(src_meta['dataset_meta'])
-    tmp = os.path.expanduser(dst) + '.tmp'
-    torch.save({'state_dict': converted, 'meta': meta}, tmp)
-    os.replace(tmp, os.path.expanduser(dst))
+    with atomic_open(dst) as f:  # unique temp name next to dst, removed on failure
+        torch.save({'state_dict': converted, 'meta': meta}, f)
     return meta

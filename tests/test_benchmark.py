@@ -11,12 +11,14 @@ from helpers import run_script
 from se_plugin.benchmark import (
     LogitsModel,
     Options,
+    Result,
     available,
     build_model,
     markdown_table,
     parse_spec,
     run_benchmark,
     save_json,
+    too_few_rounds,
 )
 from se_plugin.models import SELayer
 
@@ -125,7 +127,7 @@ def test_tool_user_errors_exit_2(monkeypatch, capsys):
     code, _, err = run_tool(monkeypatch, capsys, 'nope.Model', '--mode', 'train')
     assert code == 2 and err.startswith('error: ') and 'unknown scope' in err
     code, _, err = run_tool(monkeypatch, capsys, TINY, '--threads', 0)
-    assert code == 2 and 'threads must be >= 1' in err
+    assert code == 2 and 'threads: must be an int >= 1' in err
 
 
 @pytest.mark.parametrize('channels_last', [False, True])
@@ -149,3 +151,38 @@ def test_saved_activations_fused_se_keeps_less_than_the_reference(channels_last)
     # the SE layers' own (N, C) vectors only: under 1% on top of the plain network
     assert saved['plain'] <= saved['fused'] < 1.01 * saved['plain']
     assert saved['ref'] > 1.1 * saved['plain']  # autograd keeps the SE input and more
+
+
+@pytest.mark.parametrize(
+    'args, match',
+    [
+        (['--batch', '0'], '--batch: must be an int >= 1, got 0'),
+        (['--repeats', '0'], '--repeats: must be an int >= 1'),
+        (['--warmup', '-1'], '--warmup: must be an int >= 0'),
+        (['--size', 'x'], "invalid int value: 'x'"),
+    ],
+)
+def test_tool_bad_sizes_are_one_line(monkeypatch, capsys, args, match):
+    code, _, err = run_tool(monkeypatch, capsys, TINY, *args)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and match in err, err
+
+
+def test_tool_out_that_cannot_be_written_is_refused_before_timing(monkeypatch, capsys, tmp_path):
+    (tmp_path / 'file').write_text('')
+    code, out, err = run_tool(monkeypatch, capsys, TINY, '--out', str(tmp_path / 'file' / 'r.json'))
+    assert code == 2 and 'is a file, not a directory' in err and 'round' not in out
+    code, _, err = run_tool(monkeypatch, capsys, TINY, '--out', str(tmp_path))
+    assert code == 2 and 'is a directory' in err
+
+
+def _result(name, times):
+    return Result(name, 'train', 0, times_ms=list(times), paired_ratio=1.0)
+
+
+def test_too_few_rounds_warnings():
+    base = _result('base', [10.0] * 8)
+    apart = [_result('a', [10.0] * 8), _result('b', [12.0] * 8)]
+    close = [_result('a', [10, 11, 9, 10.5, 9.5, 10, 11, 9]), _result('b', [10.1] * 8)]
+    assert too_few_rounds([base, *apart], 8) == []
+    assert 'differ by' in too_few_rounds([base, *close], 8)[0]
+    assert 'only 3 rounds' in too_few_rounds([base, *apart], 3)[0]

@@ -8,8 +8,6 @@ Example (the SE-ResNet-50 target: train step <= 1.03x torchvision ResNet-50)::
 See ``se_plugin/benchmark.py`` for the model specs and the method.
 """
 
-import argparse
-
 from se_plugin.benchmark import (
     Options,
     available,
@@ -18,11 +16,17 @@ from se_plugin.benchmark import (
     run_benchmark,
     save_json,
 )
-from se_plugin.runtime.cli import run_cli
+from se_plugin.runtime.cli import (
+    ToolArgumentParser,
+    check_output_file,
+    non_negative_int,
+    positive_int,
+    run_cli,
+)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = ToolArgumentParser(
         description='Time train steps / inference of models against a baseline in one process.'
     )
     parser.add_argument(
@@ -32,9 +36,11 @@ def parse_args(argv=None):
         'torchvision.resnet50, timm.seresnet50, or a config .py file (optionally :key=value,...)',
     )
     parser.add_argument('--baseline', help='model spec the ratios are relative to')
-    parser.add_argument('--batch', type=int, default=8, help='batch size (default 8)')
-    parser.add_argument('--size', type=int, default=224, help='input size in pixels (default 224)')
-    parser.add_argument('--num-classes', type=int, default=1000)
+    parser.add_argument('--batch', type=positive_int, default=8, help='batch size (default 8)')
+    parser.add_argument(
+        '--size', type=positive_int, default=224, help='input size in pixels (default 224)'
+    )
+    parser.add_argument('--num-classes', type=positive_int, default=1000)
     parser.add_argument('--mode', choices=['inference', 'train', 'both'], default='both')
     parser.add_argument('--channels-last', action='store_true', help='NHWC memory format')
     parser.add_argument('--compile', action='store_true', help='torch.compile every model')
@@ -42,7 +48,7 @@ def parse_args(argv=None):
     parser.add_argument('--device', default='cpu', help='cpu or cuda[:N] (default cpu)')
     parser.add_argument(
         '--threads',
-        type=int,
+        type=positive_int,
         help='torch intra-op threads (default: what torch has; printed with the results)',
     )
     parser.add_argument(
@@ -52,8 +58,12 @@ def parse_args(argv=None):
         help='wall: elapsed time (default); cpu: process CPU time, robust on a shared machine '
         '(needs --threads 1, CPU only)',
     )
-    parser.add_argument('--warmup', type=int, default=2, help='untimed steps per model')
-    parser.add_argument('--repeats', type=int, default=10, help='timed rounds (round-robin)')
+    parser.add_argument(
+        '--warmup', type=non_negative_int, default=2, help='untimed steps per model'
+    )
+    parser.add_argument(
+        '--repeats', type=positive_int, default=10, help='timed rounds (round-robin)'
+    )
     parser.add_argument(
         '--skip-missing',
         action='store_true',
@@ -65,6 +75,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.out:
+        check_output_file(args.out, '--out')
     models = args.models
     if args.skip_missing:
         models = [m for m in models if available(m)]

@@ -8,7 +8,7 @@ import argparse
 
 import se_plugin  # noqa: F401  (registers se_plugin modules, safe checkpoint loading)
 from se_plugin.convert import ARCHS, SOURCES, convert_checkpoint
-from se_plugin.runtime.cli import run_cli
+from se_plugin.runtime.cli import check_output_file, run_cli
 
 
 def parse_args():
@@ -47,6 +47,7 @@ def main():
             for name, arch in archs.items():
                 print(f'--from {source:<10} --arch {name:<20} <- {arch.peer}')
         return 0
+    check_output_file(args.dst, 'DST')
     meta = convert_checkpoint(
         args.src, args.dst, args.source, args.arch, backbone_only=args.backbone_only
     )

@@ -5,9 +5,22 @@
 # Usage: tools/dist_train.sh CONFIG NUM_PROCS [train.py options]
 # Multi-node: NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 PORT=29500 tools/dist_train.sh CONFIG 8
 set -euo pipefail
-CONFIG=${1:?usage: tools/dist_train.sh CONFIG NUM_PROCS [options]}
-NPROCS=${2:?usage: tools/dist_train.sh CONFIG NUM_PROCS [options]}
+_usage='usage: tools/dist_train.sh CONFIG NUM_PROCS [train.py options]'
+if [ $# -lt 2 ]; then
+  echo "error: $_usage" >&2
+  exit 2
+fi
+CONFIG=$1
+NPROCS=$2
 shift 2
+if ! [[ $NPROCS =~ ^[0-9]+$ ]] || [ "$NPROCS" -lt 1 ]; then
+  echo "error: NUM_PROCS must be an int >= 1 (processes on this node), got '$NPROCS'; $_usage" >&2
+  exit 2
+fi
+if [ ! -f "$CONFIG" ]; then
+  echo "error: config file not found: $CONFIG" >&2
+  exit 2
+fi
 source "$(dirname "$0")/pinned_python.sh"
 exec "$PYTHON" -m torch.distributed.run \
   --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" \

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CONFIG=${1:-configs/quickstart/se_resnet18_mnist5k.py}
 shift $(( $# > 0 ? 1 : 0 ))
-source tools/setup_env.sh
+source tools/activate.sh  # the pinned environment, this checkout first on PYTHONPATH
 
 NAME=$(basename "$CONFIG" .py)
 WORK_DIR=${WORK_DIR:-work_dirs/quickstart/$NAME}

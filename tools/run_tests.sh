@@ -4,7 +4,7 @@
 # environment. Extra arguments go to the main pytest run, e.g. -m "not slow".
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source tools/setup_env.sh
+source tools/activate.sh  # the pinned environment, this checkout first on PYTHONPATH
 
 # one intra-op thread: measured far faster than two for small models on 2 shared cores
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1

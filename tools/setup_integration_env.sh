@@ -134,9 +134,11 @@ mkdir -p "$_cache/wheels"
   fi
 ) 9>"$_cache/.lock-integration-$_key"
 
-# this checkout, editable, without touching the pinned dependencies
-"$_vpy" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation \
-  -e "$_root" >/dev/null
+# nothing in the shared environment points at a checkout (run_integration_tests.sh puts
+# this checkout on PYTHONPATH); earlier versions editable-installed the last one to run
+if (cd / && PYTHONPATH= "$_vpy" -m pip show se_plugin >/dev/null 2>&1); then
+  (cd / && PYTHONPATH= "$_vpy" -m pip uninstall -y -q --disable-pip-version-check se_plugin >&2)
+fi
 export SE_PLUGIN_INTEGRATION_PY="$_vpy" SE_PLUGIN_INTEGRATION_ENV=cached
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   echo "$SE_PLUGIN_INTEGRATION_PY"

@@ -2,18 +2,19 @@
 
 import se_plugin  # noqa: F401  (registers se_plugin modules, safe checkpoint loading)
 from se_plugin.runtime.cli import (
-    build_runner,
-    format_metrics,
+    add_run_options,
     parse_tool_args,
     prepare_test_config,
     run_cli,
+    test,
     tool_parser,
 )
 
 
 def parse_args():
     parser = tool_parser('Evaluate a checkpoint with mmengine.', 'test_dataloader.batch_size=64')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file (must fit the model exactly)')
+    add_run_options(parser)
     return parse_tool_args(parser)
 
 
@@ -26,8 +27,7 @@ def main():
         cfg_options=args.cfg_options,
         launcher=args.launcher,
     )
-    metrics = build_runner(cfg).test()
-    print(f'test: {format_metrics(metrics)}')
+    test(cfg, partial_load=args.partial_load, verbose=args.verbose)
 
 
 if __name__ == '__main__':

@@ -2,11 +2,13 @@
 
 import se_plugin  # noqa: F401  (registers se_plugin modules, safe checkpoint loading)
 from se_plugin.runtime.cli import (
-    build_runner,
+    add_run_options,
     parse_tool_args,
+    positive_int,
     prepare_train_config,
     run_cli,
     tool_parser,
+    train,
 )
 
 
@@ -17,13 +19,19 @@ def parse_args():
         nargs='?',
         const='auto',
         help="resume from a checkpoint path, or 'auto' (the default when given without a "
-        'value): the last good checkpoint of the work dir',
+        "value): the last good checkpoint of the work dir, else the config's load_from",
     )
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision (CUDA)')
     parser.add_argument('--no-validate', action='store_true', help='skip validation')
     parser.add_argument(
         '--auto-scale-lr', action='store_true', help='scale lr by the real batch size'
     )
+    parser.add_argument(
+        '--max-epochs',
+        type=positive_int,
+        help='smoke run: train N epochs with the whole lr schedule shortened to N',
+    )
+    add_run_options(parser)
     return parse_tool_args(parser)
 
 
@@ -38,8 +46,9 @@ def main():
         no_validate=args.no_validate,
         cfg_options=args.cfg_options,
         launcher=args.launcher,
+        max_epochs=args.max_epochs,
     )
-    build_runner(cfg).train()
+    train(cfg, partial_load=args.partial_load, verbose=args.verbose)
 
 
 if __name__ == '__main__':

@@ -11,6 +11,8 @@ default_hooks = dict(
     checkpoint=dict(type='se_plugin.AtomicCheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
+    # se_plugin: stop at the first NaN / infinite loss with a clear error (exit 2)
+    nonfinite_loss=dict(type='se_plugin.NonFiniteLossHook'),
 )
 
 env_cfg = dict(

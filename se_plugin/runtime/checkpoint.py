@@ -30,6 +30,8 @@ from mmengine.logging import print_log
 from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from .errors import UserError
+
 __all__ = [
     'CheckpointError',
     'check_resumable',
@@ -41,7 +43,7 @@ __all__ = [
 ]
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint file that is unsafe, corrupt or truncated."""
 
 

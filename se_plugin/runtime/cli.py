@@ -12,9 +12,8 @@ from __future__ import annotations
 import argparse
 import os
 import os.path as osp
-import pickle
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Optional
 
 import torch
@@ -26,14 +25,63 @@ from .checkpoint import (
     find_resumable_checkpoint,
     load_checkpoint_file,
 )
+from .config_checks import (
+    KNOWN_KEYS,
+    check_copied_overrides,
+    check_finite_values,
+    check_optimizer_type,
+    check_randomness,
+    check_section_keys,
+    check_top_level_keys,
+    check_train_cfg,
+    did_you_mean,
+)
+from .data_checks import check_data_roots, check_folder_classes
 from .distributed import configure_distributed, init_distributed
+from .errors import ArgumentError, ConfigError, is_user_error, mark_preparing
+from .runner import CheckedRunner
+from .workdir_lock import lock_work_dir
 
 EXIT_USER_ERROR = 2
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+_BRACKETS = {'(': ')', '[': ']', '{': '}'}
 
 
-class ConfigError(ValueError):
-    """A config (or a ``--cfg-options`` entry) that cannot be used."""
+def _unbalanced(text: str) -> Optional[str]:
+    """What is wrong with the brackets of a ``--cfg-options`` value, or None."""
+    stack, quote = [], None
+    for ch in text:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in '\'"':
+            quote = ch
+        elif ch in _BRACKETS:
+            stack.append(_BRACKETS[ch])
+        elif ch in _BRACKETS.values() and (not stack or stack.pop() != ch):
+            return f'unexpected {ch!r}'
+    return f'missing {stack[-1]!r}' if stack else None
+
+
+def positive_int(text: str) -> int:
+    """argparse ``type``: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'invalid int value: {text!r}') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be an int >= 1, got {value}')
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse ``type``: an int >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'invalid int value: {text!r}') from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'must be an int >= 0, got {value}')
+    return value
 
 
 class ToolArgumentParser(argparse.ArgumentParser):
@@ -57,7 +105,13 @@ class CfgOptionsAction(DictAction):
                     f'expected KEY=VALUE with a dotted KEY such as model.backbone.depth=50, '
                     f'got {kv!r}',
                 )
-        super().__call__(parser, namespace, values, option_string)
+            problem = _unbalanced(kv.partition('=')[2])
+            if problem:
+                raise argparse.ArgumentError(self, f'{kv!r}: unbalanced brackets ({problem})')
+        try:
+            super().__call__(parser, namespace, values, option_string)
+        except Exception as err:  # mmengine's value parser asserts on odd input
+            raise argparse.ArgumentError(self, f'cannot parse {values!r}: {err}') from None
 
 
 def tool_parser(description: str, cfg_options_example: str) -> ToolArgumentParser:
@@ -97,10 +151,16 @@ def load_config(path: str, cfg_options: Optional[Mapping[str, Any]] = None) -> C
         cfg = Config.fromfile(path)
     except Exception as err:  # a config is user code: whatever it raises is the user's error
         raise ConfigError(f'cannot read config {path}: {type(err).__name__}: {err}') from None
+    new_top = []
     if cfg_options:
         for key in cfg_options:
             check_option_key(cfg, key)
+        check_copied_overrides(cfg, cfg_options)
+        new_top = [key for key in cfg_options if key.split('.')[0] not in cfg]
         cfg.merge_from_dict(dict(cfg_options))
+    check_top_level_keys(cfg, new_top)
+    check_section_keys(cfg)
+    check_finite_values(cfg)
     return cfg
 
 
@@ -114,13 +174,11 @@ def check_option_key(cfg: Config, key: str) -> None:
         elif isinstance(node, Mapping) and part in node:
             node = node[part]
         else:
+            known = sorted(node) if isinstance(node, Mapping) else []
+            hint = did_you_mean(part, KNOWN_KEYS if depth == 0 else known)
             raise ConfigError(
-                f'--cfg-options {key}: the config has no {where!r}'
-                + (
-                    f' (known keys there: {", ".join(sorted(node))})'
-                    if isinstance(node, Mapping)
-                    else ''
-                )
+                f'--cfg-options {key}: the config has no {where!r}{hint}'
+                + (f' (known keys there: {", ".join(known)})' if known else '')
             )
         if not isinstance(node, (Mapping, list, tuple)):
             raise ConfigError(
@@ -138,6 +196,52 @@ def _set_dataloader_defaults(cfg: Config) -> None:
         loader.setdefault('pin_memory', torch.cuda.is_available())
 
 
+def _blocking_file(path: str) -> Optional[str]:
+    """The nearest existing ancestor of ``path`` when it is a file, else None."""
+    parent = osp.dirname(osp.abspath(osp.expanduser(path)))
+    while parent and not osp.exists(parent):
+        parent = osp.dirname(parent)
+    return parent if parent and not osp.isdir(parent) else None
+
+
+def check_output_dir(path: str, what: str = 'output dir') -> str:
+    """Fail before any work when ``path`` cannot be a directory (it, or a part
+    of it, is a file).
+
+    Args:
+        path (str): The directory to write into.
+        what (str): Its role, for the message (e.g. ``--out-dir``). Default: 'output dir'.
+
+    Returns:
+        str: ``path``.
+    """
+    if osp.exists(path) and not osp.isdir(path):
+        raise ConfigError(f'{what} {path} exists and is not a directory')
+    blocking = _blocking_file(path)
+    if blocking:
+        raise ConfigError(f'{what} {path}: {blocking} is a file, not a directory')
+    return path
+
+
+def check_output_file(path: str, what: str = 'output') -> str:
+    """Fail before any work when ``path`` cannot become a file: it is a
+    directory, or a part of its directory is a file.
+
+    Args:
+        path (str): The file to write.
+        what (str): Its role, for the message (e.g. ``--out``). Default: 'output'.
+
+    Returns:
+        str: ``path``.
+    """
+    if osp.isdir(path):
+        raise ConfigError(f'{what} {path} is a directory; give a file name')
+    blocking = _blocking_file(path)
+    if blocking:
+        raise ConfigError(f'{what} {path}: {blocking} is a file, not a directory')
+    return path
+
+
 def _default_work_dir(config_path: str) -> str:
     return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
 
@@ -151,8 +255,15 @@ def prepare_train_config(
     no_validate: bool = False,
     cfg_options: Optional[Mapping[str, Any]] = None,
     launcher: str = 'none',
+    max_epochs: Optional[int] = None,
 ) -> Config:
     """The config ``tools/train.py`` runs, after all checks.
+
+    ``max_epochs`` (``--max-epochs``, a smoke run) shortens the whole schedule
+    with ``ablate.py``'s helper
+    (:func:`~se_plugin.analysis.ablation.shorten_schedule` with
+    ``keep_shape=True``: the lr schedule is scaled to the new length, so even
+    one epoch warms up and anneals).
 
     ``resume='auto'`` continues from the last checkpoint of the work dir (or
     starts afresh if there is none); when its ``last_checkpoint`` pointer names
@@ -166,12 +277,16 @@ def prepare_train_config(
     :class:`~se_plugin.runtime.loops.ResumableEpochBasedTrainLoop`.
     """
     cfg = load_config(config, cfg_options)
+    if max_epochs is not None:
+        from se_plugin.analysis.ablation import shorten_schedule  # imports this module
+
+        cfg.merge_from_dict(shorten_schedule(cfg, max_epochs, keep_shape=True))
     cfg.launcher = _check_launcher(launcher)
     configure_distributed(cfg)
     cfg.work_dir = _check_work_dir(work_dir or cfg.get('work_dir') or _default_work_dir(config))
-    _check_train_cfg(cfg)
-    _check_randomness(cfg)
-    _check_optimizer_type(cfg)
+    check_train_cfg(cfg)
+    check_randomness(cfg)
+    check_optimizer_type(cfg)
     if no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     if amp:
@@ -179,8 +294,7 @@ def prepare_train_config(
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if resume == 'auto':
-        found = find_resumable_checkpoint(cfg.work_dir) if osp.isdir(cfg.work_dir) else None
-        cfg.resume, cfg.load_from = found is not None, found
+        _resume_auto(cfg)
     elif resume is not None:
         check_checkpoint_path(resume)
         check_resumable(resume)
@@ -195,7 +309,33 @@ def prepare_train_config(
     _set_dataloader_defaults(cfg)
     phases = ['train_dataloader'] + ([] if cfg.get('val_cfg') is None else ['val_dataloader'])
     check_data_roots(cfg, phases)
+    check_folder_classes(cfg, [*phases, 'test_dataloader'])
     return cfg
+
+
+def _resume_auto(cfg: Config) -> None:
+    """``--resume`` without a path: the work dir's last good checkpoint; on a
+    fresh work dir the config's ``load_from`` (resumed if it is a training
+    checkpoint, else loaded as weights), never dropped."""
+    found = find_resumable_checkpoint(cfg.work_dir) if osp.isdir(cfg.work_dir) else None
+    if found is not None:
+        cfg.resume, cfg.load_from = True, found
+        return
+    load_from = cfg.get('load_from')
+    if not load_from:
+        cfg.resume = False
+        return
+    check_checkpoint_file(load_from)
+    try:
+        check_resumable(load_from)
+    except CheckpointError:
+        cfg.resume = False  # weights only: loaded, training starts at epoch 0
+    else:
+        cfg.resume = True
+    print(
+        f'--resume: nothing to resume in {cfg.work_dir}; '
+        f'{"resuming from" if cfg.resume else "loading the weights of"} load_from={load_from}'
+    )
 
 
 def prepare_test_config(
@@ -224,68 +364,18 @@ def prepare_test_config(
 def _check_work_dir(work_dir: Any) -> str:
     if not isinstance(work_dir, str) or not work_dir:
         raise ConfigError(f'work_dir must be a path, got {work_dir!r}')
-    if osp.exists(work_dir) and not osp.isdir(work_dir):
-        raise NotADirectoryError(f'work_dir {work_dir} exists and is not a directory')
-    return work_dir
-
-
-_LOOP_INTS = ('max_epochs', 'max_iters', 'val_interval', 'val_begin')
-
-
-def _check_train_cfg(cfg: Config) -> None:
-    """Clear errors for the train_cfg values mmengine asserts on or divides by."""
-    train_cfg = cfg.get('train_cfg')
-    if train_cfg is None:
-        return
-    if not isinstance(train_cfg, Mapping):
-        raise ConfigError(f'train_cfg must be a dict, got {train_cfg!r}')
-    for key in _LOOP_INTS:
-        if key in train_cfg:
-            value = train_cfg[key]
-            minimum = 0 if key == 'val_begin' else 1
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ConfigError(f'train_cfg.{key} must be an int >= {minimum}, got {value!r}')
-
-
-def _check_randomness(cfg: Config) -> None:
-    randomness = cfg.get('randomness') or {}
-    if not isinstance(randomness, Mapping):
-        raise ConfigError(f'randomness must be a dict, got {randomness!r}')
-    seed = randomness.get('seed')
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise ConfigError(f'randomness.seed must be None or an int >= 0, got {seed!r}')
-
-
-def _check_optimizer_type(cfg: Config) -> None:
-    """An unknown optimizer type otherwise ends in mmengine with the message
-    'None is not a callable object'."""
-    from mmengine.registry import OPTIMIZERS
-
-    optimizer = (cfg.get('optim_wrapper') or {}).get('optimizer')
-    layer_type = optimizer.get('type') if isinstance(optimizer, Mapping) else None
-    if not isinstance(layer_type, str):
-        return
-    with OPTIMIZERS.switch_scope_and_registry(cfg.get('default_scope')) as registry:
-        try:
-            found = registry.get(layer_type)
-        except Exception:  # mmengine raises RuntimeError for unknown dotted names
-            found = None
-    if found is None:
-        raise ConfigError(
-            f'optim_wrapper.optimizer.type: {layer_type!r} is not a registered optimizer '
-            '(torch.optim names such as SGD, AdamW, or mmpretrain ones such as LARS, Lamb)'
-        )
+    return check_output_dir(work_dir, 'work_dir')
 
 
 def _check_launcher(launcher: str) -> str:
     if launcher not in LAUNCHERS:
-        raise ValueError(f'--launcher must be one of {", ".join(LAUNCHERS)}; got {launcher!r}')
+        raise ArgumentError(f'--launcher must be one of {", ".join(LAUNCHERS)}; got {launcher!r}')
     return launcher
 
 
 def _check_amp_device() -> None:
     if not torch.cuda.is_available():
-        raise ValueError(
+        raise ArgumentError(
             '--amp needs a CUDA device (mmengine AmpOptimWrapper); none is available here'
         )
 
@@ -321,33 +411,6 @@ def _use_crash_safe_training(cfg: Config) -> None:
         cfg.train_cfg = dict(type=_RESUMABLE_LOOP, **loop)
 
 
-def _dataset_cfgs(dataset: Any) -> Iterable[Mapping]:
-    """A dataset config and those it wraps (RepeatDataset, ConcatDataset, ...)."""
-    if not isinstance(dataset, Mapping):
-        return
-    yield dataset
-    yield from _dataset_cfgs(dataset.get('dataset'))
-    for inner in dataset.get('datasets', ()) or ():
-        yield from _dataset_cfgs(inner)
-
-
-def check_data_roots(cfg: Config, loaders: Iterable[str]) -> None:
-    """Fail early, with the fix, when a dataset's ``data_root`` does not exist."""
-    for loader in loaders:
-        loader_cfg = cfg.get(loader)
-        if not isinstance(loader_cfg, Mapping):
-            continue
-        for dataset in _dataset_cfgs(loader_cfg.get('dataset')):
-            root = dataset.get('data_root')
-            if root and not osp.isdir(root):
-                raise FileNotFoundError(
-                    f'{dataset.get("type")} data not found: {loader}.dataset.data_root is '
-                    f'{root!r}, which does not exist (from {os.getcwd()}). Put the data there '
-                    f'(mmpretrain layout: {root}/train/<class>/..., {root}/val/...), or point '
-                    f'the config elsewhere: --cfg-options {loader}.dataset.data_root=/path/to/data'
-                )
-
-
 def apply_env(cfg: Config) -> None:
     """se_plugin's extension of ``env_cfg``: ``torch_num_threads``."""
     threads = (cfg.get('env_cfg') or {}).get('torch_num_threads')
@@ -357,34 +420,69 @@ def apply_env(cfg: Config) -> None:
         torch.set_num_threads(threads)
 
 
-def build_runner(cfg: Config):
-    """mmengine's Runner (or the config's ``runner_type``) for ``cfg``."""
+def build_runner(cfg: Config, load_mode: str = 'checked', verbose: bool = True):
+    """The Runner for ``cfg``: :class:`~se_plugin.runtime.runner.CheckedRunner`
+    (or the config's ``runner_type``).
+
+    Args:
+        cfg (Config): A prepared config.
+        load_mode (str): How checkpoints load: ``'strict'``, ``'checked'`` or
+            ``'partial'`` (:mod:`se_plugin.runtime.weights`). Default: 'checked'.
+        verbose (bool): Whether the console shows the config dump, environment
+            and hook table (the log file always has them). Default: True.
+    """
     from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
 
     apply_env(cfg)
     init_distributed(cfg)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+    runner_cls = type('CheckedRunner', (CheckedRunner,), dict(load_mode=load_mode, verbose=verbose))
+    return runner_cls.from_cfg(cfg)
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """``--partial-load`` and ``--verbose``, shared by ``train.py`` and ``test.py``."""
+    parser.add_argument(
+        '--partial-load',
+        action='store_true',
+        help='load only the checkpoint tensors that fit the model (default: test.py needs an '
+        'exact fit; load_from / init_cfg must fill at least half of the model)',
+    )
+    parser.add_argument(
+        '--verbose',
+        action='store_true',
+        help='also print the config dump, environment and hook table (always in the log file)',
+    )
+
+
+def train(cfg: Config, partial_load: bool = False, verbose: bool = False) -> None:
+    """Train ``cfg`` (prepared) with the work dir locked; print the result last."""
+    with lock_work_dir(cfg.work_dir, 'tools/train.py'):
+        runner = build_runner(cfg, 'partial' if partial_load else 'checked', verbose)
+        runner.train()
+    scalars = runner.message_hub.log_scalars
+    metrics = {
+        k[4:]: v.current()
+        for k, v in scalars.items()
+        if k.startswith('val/') and k not in ('val/time', 'val/data_time')
+    }
+    result = f'; last validation: {format_metrics(metrics)}' if metrics else ''
+    print(f'train: {runner.epoch} epochs, {runner.iter} iterations in {cfg.work_dir}{result}')
+
+
+def test(cfg: Config, partial_load: bool = False, verbose: bool = False) -> None:
+    """Evaluate ``cfg.load_from`` (prepared) with the work dir locked; print the metrics."""
+    with lock_work_dir(cfg.work_dir, 'tools/test.py'):
+        runner = build_runner(cfg, 'partial' if partial_load else 'strict', verbose)
+        metrics = runner.test()
+    print(f'test: {format_metrics(metrics)}')
 
 
 def format_metrics(metrics: Mapping[str, Any]) -> str:
     return '  '.join(
         f'{k}: {v:.2f}' if isinstance(v, float) else f'{k}: {v}' for k, v in metrics.items()
     )
-
-
-USER_ERRORS = (
-    ValueError,
-    TypeError,
-    KeyError,
-    FileNotFoundError,
-    NotADirectoryError,
-    PermissionError,
-    CheckpointError,
-    pickle.UnpicklingError,
-)
 
 
 def _message(err: BaseException) -> str:
@@ -398,14 +496,20 @@ def _message(err: BaseException) -> str:
 
 
 def run_cli(main: Callable[[], Optional[int]]) -> None:
-    """Run a tool's ``main``: user errors become one line on stderr and exit 2."""
+    """Run a tool's ``main``: user errors become one line on stderr and exit 2.
+
+    Which errors are the user's: :func:`~se_plugin.runtime.errors.is_user_error`
+    (se_plugin's own error classes always; plain ``ValueError``/``TypeError``/...
+    only while the run is prepared; a traceback once training runs).
+    """
+    mark_preparing()
     try:
         code = main()
     except KeyboardInterrupt:
         print('interrupted', file=sys.stderr)
         sys.exit(130)
-    except USER_ERRORS as err:
-        if os.environ.get('SE_PLUGIN_DEBUG'):
+    except Exception as err:
+        if not is_user_error(err) or os.environ.get('SE_PLUGIN_DEBUG'):
             raise
         print(
             f'error: {_message(err)} [{type(err).__name__}; SE_PLUGIN_DEBUG=1 shows the traceback]',
@@ -416,6 +520,11 @@ def run_cli(main: Callable[[], Optional[int]]) -> None:
 
 
 __all__ = [
+    'add_run_options',
+    'non_negative_int',
+    'positive_int',
+    'test',
+    'train',
     'CfgOptionsAction',
     'ConfigError',
     'EXIT_USER_ERROR',
@@ -426,6 +535,8 @@ __all__ = [
     'check_data_roots',
     'format_metrics',
     'check_option_key',
+    'check_output_dir',
+    'check_output_file',
     'load_config',
     'parse_tool_args',
     'tool_parser',

@@ -7,6 +7,7 @@ options), see ``configs/ablations/se_resnet50_compile_imagenet.py``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -14,6 +15,8 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from se_plugin.registry import HOOKS
+
+from .errors import UserError
 
 
 def to_channels_last(data: Any) -> Any:
@@ -74,3 +77,44 @@ class ChannelsLastHook(Hook):
 
 
 __all__ = ['ChannelsLastHook', 'to_channels_last']
+
+
+class NonFiniteLossError(UserError, FloatingPointError):
+    """Training produced a NaN or infinite loss."""
+
+
+@HOOKS.register_module()
+class NonFiniteLossHook(Hook):
+    """Stop training at the first NaN or infinite loss, with the likely causes.
+
+    mmengine trains on through NaN losses (and saves NaN checkpoints); this hook
+    raises :class:`NonFiniteLossError` (one line, exit 2 from the tools)
+    naming the epoch, iteration and learning rate. On by default in
+    ``configs/_base_/default_runtime.py`` (``default_hooks.nonfinite_loss``).
+
+    Args:
+        interval (int): Check every ``interval`` iterations (each check reads
+            one scalar). Default: 1.
+    """
+
+    priority = 'ABOVE_NORMAL'
+
+    def __init__(self, interval: int = 1):
+        if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+            raise ValueError(f'interval must be an int >= 1, got {interval!r}')
+        self.interval = interval
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if not self.every_n_train_iters(runner, self.interval) or not isinstance(outputs, dict):
+            return
+        losses = {k: v for k, v in outputs.items() if 'loss' in k and torch.is_tensor(v)}
+        bad = {k: float(v.detach().float().mean()) for k, v in losses.items()}
+        bad = {k: v for k, v in bad.items() if not math.isfinite(v)}
+        if bad:
+            lrs = runner.optim_wrapper.get_lr() if hasattr(runner, 'optim_wrapper') else {}
+            lr = next(iter(lrs.values()), ['?'])[0] if isinstance(lrs, dict) and lrs else '?'
+            raise NonFiniteLossError(
+                f'training stopped: {", ".join(f"{k} = {v}" for k, v in bad.items())} at '
+                f'epoch {runner.epoch + 1}, iteration {runner.iter + 1} (lr {lr}); check the '
+                'learning rate, data_preprocessor.mean/std and the data, or try without --amp'
+            )

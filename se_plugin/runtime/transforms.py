@@ -5,7 +5,7 @@ truncated PNG/JPEG, a text file named ``.jpg``) with ``assert img is not None``
 and a decoder error with whatever the decoder raised, so a folder dataset with
 one bad file stops training with an ``AssertionError`` traceback from deep in
 the data loader. The subclass registered here under the same name in the
-``se_plugin`` scope raises :class:`ImageLoadError` (a ``ValueError``) naming the
+``se_plugin`` scope raises :class:`ImageLoadError` (a user error and ``ValueError``) naming the
 file instead; configs with ``default_scope = 'se_plugin'`` get it for
 ``type='LoadImageFromFile'`` without any change. With ``ignore_empty=True``
 it returns None as mmcv does (the dataset then picks another sample).
@@ -17,11 +17,15 @@ silenced while an image is decoded.
 from __future__ import annotations
 
 import contextlib
+import os.path as osp
 from typing import Optional
 
+import cv2
 from mmcv.transforms import LoadImageFromFile as _LoadImageFromFile
 
 from se_plugin.registry import TRANSFORMS
+
+from .errors import DataError
 
 __all__ = ['ImageLoadError', 'LoadImageFromFile']
 
@@ -42,7 +46,10 @@ def _quiet_opencv():
         cv_logging.setLogLevel(level)
 
 
-class ImageLoadError(ValueError):
+_DECODER_ERRORS = (OSError, ValueError, SyntaxError, cv2.error)
+
+
+class ImageLoadError(DataError):
     """An image file that cannot be read or decoded."""
 
 
@@ -67,13 +74,18 @@ class LoadImageFromFile(_LoadImageFromFile):
             with _quiet_opencv():
                 return super().transform(results)
         except FileNotFoundError:
-            raise FileNotFoundError(f'image file not found: {filename}') from None
+            raise ImageLoadError(f'image file not found: {filename}') from None
         except AssertionError:  # mmcv: the decoder returned None
             raise ImageLoadError(
                 f'cannot decode image {filename}: the file is corrupt, truncated or not an '
                 f'image ({self.imdecode_backend} decoder)'
             ) from None
-        except (OSError, ValueError, SyntaxError) as err:  # e.g. pillow's decoder errors
+        except _DECODER_ERRORS as err:  # pillow's OSError/SyntaxError, cv2.error (0 bytes)
+            if isinstance(filename, str) and osp.isfile(filename) and not osp.getsize(filename):
+                raise ImageLoadError(
+                    f'cannot decode image {filename}: the file is empty (0 bytes)'
+                ) from None
+            reason = ' '.join(str(err).split()) or type(err).__name__
             raise ImageLoadError(
-                f'cannot decode image {filename}: {type(err).__name__}: {err}'
+                f'cannot decode image {filename}: {type(err).__name__}: {reason}'
             ) from None

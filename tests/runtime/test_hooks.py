@@ -2,13 +2,19 @@
 
 from types import SimpleNamespace
 
+import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import DefaultScope
 
 from se_plugin.registry import HOOKS, MODELS
-from se_plugin.runtime.hooks import ChannelsLastHook, to_channels_last
+from se_plugin.runtime.hooks import (
+    ChannelsLastHook,
+    NonFiniteLossError,
+    NonFiniteLossHook,
+    to_channels_last,
+)
 
 CL = torch.channels_last
 
@@ -65,3 +71,28 @@ def test_channels_last_and_compile_configs(repo_root):
     compiled = Config.fromfile(f'{repo_root}/configs/ablations/se_resnet50_compile_imagenet.py')
     assert compiled.compile in (True,) or isinstance(compiled.compile, dict)
     assert compiled.model.backbone.type == 'se_plugin.SEResNet'
+
+
+def _fake_runner(lr=0.1):
+    wrapper = SimpleNamespace(get_lr=lambda: {'lr': [lr]})
+    return SimpleNamespace(epoch=2, iter=41, optim_wrapper=wrapper)
+
+
+@pytest.mark.parametrize('value', [float('nan'), float('inf'), -float('inf')])
+def test_nonfinite_loss_stops_training_naming_where(value):
+    hook = NonFiniteLossHook()
+    with pytest.raises(NonFiniteLossError, match=r'loss = .* at epoch 3, iteration 42 \(lr 0.1\)'):
+        hook.after_train_iter(_fake_runner(), 0, outputs={'loss': torch.tensor(value)})
+
+
+def test_finite_loss_and_other_outputs_pass():
+    hook = NonFiniteLossHook()
+    hook.after_train_iter(_fake_runner(), 0, outputs={'loss': torch.tensor(0.5), 'acc': 'x'})
+    hook.after_train_iter(_fake_runner(), 0, outputs=None)
+
+
+def test_nonfinite_loss_hook_is_on_by_default(repo_root):
+    cfg = Config.fromfile(f'{repo_root}/configs/quickstart/se_resnet18_mnist5k.py')
+    assert cfg.default_hooks.nonfinite_loss.type == 'se_plugin.NonFiniteLossHook'
+    with pytest.raises(ValueError, match='interval'):
+        NonFiniteLossHook(interval=0)

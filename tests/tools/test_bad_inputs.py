@@ -122,7 +122,63 @@ train_cfg = dict(max_epochs=1)
 """
     write('folder.py', folder.replace('NUM_WORKERS', '0'))
     write('folder_workers.py', folder.replace('NUM_WORKERS', '2'))
+
+    # folder datasets: a 0-byte image; train and val with different class folders
+    for split, classes in (('train', ('a', 'b')), ('val', ('a', 'c'))):
+        for cls in classes:
+            (d / 'classes' / split / cls).mkdir(parents=True)
+            (d / 'classes' / split / cls / '0.png').write_bytes(good_png)
+    (d / 'empty' / 'a').mkdir(parents=True)
+    (d / 'empty' / 'a' / '0.png').write_bytes(b'')
+    empty = folder.replace('NUM_WORKERS', '0').replace(str(d / 'folder'), str(d / 'empty'))
+    write('folder_empty.py', empty)
+    classes = (
+        folder.replace('NUM_WORKERS', '0')
+        .replace(
+            f'data_root={str(d / "folder")!r},',
+            f"data_root={str(d / 'classes')!r}, data_prefix='train',",
+            1,
+        )
+        .replace(
+            f'data_root={str(d / "folder")!r},',
+            f"data_root={str(d / 'classes')!r}, data_prefix='val',",
+            1,
+        )
+    )
+    write('folder_classes.py', classes)
+
+    # checkpoints of the quick-start model: exact, and each way of not fitting
+    write('typo_key.py', base + 'laod_from = None\n')
+    sd = _quickstart_state_dict()
+    variants = {
+        'qs.pth': sd,
+        'qs_missing.pth': {k: v for k, v in sd.items() if k != 'head.fc.bias'},
+        'qs_unexpected.pth': {**sd, 'head.extra.weight': torch.zeros(3)},
+        'qs_mismatched.pth': {**sd, 'head.fc.weight': torch.zeros(5, 256)},
+        'foreign.pth': {
+            'fc.weight': torch.zeros(10, 2048),
+            'conv1.weight': torch.zeros(64, 3, 7, 7),
+        },
+    }
+    for name, state_dict in variants.items():
+        torch.save({'meta': {}, 'state_dict': state_dict}, d / name)
+        f[name] = str(d / name)
+    init = f"dict(type='Pretrained', checkpoint={f['foreign.pth']!r})"
+    pretrained = f'model = dict(backbone=dict(init_cfg={init}))\n'
+    write('init_foreign.py', base + pretrained)
     return f
+
+
+def _quickstart_state_dict():
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    from se_plugin.registry import MODELS
+
+    cfg = Config.fromfile(QS)
+    with DefaultScope.overwrite_default_scope('se_plugin'):
+        model = MODELS.build(cfg.model)
+    return model.state_dict()
 
 
 def _forget_mmengine_instances():
@@ -437,7 +493,7 @@ CASES = [
         'lr_negative',
         'train.py',
         lambda f, w: [QS, *W(w), *SHRINK, 'optim_wrapper.optimizer.lr=-0.1'],
-        'learning rate',
+        'optimizer.lr must be a finite number > 0',
     ),
     (
         'optimizer_unknown',
@@ -595,8 +651,152 @@ CASES = [
     (
         'corrupt_image_test',
         'test.py',
-        lambda f, w: [f['folder.py'], f['good.pth'], *W(w)],
+        lambda f, w: [f['folder.py'], f['good.pth'], *W(w), '--partial-load'],
         'cannot decode image',
+    ),
+    ('zero_byte_image', 'train.py', lambda f, w: [f['folder_empty.py'], *W(w)], 'empty (0 bytes)'),
+    (
+        'folder_classes_differ',
+        'train.py',
+        lambda f, w: [f['folder_classes.py'], *W(w)],
+        'only in the first: b; only in the second: c',
+    ),
+    (
+        'indices_out_of_range',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'train_dataloader.dataset.indices=[0,99999]'],
+        '99999 is out of range',
+    ),
+    # --- issue 13: values and keys that would mean nothing ---
+    (
+        'se_stages_unbalanced',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.se_stages=(True,True'],
+        "unbalanced brackets (missing ')')",
+    ),
+    (
+        'cfg_option_extra_bracket',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.se_stages=[True]]'],
+        "unbalanced brackets (unexpected ']')",
+    ),
+    (
+        'base_batch_size_zero',
+        'train.py',
+        lambda f, w: [QS, *W(w), '--auto-scale-lr', *SHRINK, 'auto_scale_lr.base_batch_size=0'],
+        'base_batch_size must be an int >= 1',
+    ),
+    (
+        'lr_inf',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'optim_wrapper.optimizer.lr=inf'],
+        'lr must be a finite number > 0, got inf',
+    ),
+    (
+        'lr_nan',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'optim_wrapper.optimizer.lr=nan'],
+        'lr must be a finite number > 0, got nan',
+    ),
+    (
+        'std_zero',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'data_preprocessor.std=[0]'],
+        'data_preprocessor.std[0] must be a finite number > 0',
+    ),
+    (
+        'top_key_typo_option',
+        'train.py',
+        lambda f, w: [QS, *W(w), '--cfg-options', 'laod_from=/x.pth'],
+        "did you mean 'load_from'",
+    ),
+    (
+        'top_key_typo_file',
+        'train.py',
+        lambda f, w: [f['typo_key.py'], *W(w)],
+        "unknown top-level config key 'laod_from' (did you mean 'load_from'?)",
+    ),
+    (
+        'env_cfg_key_typo',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'env_cfg.torch_num_thread=1'],
+        "did you mean 'torch_num_threads'",
+    ),
+    (
+        'train_pipeline_copied',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'train_pipeline.0.padding=4'],
+        'set train_dataloader.dataset.pipeline.0.padding',
+    ),
+    ('max_epochs_flag_zero', 'train.py', lambda f, w: [QS, '--max-epochs', '0'], 'int >= 1'),
+    (
+        'work_dir_parent_is_file',
+        'train.py',
+        lambda f, w: [QS, '--work-dir', f['not_a_dir'] + '/sub'],
+        'is a file, not a directory',
+    ),
+    # --- checkpoints that do not fit the model ---
+    (
+        'test_ckpt_missing_key',
+        'test.py',
+        lambda f, w: [QS, f['qs_missing.pth'], *W(w)],
+        'missing 1 (head.fc.bias)',
+    ),
+    (
+        'test_ckpt_unexpected_key',
+        'test.py',
+        lambda f, w: [QS, f['qs_unexpected.pth'], *W(w)],
+        'unexpected 1 (head.extra.weight)',
+    ),
+    (
+        'test_ckpt_mismatched_shape',
+        'test.py',
+        lambda f, w: [QS, f['qs_mismatched.pth'], *W(w)],
+        'mismatched 1 (head.fc.weight)',
+    ),
+    (
+        'test_ckpt_foreign',
+        'test.py',
+        lambda f, w: [QS, f['foreign.pth'], *W(w)],
+        'does not fit the model',
+    ),
+    ('test_ckpt_other_model', 'test.py', lambda f, w: [QS, f['good.pth'], *W(w)], 'loaded 0/'),
+    (
+        'load_from_foreign',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, f'load_from={f["foreign.pth"]}'],
+        'matches almost nothing',
+    ),
+    (
+        'init_cfg_pretrained_foreign',
+        'train.py',
+        lambda f, w: [f['init_foreign.py'], *W(w), *SHRINK],
+        'init_cfg Pretrained',
+    ),
+    # --- the other tools ---
+    (
+        'benchmark_batch_zero',
+        'benchmark.py',
+        lambda f, w: ['torchvision.resnet18', '--batch', '0'],
+        '--batch: must be an int >= 1',
+    ),
+    (
+        'benchmark_out_is_dir',
+        'benchmark.py',
+        lambda f, w: ['torchvision.resnet18', '--out', f['dir']],
+        'is a directory',
+    ),
+    (
+        'excitation_out_dir_is_file',
+        'analysis/excitation.py',
+        lambda f, w: [QS, f['qs.pth'], '--out-dir', f['not_a_dir']],
+        'is not a directory',
+    ),
+    (
+        'convert_dst_is_dir',
+        'convert.py',
+        lambda f, w: [f['qs.pth'], f['dir'], '--from', 'timm', '--arch', 'seresnet50'],
+        'is a directory',
     ),
 ]
 MALICIOUS = [
@@ -638,13 +838,63 @@ def test_malicious_checkpoint_is_refused_and_nothing_runs(
     assert not work.exists()  # refused before the Runner made its work dir
 
 
+def test_work_dir_in_use_is_refused_naming_the_running_pid(tmp_path, capsys, monkeypatch):
+    from se_plugin.runtime.workdir_lock import lock_work_dir
+
+    with lock_work_dir(str(tmp_path), 'the first run'):
+        code, err = run_tool('train.py', [QS, *W(tmp_path), *SHRINK], capsys, monkeypatch)
+    assert_one_line_error(code, err, f'in use by another run (pid {os.getpid()}')
+
+
+def test_full_disk_during_training_is_one_line(tmp_path, capsys, monkeypatch):
+    from se_plugin.runtime import atomic
+
+    def full(*args, **kwargs):
+        raise OSError(28, 'No space left on device')
+
+    monkeypatch.setattr(atomic, 'atomic_write_bytes', full)
+    code, err = run_tool('train.py', [QS, *W(tmp_path), *SHRINK], capsys, monkeypatch)
+    assert_one_line_error(code, err, 'No space left on device')
+
+
+def test_nonfinite_loss_stops_training_with_exit_2(tmp_path, capsys, monkeypatch):
+    argv = [QS, *W(tmp_path), *SHRINK, 'optim_wrapper.optimizer.lr=1e30']
+    code, err = run_tool('train.py', argv, capsys, monkeypatch)
+    assert_one_line_error(code, err, 'training stopped: loss = nan')
+    assert not (tmp_path / 'epoch_1.pth').exists()
+
+
+def test_exception_inside_training_keeps_its_traceback(files, tmp_path, capsys, monkeypatch):
+    """A ValueError once training runs is a bug: it propagates (traceback), not one line."""
+    from mmengine.hooks import Hook
+
+    from se_plugin.registry import HOOKS
+
+    @HOOKS.register_module(name='_RaiseInTraining', force=True)
+    class _RaiseInTraining(Hook):
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            raise ValueError('a bug deep inside training')
+
+    config = tmp_path / 'raise.py'
+    config.write_text(f"_base_ = [{QS!r}]\ncustom_hooks = [dict(type='_RaiseInTraining')]\n")
+    monkeypatch.setattr(sys, 'argv', ['train.py', str(config), *W(tmp_path / 'w'), *SHRINK])
+    monkeypatch.chdir(REPO)
+    _forget_mmengine_instances()
+    try:
+        with pytest.raises(ValueError, match='a bug deep inside training'):
+            runpy.run_path(str(REPO / 'tools' / 'train.py'), run_name='__main__')
+    finally:
+        _forget_mmengine_instances()
+
+
 # --- real subprocesses -------------------------------------------------------------------
 
 
 def _subprocess(args, tmp_path):
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(REPO))
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(REPO), PYTHON=sys.executable)
+    runner = ['bash'] if args[0].endswith('.sh') else [sys.executable]
     return subprocess.run(
-        [sys.executable, *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+        [*runner, *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
     )
 
 
@@ -672,6 +922,8 @@ def _subprocess(args, tmp_path):
             lambda f, w: ['tools/test.py', QS, f['evil_os_system.pth'], *W(w)],
             'refused',
         ),
+        ('dist_train_zero', lambda f, w: ['tools/dist_train.sh', QS, '0'], 'NUM_PROCS must be'),
+        ('dist_train_no_procs', lambda f, w: ['tools/dist_train.sh', QS], 'usage:'),
         # two DataLoader workers: the error comes back from a worker process
         (
             'corrupt_image_workers',

@@ -44,6 +44,18 @@ def test_train_resume_test(tmp_path, config):
     )
     assert first.returncode == 0, first.stderr[-3000:]
     assert os.path.isfile(os.path.join(work, 'epoch_1.pth'))
+    # a quiet console: no config dump or hook table (they are in the log file), result last
+    assert 'Config:' not in first.stdout and 'Hooks will be executed' not in first.stdout
+    assert first.stdout.strip().splitlines()[-1].startswith('train: 1 epochs')
+    assert 'accuracy/top1' in first.stdout.strip().splitlines()[-1]
+    (log_file,) = [
+        os.path.join(root, name)
+        for root, _, names in os.walk(work)
+        for name in names
+        if name.endswith('.log')
+    ]
+    with open(log_file) as f:
+        assert 'Config:' in f.read()
 
     resumed = run_tool(
         'tools/train.py',
@@ -107,6 +119,23 @@ def test_resume_from_explicit_checkpoint(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert 'resumed epoch: 1' in again.stdout + again.stderr
 
+    # --resume on a fresh work dir with load_from: that file is used, never dropped
+    fresh = run_tool(
+        'tools/train.py',
+        config,
+        '--work-dir',
+        str(tmp_path / 'fresh'),
+        '--resume',
+        '--cfg-options',
+        f'load_from={ckpt}',
+        'train_cfg.max_epochs=2',
+        *TINY,
+    )
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    log = fresh.stdout + fresh.stderr
+    assert f'resuming from load_from={ckpt}' in log and 'resumed epoch: 1' in log
+    assert 'Epoch(train) [1]' not in log and 'Epoch(train) [2]' in log
+
 
 def test_missing_imagenet_is_one_clear_line(tmp_path):
     config = os.path.join(REPO_ROOT, 'configs/se_resnet50_imagenet.py')
@@ -132,3 +161,19 @@ def test_missing_checkpoint_for_test_tool(tmp_path):
     )
     assert result.returncode == 2
     assert 'checkpoint not found' in result.stderr and 'Traceback' not in result.stderr
+
+
+@pytest.mark.parametrize('epochs', [1, 3])
+def test_smoke_run_shortens_the_whole_schedule(tmp_path, epochs):
+    """``--max-epochs N``: warm-up and cosine both fit in N epochs (not the warm-up only)."""
+    from se_plugin.runtime.cli import prepare_train_config
+
+    cfg = prepare_train_config(
+        os.path.join(REPO_ROOT, 'configs/quickstart/se_resnet18_mnist5k.py'),
+        work_dir=str(tmp_path),
+        max_epochs=epochs,
+    )
+    assert cfg.train_cfg.max_epochs == epochs
+    warmup, cosine = cfg.param_scheduler
+    assert warmup.end == cosine.begin == pytest.approx(epochs / 10)  # warm-up, then the decay
+    assert cosine.end == pytest.approx(epochs)

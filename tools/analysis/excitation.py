@@ -13,7 +13,7 @@ from mmengine.config import DictAction
 
 import se_plugin  # noqa: F401  (registers se_plugin modules, safe checkpoint loading)
 from se_plugin.analysis.excitation import analyze
-from se_plugin.runtime.cli import run_cli
+from se_plugin.runtime.cli import check_output_dir, run_cli
 
 
 def parse_args():
@@ -49,6 +49,7 @@ def parse_args():
 def main():
     args = parse_args()
     out_dir = args.out_dir or osp.join(osp.dirname(osp.abspath(args.checkpoint)), 'excitation')
+    check_output_dir(out_dir, '--out-dir')
     result, files = analyze(
         args.config,
         args.checkpoint,

@@ -1,0 +1,102 @@
+"""The Runner the tools use: mmengine's, with checked loads and a quiet console.
+
+:class:`CheckedRunner` differs from ``mmengine.runner.Runner`` in three ways:
+
+* every checkpoint it loads (``load_from``, ``--resume``, ``tools/test.py``)
+  goes through :func:`~se_plugin.runtime.weights.load_weights` in its
+  ``load_mode`` (``'strict'``, ``'checked'`` or ``'partial'``);
+* :class:`~se_plugin.runtime.errors.RunPhaseHook` marks when the first loop
+  starts (user errors before it are one line, exceptions after it keep their
+  traceback);
+* with ``verbose=False`` the console leaves out the config dump, the
+  environment report and the hook table (they still go to the log file).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Callable, Union
+
+from mmengine.model import is_model_wrapper
+from mmengine.runner import Runner
+from mmengine.runner.checkpoint import _load_checkpoint
+
+from .errors import RunPhaseHook
+from .weights import LOAD_MODES, _state_dict_of, load_weights
+
+__all__ = ['CheckedRunner', 'ConsoleFilter']
+
+# what the console leaves out unless --verbose (the log file keeps everything)
+VERBOSE_ONLY = (
+    'Config:',
+    'Hooks will be executed in the following order',
+    '\n------------------------------------------------------------\nSystem environment',
+    'Distributed training is not used',
+    'Checkpoints will be saved to',
+    '"FileClient" will be deprecated',
+    'The "file_client_args" is deprecated',
+    'The prefix is not set in metric class',
+    'Exp name:',
+    '"HardDiskBackend" is the alias',
+)
+
+
+class ConsoleFilter(logging.Filter):
+    """Drops the log records that start with one of ``VERBOSE_ONLY``.
+
+    Args:
+        prefixes (tuple[str]): Message starts to drop. Default: ``VERBOSE_ONLY``.
+    """
+
+    def __init__(self, prefixes: tuple = VERBOSE_ONLY):
+        super().__init__()
+        self.prefixes = tuple(p.strip() for p in prefixes)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.getMessage()).lstrip().startswith(self.prefixes)
+
+
+class CheckedRunner(Runner):
+    """mmengine's Runner with checked checkpoint loads (see the module docstring).
+
+    Set the class attributes (or the instance's, before ``train``/``test``):
+    ``load_mode`` (``'strict'``, ``'checked'`` or ``'partial'``; default
+    ``'checked'``) and ``verbose`` (default True, the tools pass False).
+    """
+
+    load_mode = 'checked'
+    verbose = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.register_hook(RunPhaseHook())
+
+    def build_logger(self, *args, **kwargs):
+        logger = super().build_logger(*args, **kwargs)
+        if not self.verbose:
+            for handler in logger.handlers:
+                if isinstance(handler, logging.StreamHandler) and handler.stream in (
+                    sys.stdout,
+                    sys.stderr,
+                ):
+                    handler.addFilter(ConsoleFilter())
+        return logger
+
+    def load_checkpoint(
+        self,
+        filename: str,
+        map_location: Union[str, Callable] = 'cpu',
+        strict: bool = False,
+        revise_keys: list = [(r'^module.', '')],  # noqa: B006  (mmengine's signature)
+    ):
+        """mmengine's ``load_checkpoint`` through :func:`load_weights` (``load_mode``)."""
+        if self.load_mode not in LOAD_MODES:
+            raise ValueError(f'load_mode must be one of {LOAD_MODES}, got {self.load_mode!r}')
+        checkpoint = _load_checkpoint(filename, map_location=map_location)
+        self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
+        model = self.model.module if is_model_wrapper(self.model) else self.model
+        mode = 'strict' if strict else self.load_mode
+        load_weights(model, _state_dict_of(checkpoint), f'checkpoint {filename}', mode)
+        self._has_loaded = True
+        return checkpoint
