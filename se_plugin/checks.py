@@ -7,6 +7,7 @@ answered by one clear line instead of an ``AssertionError`` deep in a build.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,18 +28,27 @@ HIDDEN_ACTIVATIONS = (
 GATE_ACTIVATIONS = ('Sigmoid', 'HSigmoid', 'Tanh', 'ReLU')
 
 
+class ChoiceError(ValueError, KeyError):
+    """A value outside a closed set (e.g. a depth): a ValueError, and a KeyError as
+    mmpretrain raises for unknown depths, so callers catching either keep working."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ''
+
+
 def check_int(name: str, value: Any, minimum: int | None = None) -> int:
-    """Return ``value`` if it is an int (not a bool) >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    """Return ``value`` as an int if it is an integer (not a bool; numpy too) >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f'{name} must be an int, got {value!r} ({type(value).__name__})')
+    value = int(value)
     if minimum is not None and value < minimum:
         raise ValueError(f'{name} must be >= {minimum}, got {value}')
     return value
 
 
 def check_positive_number(name: str, value: Any) -> float:
-    """Return ``value`` if it is a real number > 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """Return ``value`` if it is a real number > 0 (numpy scalars too)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f'{name} must be a number, got {value!r} ({type(value).__name__})')
     if not value > 0:
         raise ValueError(f'{name} must be > 0, got {value}')
@@ -151,3 +161,14 @@ def check_registered(name: str, cfg: Any, registry: Any = None, kind: str = '') 
             f'{name}: {layer_type!r} is not a registered {kind + " " if kind else ""}layer type'
         )
     return cfg
+
+
+def check_conv2d(name: str, conv: Any, cfg: Any) -> Any:
+    """Return a built conv layer if it convolves 2-D maps (refuses e.g. ``Conv1d``/``Conv3d``)."""
+    kernel = getattr(conv, 'kernel_size', None)
+    if not isinstance(kernel, tuple) or len(kernel) != 2:
+        raise ValueError(
+            f'{name}={cfg!r} builds a {type(conv).__name__}; the layer needs a 2-D '
+            'convolution (None, or a type such as Conv2d)'
+        )
+    return conv

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Optional, Sequence
 
 import torch.nn as nn
@@ -9,6 +10,7 @@ from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmpretrain.models.backbones.resnet import ResLayer, ResNet
 
 from se_plugin.checks import (
+    ChoiceError,
     check_bool_tuple,
     check_choice,
     check_fraction,
@@ -76,7 +78,7 @@ class SEResNet(ResNet):
         if isinstance(depth, bool) or not isinstance(depth, int) or depth not in self.arch_settings:
             allowed = ', '.join(str(d) for d in self.arch_settings)
             name = type(self).__name__
-            raise ValueError(f'depth must be one of {allowed} for {name}, got {depth!r}')
+            raise ChoiceError(f'depth must be one of {allowed} for {name}, got {depth!r}')
         num_stages = check_int('num_stages', kwargs.get('num_stages', 4), minimum=1)
         if num_stages > 4:
             raise ValueError(f'num_stages must be in [1, 4], got {num_stages}')
@@ -113,12 +115,17 @@ class SEResNet(ResNet):
         check_registered('norm_cfg', kwargs.get('norm_cfg', dict(type='BN')), kind='norm')
         out_indices = kwargs.get('out_indices', (3,))
         if not isinstance(out_indices, (list, tuple)) or not all(
-            isinstance(i, int) and -num_stages <= i < num_stages for i in out_indices
+            isinstance(i, numbers.Integral)
+            and not isinstance(i, bool)
+            and -num_stages <= i < num_stages
+            for i in out_indices
         ):
             raise ValueError(
-                f'out_indices must be a tuple of stage indices in [0, {num_stages - 1}], '
-                f'got {out_indices!r}'
+                f'out_indices must be a tuple of stage indices in [-{num_stages}, '
+                f'{num_stages - 1}] (negative: from the end), got {out_indices!r}'
             )
+        # negative indices count from the end (mmpretrain's ResNet would return nothing)
+        kwargs['out_indices'] = type(out_indices)(int(i) % num_stages for i in out_indices)
         for name in ('strides', 'dilations'):
             if name in kwargs:
                 check_int_tuple(name, kwargs[name], num_stages, minimum=1)

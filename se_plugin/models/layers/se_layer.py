@@ -26,6 +26,7 @@ from se_plugin.checks import (
     HIDDEN_ACTIVATIONS,
     check_act_cfg,
     check_choice,
+    check_conv2d,
     check_int,
     check_positive_number,
     check_registered,
@@ -154,15 +155,15 @@ class SELayer(BaseModule):
         init_cfg: Optional[Union[dict, list]] = None,
     ) -> None:
         super().__init__(init_cfg)
-        check_int('in_channels', in_channels, minimum=1)
-        check_int('divisor', divisor, minimum=1)
+        in_channels = check_int('in_channels', in_channels, minimum=1)
+        divisor = check_int('divisor', divisor, minimum=1)
         conv_cfg = check_registered('conv_cfg', conv_cfg, kind='conv')
         if squeeze_channels is None:
             check_positive_number('ratio', ratio)
             squeeze_channels = make_divisible(in_channels / ratio, divisor)
             source = f'ratio={ratio} with divisor={divisor}'
         else:
-            check_int('squeeze_channels', squeeze_channels)
+            squeeze_channels = check_int('squeeze_channels', squeeze_channels)
             source = 'squeeze_channels'
         if not 1 <= squeeze_channels <= in_channels:
             raise ValueError(
@@ -182,7 +183,10 @@ class SELayer(BaseModule):
         self.squeeze = check_choice('squeeze', squeeze, SQUEEZE_OPS)
         self.return_weight = bool(return_weight)
         self.impl = check_choice('impl', impl, SE_IMPLS)
+        if not isinstance(bias, bool):
+            raise TypeError(f'bias must be a bool, got {bias!r} ({type(bias).__name__})')
         self.fc1 = build_conv_layer(conv_cfg, in_channels, squeeze_channels, 1, bias=bias)
+        check_conv2d('conv_cfg', self.fc1, conv_cfg)
         self.act = build_activation_layer(hidden_cfg)
         self.fc2 = build_conv_layer(conv_cfg, squeeze_channels, in_channels, 1, bias=bias)
         self.gate = build_activation_layer(gate_cfg)

@@ -14,6 +14,7 @@ from se_plugin.checks import (
     HIDDEN_ACTIVATIONS,
     check_act_cfg,
     check_choice,
+    check_conv2d,
     check_divisible,
     check_int,
     check_positive_number,
@@ -120,14 +121,14 @@ class SKConv(BaseModule):
         init_cfg: Optional[Union[dict, list]] = None,
     ) -> None:
         super().__init__(init_cfg)
-        check_int('in_channels', in_channels, minimum=1)
-        check_int('out_channels', out_channels, minimum=1)
-        check_int('stride', stride, minimum=1)
-        check_int('num_paths', num_paths, minimum=1)
-        check_int('groups', groups, minimum=1)
+        in_channels = check_int('in_channels', in_channels, minimum=1)
+        out_channels = check_int('out_channels', out_channels, minimum=1)
+        stride = check_int('stride', stride, minimum=1)
+        num_paths = check_int('num_paths', num_paths, minimum=1)
+        groups = check_int('groups', groups, minimum=1)
         check_positive_number('ratio', ratio)
-        check_int('min_channels', min_channels, minimum=1)
-        check_int('dilation', dilation, minimum=1)
+        min_channels = check_int('min_channels', min_channels, minimum=1)
+        dilation = check_int('dilation', dilation, minimum=1)
         check_divisible('in_channels', in_channels, 'groups', groups)
         check_divisible('out_channels', out_channels, 'groups', groups)
         conv_cfg = check_registered('conv_cfg', conv_cfg, kind='conv')
@@ -146,6 +147,8 @@ class SKConv(BaseModule):
         self.fuse_channels = max(int(out_channels / ratio), min_channels)
         # the fuse norm sees a 1x1 map: with one channel per group it normalises one value
         gn = norm_cfg is not None and norm_cfg['type'] in ('GN', 'GroupNorm')
+        if gn and 'num_groups' not in norm_cfg:
+            raise ValueError(f"norm_cfg={norm_cfg}: GroupNorm needs 'num_groups'")
         if (
             num_paths > 1
             and select == 'attention'
@@ -187,6 +190,7 @@ class SKConv(BaseModule):
         self.select = build_conv_layer(
             conv_cfg, self.fuse_channels, num_paths * out_channels, 1, bias=False
         )
+        check_conv2d('conv_cfg', self.select, conv_cfg)
 
     def _path_weights(self, pooled: Tensor) -> Tensor:
         """Softmax weights ``(N, M, C)`` from the pooled ``(N, C)`` of ``U``.

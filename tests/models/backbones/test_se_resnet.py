@@ -151,7 +151,7 @@ def test_channels_last_and_backward():
             ValueError,
             "stem_type must be one of 'imagenet', 'cifar'",
         ),
-        (dict(depth=50, out_indices=(4,)), ValueError, r'out_indices must be .* in \[0, 3\]'),
+        (dict(depth=50, out_indices=(4,)), ValueError, r'out_indices must be .* in \[-4, 3\]'),
         (dict(depth=50, num_stages=5), ValueError, r'num_stages must be in \[1, 4\]'),
         (dict(depth=50, style='keras'), ValueError, 'style must be one of'),
         (dict(depth=50, se_cfg=dict(type='SELayer', ratio=0)), ValueError, 'ratio must be > 0'),
@@ -167,3 +167,16 @@ def test_bad_arguments(kwargs, error, match):
 def test_unknown_attention_type_names_it():
     with pytest.raises(KeyError, match='SELayr'):
         SEResNet(18, se_cfg=dict(type='SELayr'), **SMALL)
+
+
+def test_negative_out_indices_count_from_the_end():
+    model = SEResNet(18, out_indices=(-1, -3), **SMALL)
+    assert sorted(model.out_indices) == [1, 3]
+    with pytest.raises(ValueError, match=r'stage indices in \[-4, 3\]'):
+        SEResNet(18, out_indices=(-5,), **SMALL)
+
+
+def test_a_bad_depth_is_a_value_error_and_a_key_error():
+    for error in (ValueError, KeyError):
+        with pytest.raises(error, match='depth must be one of 18, 34, 50, 101, 152'):
+            SEResNet(42)

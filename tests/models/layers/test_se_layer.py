@@ -121,3 +121,29 @@ def test_tiny_channels_with_default_divisor_explains_fix():
     with pytest.raises(ValueError, match='smaller divisor'):
         SELayer(4)  # make_divisible(4 / 16, 8) = 8 > 4
     assert SELayer(4, divisor=1).squeeze_channels == 1
+
+
+@pytest.mark.parametrize(
+    'kwargs, error, match',
+    [
+        (dict(conv_cfg=dict(type='Conv3d')), ValueError, 'builds a Conv3d; the layer needs a 2-D'),
+        (dict(conv_cfg=dict(type='Conv1d')), ValueError, 'builds a Conv1d'),
+        (dict(bias='no'), TypeError, "bias must be a bool, got 'no'"),
+    ],
+)
+def test_conv_and_bias_arguments_are_checked_at_build_time(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        SELayer(16, **kwargs)
+
+
+def test_input_shape_is_checked_and_numpy_ints_are_channels():
+    import numpy as np
+
+    layer = SELayer(np.int64(16), ratio=np.int32(4))
+    assert type(layer.in_channels) is int and layer.in_channels == 16
+    with pytest.raises(
+        ValueError, match=r'expects an \(N, 16, H, W\) input, got shape \(1, 16, 2, 2, 2\)'
+    ):
+        layer(torch.rand(1, 16, 2, 2, 2))
+    with pytest.raises(ValueError, match='got shape'):
+        layer(torch.rand(1, 8, 2, 2))

@@ -220,3 +220,15 @@ def test_bad_arguments(kwargs, error, match):
     args.update(kwargs)
     with pytest.raises(error, match=match):
         SKConv(**args)
+
+
+@pytest.mark.parametrize(
+    'kwargs, match',
+    [
+        (dict(norm_cfg=dict(type='GN')), "GroupNorm needs 'num_groups'"),
+        (dict(conv_cfg=dict(type='Conv1d')), 'builds a Conv1d'),
+    ],
+)
+def test_norm_and_conv_configs_are_checked_at_build_time(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SKConv(16, 16, groups=4, **kwargs)
