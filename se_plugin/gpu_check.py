@@ -85,6 +85,11 @@ def _step(model: nn.Module, x: torch.Tensor, autocast: torch.dtype | None) -> li
     return [flat.detach(), x.grad.float().flatten(), *grads, *buffers]
 
 
+def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """fp32 agreement relative to the tensor's scale (gradients sum many rounded terms)."""
+    return bool((a - b).abs().max() <= 1e-3 * b.abs().max() + 1e-6)
+
+
 def _cosine(run: list, truth: list) -> float:
     a, b = torch.cat(run), torch.cat(truth)
     return float(torch.nn.functional.cosine_similarity(a, b, dim=0))
@@ -102,7 +107,7 @@ def check_parity(device: str, log: Callable[[str], object] = print) -> list:
             xf = x.contiguous(memory_format=memory_format)
             truth = _step(_reference(model), x, None)
             got = _step(fused, xf, None)
-            ok = all(torch.allclose(a, b, rtol=1e-3, atol=1e-4) for a, b in zip(got, truth))
+            ok = all(_close(a, b) for a, b in zip(got, truth))
             fmt = 'channels_last' if memory_format == torch.channels_last else 'NCHW'
             log(f'{name:28s} {fmt:13s} fp32      {"ok" if ok else "MISMATCH"}')
             if not ok:

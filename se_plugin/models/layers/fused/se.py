@@ -166,16 +166,16 @@ class FusedNormSqueezeScale(torch.autograd.Function):
             weight = layer._excite(leaf)
         w = weight.detach().to(scale.dtype)
         out = scale_shift(z, scale * w, shift * w).add_(residual)
-        ctx.save_for_backward(z)
-        ctx.stats = (mean, var, invstd, scale, shift, pooled_z)
+        ctx.save_for_backward(z, mean, invstd, pooled_z)  # what the norm keeps, plus (N, C)
         ctx.training, ctx.eps, ctx.layer, ctx.gamma_beta = training, norm.eps, layer, (gamma, beta)
         ctx.params, ctx.leaf, ctx.weight = params, leaf, weight
         return out
 
     @staticmethod
-    def _reference(ctx, z, gamma, beta):
+    def _reference(ctx, saved, z, gamma, beta):
         """``se(bn(z))`` in plain ops (the statistics not updated again)."""
-        mean, var = ctx.stats[:2]
+        mean, invstd = saved[1:3]
+        var = invstd.pow(-2) - ctx.eps
         if ctx.training:
             x = F.batch_norm(z, None, None, gamma, beta, True, 0.0, ctx.eps)
         else:
@@ -184,29 +184,30 @@ class FusedNormSqueezeScale(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        (z,) = ctx.saved_tensors
+        z, mean, invstd, pooled_z = ctx.saved_tensors  # unpacked once (checkpointing)
+        gamma, beta = ctx.gamma_beta
+        saved = (z, mean, invstd, invstd if gamma is None else gamma * invstd, pooled_z)
         needs = ctx.needs_input_grad
         grad_residual = grad_out if needs[1] else None
         if torch.is_grad_enabled():  # create_graph=True: differentiate the plain formula
-            gamma, beta = ctx.gamma_beta
             grads = reference_grads(
                 lambda z, gamma, beta, *params: FusedNormSqueezeScale._reference(
-                    ctx, z, gamma, beta
+                    ctx, saved, z, gamma, beta
                 ),
                 (z, gamma, beta, *ctx.params),
                 (needs[0], needs[2], needs[3], *needs[6:]),
                 grad_out,
             )
             return (grads[0], grad_residual, grads[1], grads[2], None, None, *grads[3:])
-        return FusedNormSqueezeScale._fast_backward(ctx, z, grad_out, grad_residual)
+        return FusedNormSqueezeScale._fast_backward(ctx, saved, grad_out, grad_residual)
 
     @staticmethod
-    def _norm_grads(ctx, z, grad_out, w, grad_pooled, sum_gz, sum_g) -> tuple:
+    def _norm_grads(ctx, saved, grad_out, w, grad_pooled, sum_gz, sum_g) -> tuple:
         """``(grad_z, grad_gamma, grad_beta)`` from the two reductions, no ``grad_x`` tensor.
 
         ``sum_gz`` is ``sum_hw(g * (z - mean))``, ``sum_g`` is ``sum_hw(g)``.
         """
-        mean, _, invstd, scale, _, pooled_z = ctx.stats
+        z, mean, invstd, scale, pooled_z = saved
         n, c, h, w_ = z.shape
         hw, count = h * w_, n * h * w_
         # the norm's gradients: sum over (n, hw) of grad_x and of grad_x * xhat
@@ -227,13 +228,14 @@ class FusedNormSqueezeScale(torch.autograd.Function):
         return grad_z, grad_gamma, grad_beta
 
     @staticmethod
-    def _fast_backward(ctx, z, grad_out, grad_residual):
-        mean, _, invstd, scale, shift, _ = ctx.stats
+    def _fast_backward(ctx, saved, grad_out, grad_residual):
+        z, mean, invstd, scale, _ = saved
         needs = ctx.needs_input_grad
         hw = z.shape[2] * z.shape[3]
         # centred on the batch mean: sum_hw(g * x) = scale * sum_hw(g * (z - m)) + beta * sum_hw(g)
         sum_gz, sum_g = (s.to(scale.dtype) for s in channel_sums(grad_out, z, center=mean))
-        grad_weight = sum_gz * scale + sum_g * (shift + mean * scale)
+        beta = ctx.gamma_beta[1]
+        grad_weight = sum_gz * scale + (0.0 if beta is None else sum_g * beta)
         (grad_pooled,), param_grads = small_graph_grads(
             ctx.weight, grad_weight, [ctx.leaf], ctx.params, needs[6:]
         )
@@ -248,7 +250,7 @@ class FusedNormSqueezeScale(torch.autograd.Function):
             )
         else:
             grad_z, grad_gamma, grad_beta = FusedNormSqueezeScale._norm_grads(
-                ctx, z, grad_out, w, grad_pooled, sum_gz, sum_g
+                ctx, saved, grad_out, w, grad_pooled, sum_gz, sum_g
             )
         return (
             grad_z,
