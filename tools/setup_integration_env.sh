@@ -55,7 +55,8 @@ _wkey=$( { echo "$_mmcv_ver"; grep -E '^torch==' "$_base"; echo "$_pyver"; echo 
 _wheels="$_cache/wheels/mmcv-$_mmcv_ver-$_wkey"
 
 _pip() {
-  "$_vpy" -m pip --disable-pip-version-check "$@" 2> >(grep -v "is ignored: it is neither" >&2)
+  # no PYTHONPATH: a checkout on it (with its egg-info) is no installed package
+  PYTHONPATH= "$_vpy" -m pip --disable-pip-version-check "$@" 2> >(grep -v "is ignored: it is neither" >&2)
 }
 
 # base.txt without mmcv-lite, integration.txt with or without its mmcv line
