@@ -143,11 +143,13 @@ class FusedNormSqueezeScale(torch.autograd.Function):
     With ``x = bn(z) = z * A + B`` (``A, B`` per channel from the batch or
     running statistics) and ``w = excite(mean_hw(x)) = excite(mean_hw(z) * A + B)``,
     the output ``z * (A w) + B w + residual`` is written in one pass over
-    ``z`` (``x`` is never built) and only ``z`` is kept. With
-    ``g = grad_out``, ``sum_hw(g * x) = A * sum_hw(g * z) + B * sum_hw(g)``
-    gives the excitation's gradient, and the batch-norm backward of
+    ``z`` (``x`` is never built); kept are ``z``, the batch statistics and the
+    pooled ``(N, C)``. With ``g = grad_out`` and ``m`` the mean,
+    ``sum_hw(g * x) = A * sum_hw(g * (z - m)) + beta * sum_hw(g)`` gives the
+    excitation's gradient, and the batch-norm backward of
     ``grad_x = g * w + grad_pooled / HW`` reduces to per-channel sums of those
-    same two reductions: ``grad_z = g * P + z * Q + R``.
+    same two reductions: ``grad_z = g * P + z * Q + R`` (fp16/bf16: batch
+    norm's own backward kernel on ``grad_x``, one rounding).
     """
 
     @staticmethod
