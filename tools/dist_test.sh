@@ -10,6 +10,7 @@ CHECKPOINT=${2:?usage: tools/dist_test.sh CONFIG CHECKPOINT GPUS [options]}
 GPUS=${3:?usage: tools/dist_test.sh CONFIG CHECKPOINT GPUS [options]}
 shift 3
 source "$(dirname "$0")/pinned_python.sh"
+check_launch_args "$CONFIG" "$GPUS" GPUS "usage: tools/dist_test.sh CONFIG CHECKPOINT GPUS [options]"
 exec "$PYTHON" -m torch.distributed.run \
   --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" \
   --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${PORT:-29500}" \

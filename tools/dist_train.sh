@@ -13,15 +13,8 @@ fi
 CONFIG=$1
 NPROCS=$2
 shift 2
-if ! [[ $NPROCS =~ ^[0-9]+$ ]] || [ "$NPROCS" -lt 1 ]; then
-  echo "error: NUM_PROCS must be an int >= 1 (processes on this node), got '$NPROCS'; $_usage" >&2
-  exit 2
-fi
-if [ ! -f "$CONFIG" ]; then
-  echo "error: config file not found: $CONFIG" >&2
-  exit 2
-fi
 source "$(dirname "$0")/pinned_python.sh"
+check_launch_args "$CONFIG" "$NPROCS" NUM_PROCS "$_usage"
 exec "$PYTHON" -m torch.distributed.run \
   --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" \
   --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${PORT:-29500}" \

@@ -18,7 +18,7 @@ if [ -z "${SE_PLUGIN_PY:-}" ]; then
     export PYTHONPATH="$_site${PYTHONPATH:+:$PYTHONPATH}"
     SE_PLUGIN_PY=python3
   else
-    source tools/setup_env.sh
+    SE_PLUGIN_PY=$(bash tools/setup_env.sh)  # prints the pinned environment's python
   fi
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1

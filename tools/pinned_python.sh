@@ -6,9 +6,21 @@
 # shellcheck shell=bash
 if [ -z "${PYTHON:-}" ]; then
   if [ -z "${SE_PLUGIN_PY:-}" ]; then
-    # shellcheck source=tools/setup_env.sh
-    source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh"
+    SE_PLUGIN_PY=$(bash "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh")  # prints its python
   fi
   PYTHON=$SE_PLUGIN_PY
 fi
 export PYTHONPATH="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)${PYTHONPATH:+:$PYTHONPATH}"
+
+# check_launch_args CONFIG COUNT COUNT_NAME USAGE: one line and exit 2 for what torchrun
+# would answer with a traceback (shared by the dist_* launchers)
+check_launch_args() {
+  if ! [[ $2 =~ ^[0-9]+$ ]] || [ "$2" -lt 1 ]; then
+    echo "error: $3 must be an int >= 1 (processes on this node), got '$2'; $4" >&2
+    exit 2
+  fi
+  if [ ! -f "$1" ]; then
+    echo "error: config file not found: $1" >&2
+    exit 2
+  fi
+}

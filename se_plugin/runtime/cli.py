@@ -62,26 +62,23 @@ def _unbalanced(text: str) -> Optional[str]:
     return f'missing {stack[-1]!r}' if stack else None
 
 
-def positive_int(text: str) -> int:
-    """argparse ``type``: an int >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'invalid int value: {text!r}') from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'must be an int >= 1, got {value}')
-    return value
+def _int_at_least(minimum: int):
+    """An argparse ``type``: an int >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f'invalid int value: {text!r}') from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f'must be an int >= {minimum}, got {value}')
+        return value
+
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    """argparse ``type``: an int >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'invalid int value: {text!r}') from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f'must be an int >= 0, got {value}')
-    return value
+positive_int = _int_at_least(1)
+non_negative_int = _int_at_least(0)
 
 
 class ToolArgumentParser(argparse.ArgumentParser):
