@@ -16,7 +16,7 @@ from se_plugin.benchmark import (
     run_benchmark,
     save_json,
 )
-from se_plugin.runtime.cli import (
+from se_plugin.cli import (
     ToolArgumentParser,
     check_output_file,
     non_negative_int,
