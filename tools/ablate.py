@@ -16,7 +16,7 @@ import sys
 from mmengine.config import DictAction
 
 import se_plugin  # noqa: F401  (registers se_plugin modules)
-from se_plugin.runtime.cli import run_cli
+from se_plugin.cli import run_cli
 from se_plugin.sweep import DEFAULT_METRIC, run_sweep
 
 

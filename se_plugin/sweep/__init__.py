@@ -31,6 +31,8 @@ One module per step:
 * :mod:`~se_plugin.sweep.records`: the layout of ``WORK`` and its JSON files.
 """
 
+from se_plugin.cli.values import parse_value, split_values
+
 from .launcher import RunFailed, execute, run_sweep
 from .plan import Plan, Run, plan_sweep
 from .records import decode, encode
@@ -43,9 +45,7 @@ from .spec import (
     grid,
     parse_sweep,
     parse_sweeps,
-    parse_value,
     slug,
-    split_values,
 )
 from .worker import run_point
 

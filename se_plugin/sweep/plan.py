@@ -2,7 +2,7 @@
 
 Everything that would fail later fails here, with one line: malformed specs,
 repeated keys or points, keys whose parent is not in the config (the
-``--cfg-options`` rule of :func:`se_plugin.runtime.cli.load_config`), and every
+``--cfg-options`` rule of :func:`se_plugin.cli.config.load_config`), and every
 point's model is built once (which also gives its params and FLOPs), so a
 misspelt or invalid model argument fails before any training. A run dir whose
 ``point.json`` describes other settings is refused rather than mixed in.
@@ -109,7 +109,7 @@ def _check_seeds(seeds: Sequence[int]) -> tuple:
 
 
 def _check_key(cfg, key: str, flag: str) -> None:
-    from se_plugin.runtime.cli import check_option_key
+    from se_plugin.cli.config import check_option_key
 
     try:
         check_option_key(cfg, key)
@@ -230,9 +230,9 @@ def plan_sweep(
         Plan: The checked plan.
 
     Raises :class:`SweepError` (or another user error of
-    :mod:`se_plugin.runtime.cli`) for anything that would fail later.
+    :mod:`se_plugin.cli`) for anything that would fail later.
     """
-    from se_plugin.runtime.cli import load_config
+    from se_plugin.cli.config import load_config
 
     from .report import read_baseline
 

@@ -2,9 +2,11 @@
 
 A spec sweeps one config key (a dotted path, as for ``--cfg-options``) over its
 values. Values are separated by commas outside brackets and quotes, so tuples
-need no other separator (``se_stages=(False,True),(True,True)``). Each value is
-read like mmengine's ``DictAction`` reads ``--cfg-options`` values; a value in
-quotes stays that exact string (``'None'``).
+need no other separator (``se_stages=(False,True),(True,True)``), and each
+value is read by the one value grammar of the tools,
+:mod:`se_plugin.cli.values` (mmengine's ``DictAction`` semantics; a value in
+quotes stays that exact string, ``'None'``): type names stay strings
+(``se_cfg.type=se_plugin.SELayer,SELayer``).
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from se_plugin.cli.values import parse_value, split_values
 from se_plugin.runtime.errors import ConfigError
 
 _KEY = re.compile(r'^[A-Za-z_]\w*(\.\w+)*$')
-_PAIRS = {'(': ')', '[': ']', '{': '}'}
 
 
 class SweepError(ConfigError):
@@ -64,53 +66,6 @@ class Point:
     def values(self, axes: Sequence[Axis]) -> tuple:
         """The point's value of each axis, in the axes' order."""
         return tuple(self.options[axis.key] for axis in axes)
-
-
-def split_values(text: str) -> list:
-    """Split at commas that are outside brackets and quotes.
-
-    >>> split_values('2,4,(1,2),[3,4],"a,b"')
-    ['2', '4', '(1,2)', '[3,4]', '"a,b"']
-    """
-    items, depth, quote, start = [], [], None, 0
-    for i, char in enumerate(text):
-        if quote:
-            if char == quote:
-                quote = None
-        elif char in '\'"':
-            quote = char
-        elif char in _PAIRS:
-            depth.append(_PAIRS[char])
-        elif char in ')]}':
-            if not depth or depth.pop() != char:
-                raise ValueError(f'unbalanced {char!r}')
-        elif char == ',' and not depth:
-            items.append(text[start:i])
-            start = i + 1
-    if quote:
-        raise ValueError(f'unclosed quote {quote}')
-    if depth:
-        raise ValueError(f'unclosed {"".join(depth)!r}')
-    items.append(text[start:])
-    return items
-
-
-def parse_value(text: str) -> Any:
-    """One sweep value, read like mmengine's ``DictAction`` (quotes keep a string).
-
-    >>> parse_value('16'), parse_value('0.5'), parse_value('None'), parse_value('post')
-    (16, 0.5, None, 'post')
-    >>> parse_value('(False,True,True,True)')
-    (False, True, True, True)
-    >>> parse_value("'None'")
-    'None'
-    """
-    from mmengine.config import DictAction
-
-    text = text.strip()
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in '\'"':
-        return text[1:-1]
-    return DictAction._parse_iterable(text)
 
 
 def parse_sweep(spec: str) -> Axis:
@@ -216,7 +171,5 @@ __all__ = [
     'grid',
     'parse_sweep',
     'parse_sweeps',
-    'parse_value',
     'slug',
-    'split_values',
 ]

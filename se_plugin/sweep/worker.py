@@ -1,7 +1,7 @@
 """The worker: one run of a sweep (train, then test the last checkpoint), in this process.
 
 ``python -m se_plugin.sweep.worker --point RUN_DIR`` does what
-``tools/train.py`` then ``tools/test.py`` do, through :mod:`se_plugin.runtime.cli`
+``tools/train.py`` then ``tools/test.py`` do, through :mod:`se_plugin.cli`
 (``prepare_train_config`` / ``build_runner``, then ``prepare_test_config`` on
 the last checkpoint), for the run that ``RUN_DIR/point.json`` describes.
 Training and test share the process, so a run pays the import time once. A
@@ -28,7 +28,7 @@ from .records import POINT_FILE, RESULT_FILE, config_digest, decode, json_text, 
 
 def _read_spec(run_dir: str) -> tuple:
     """``(spec, options)`` of the run, checked against the config file as it is now."""
-    from se_plugin.runtime.cli import load_config
+    from se_plugin.cli.config import load_config
 
     spec = read_json(osp.join(run_dir, POINT_FILE))
     if spec is None:
@@ -44,7 +44,7 @@ def _read_spec(run_dir: str) -> tuple:
 
 def _timed(cfg, run_dir: str, phase: str) -> tuple:
     """Build the runner of ``cfg``, run ``phase`` ('train' or 'test'): (output, seconds)."""
-    from se_plugin.runtime.cli import build_runner
+    from se_plugin.cli.run import build_runner
 
     runner = build_runner(cfg)
     runner.register_hook(ProgressHook(osp.join(run_dir, PROGRESS_FILE)))
@@ -66,7 +66,7 @@ def run_point(run_dir: str) -> dict:
         dict: The result (also in ``result.json``): spec, metrics, checkpoint,
         train_s, test_s, resumed, finished.
     """
-    from se_plugin.runtime.cli import prepare_test_config, prepare_train_config
+    from se_plugin.cli.config import prepare_test_config, prepare_train_config
 
     spec, options = _read_spec(run_dir)
     # resume only what this dir started: a fresh run keeps the config's load_from
@@ -103,7 +103,7 @@ def run_point(run_dir: str) -> dict:
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """``python -m se_plugin.sweep.worker --point RUN_DIR``."""
-    from se_plugin.runtime.cli import run_cli
+    from se_plugin.cli.entry import run_cli
 
     parser = argparse.ArgumentParser(description='One run of an ablation sweep.')
     parser.add_argument('--point', required=True, help='the run dir (holds point.json)')
