@@ -9,19 +9,17 @@ Rerunning the same command skips finished runs and resumes interrupted ones.
 See :mod:`se_plugin.sweep` (and :mod:`se_plugin.sweep.records` for the layout of WORK).
 """
 
-import argparse
 import shlex
 import sys
 
-from mmengine.config import DictAction
-
 import se_plugin  # noqa: F401  (registers se_plugin modules)
-from se_plugin.cli import run_cli
+from se_plugin.cli.entry import run_cli
+from se_plugin.cli.parser import CfgOptionsAction, ToolArgumentParser
 from se_plugin.sweep import DEFAULT_METRIC, run_sweep
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(
+    parser = ToolArgumentParser(
         description='Sweep config keys: one real train + test per point and seed, '
         'aggregated into results.csv/.md/.png in the work dir.'
     )
@@ -45,7 +43,7 @@ def parse_args():
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=CfgOptionsAction,
         help='override config entries of every run, e.g. train_dataloader.batch_size=32',
     )
     parser.add_argument(
