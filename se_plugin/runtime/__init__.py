@@ -34,15 +34,10 @@ from .distributed import (  # noqa: E402
 )
 from .loops import ResumableEpochBasedTrainLoop  # noqa: E402
 
-# image loading whose errors name the file (registers LoadImageFromFile in se_plugin scope)
-from .transforms import ImageLoadError, LoadImageFromFile  # noqa: E402
-
 __all__ += [
     'AnyDeviceDistributedDataParallel',
     'AtomicCheckpointHook',
     'AtomicLocalBackend',
-    'ImageLoadError',
-    'LoadImageFromFile',
     'ResumableEpochBasedTrainLoop',
     'atomic_write_bytes',
     'atomic_write_text',
