@@ -39,6 +39,7 @@ from .config_checks import (
 from .data_checks import check_data_roots, check_folder_classes
 from .distributed import configure_distributed, init_distributed
 from .errors import ArgumentError, ConfigError, is_user_error, mark_preparing
+from .install import install
 from .runner import CheckedRunner
 from .workdir_lock import lock_work_dir
 
@@ -497,8 +498,11 @@ def run_cli(main: Callable[[], Optional[int]]) -> None:
 
     Which errors are the user's: :func:`~se_plugin.runtime.errors.is_user_error`
     (se_plugin's own error classes always; plain ``ValueError``/``TypeError``/...
-    only while the run is prepared; a traceback once training runs).
+    only while the run is prepared; a traceback once training runs). The tools
+    always load checkpoints through se_plugin's loader: :func:`install` is called
+    here too, so ``SE_PLUGIN_NO_INSTALL=1`` does not change what they do.
     """
+    install()
     mark_preparing()
     try:
         code = main()
