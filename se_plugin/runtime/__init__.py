@@ -1,3 +1,9 @@
+"""Training runtime: checkpoints, hooks, loops, the checked Runner, user errors.
+
+Importing it registers its hooks, loop and DDP wrapper; it changes nothing outside
+se_plugin (that is :func:`install`, which ``import se_plugin`` calls).
+"""
+
 from .checkpoint import (
     CheckpointError,
     check_resumable,
@@ -7,14 +13,14 @@ from .checkpoint import (
     register_checkpoint_loader,
     safe_globals,
 )
-
-install_safe_globals()
-register_checkpoint_loader()
+from .install import install, install_on_import
 
 __all__ = [
     'CheckpointError',
     'check_resumable',
     'find_resumable_checkpoint',
+    'install',
+    'install_on_import',
     'install_safe_globals',
     'load_checkpoint_file',
     'register_checkpoint_loader',
@@ -34,15 +40,10 @@ from .distributed import (  # noqa: E402
 )
 from .loops import ResumableEpochBasedTrainLoop  # noqa: E402
 
-# image loading whose errors name the file (registers LoadImageFromFile in se_plugin scope)
-from .transforms import ImageLoadError, LoadImageFromFile  # noqa: E402
-
 __all__ += [
     'AnyDeviceDistributedDataParallel',
     'AtomicCheckpointHook',
     'AtomicLocalBackend',
-    'ImageLoadError',
-    'LoadImageFromFile',
     'ResumableEpochBasedTrainLoop',
     'atomic_write_bytes',
     'atomic_write_text',

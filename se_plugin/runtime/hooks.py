@@ -2,7 +2,7 @@
 
 ``torch.compile`` needs no hook: mmengine's Runner compiles ``train_step``
 when the config sets ``compile = True`` (or a dict of ``torch.compile``
-options), see ``configs/ablations/se_resnet50_compile_imagenet.py``.
+options), see ``configs/speed/se_resnet50_compile_imagenet.py``.
 """
 
 from __future__ import annotations

@@ -54,11 +54,25 @@ def _ablation_lines(path):
 SE_ABLATIONS = sorted(p.name for p in (CONFIGS / 'ablations').glob('*resnet50*_imagenet.py'))
 
 
-@pytest.mark.parametrize('name', SE_ABLATIONS)
-def test_ablations_are_one_line_diffs(name):
-    path = CONFIGS / 'ablations' / name
+SPEED = sorted(p.name for p in (CONFIGS / 'speed').glob('*_imagenet.py'))
+
+
+@pytest.mark.parametrize(
+    'folder, name', [('ablations', n) for n in SE_ABLATIONS] + [('speed', n) for n in SPEED]
+)
+def test_ablations_are_one_line_diffs(folder, name):
+    path = CONFIGS / folder / name
     assert "_base_ = ['../se_resnet50_imagenet.py']" in path.read_text()
     assert len(_ablation_lines(path)) == 1
+
+
+@pytest.mark.parametrize('folder', ['ablations', 'speed'])
+def test_paper_ablations_change_the_model_and_speed_toggles_do_not(folder):
+    """ablations/ holds the papers' model changes, speed/ the engineering toggles."""
+    lines = [line for p in sorted((CONFIGS / folder).glob('*.py')) for line in _ablation_lines(p)]
+    assert lines
+    changes_model = [line.startswith('model = ') for line in lines]
+    assert all(changes_model) if folder == 'ablations' else not any(changes_model)
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ import errno
 
 import pytest
 
+from se_plugin.datasets.transforms import ImageLoadError
 from se_plugin.runtime.errors import (
     ConfigError,
     DataError,
@@ -15,7 +16,6 @@ from se_plugin.runtime.errors import (
     run_started,
 )
 from se_plugin.runtime.hooks import NonFiniteLossError
-from se_plugin.runtime.transforms import ImageLoadError
 from se_plugin.runtime.weights import WeightsMismatchError
 
 

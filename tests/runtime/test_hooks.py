@@ -66,9 +66,9 @@ def test_to_channels_last_walks_containers():
 
 
 def test_channels_last_and_compile_configs(repo_root):
-    cl = Config.fromfile(f'{repo_root}/configs/ablations/se_resnet50_channels_last_imagenet.py')
+    cl = Config.fromfile(f'{repo_root}/configs/speed/se_resnet50_channels_last_imagenet.py')
     assert any(h['type'].endswith('ChannelsLastHook') for h in cl.custom_hooks)
-    compiled = Config.fromfile(f'{repo_root}/configs/ablations/se_resnet50_compile_imagenet.py')
+    compiled = Config.fromfile(f'{repo_root}/configs/speed/se_resnet50_compile_imagenet.py')
     assert compiled.compile in (True,) or isinstance(compiled.compile, dict)
     assert compiled.model.backbone.type == 'se_plugin.SEResNet'
 

@@ -41,7 +41,11 @@ from typing import Optional
 import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
+from mmcv.cnn import build_activation_layer, build_conv_layer, build_norm_layer
+from mmcv.cnn.bricks import DropPath
+from mmengine.model import BaseModule
 from mmpretrain.models.backbones.resnet import BasicBlock as _BasicBlock
+from mmpretrain.models.backbones.resnet import eps
 from mmpretrain.models.backbones.resnext import Bottleneck as _GroupedBottleneck
 from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -276,18 +280,76 @@ class SEBottleneck(AttentionSlotMixin, _GroupedBottleneck):
                 f'base_channels={base_channels}; got out_channels={out_channels}, '
                 f'expansion={expansion}'
             )
-        super().__init__(
-            in_channels,
-            out_channels,
-            base_channels=base_channels,
-            groups=groups,
-            width_per_group=width_per_group,
-            **kwargs,
+        self._build_layers(
+            in_channels, out_channels, groups, width_per_group, base_channels, **kwargs
         )
         self._build_attention(se_cfg, se_position)
 
+    def _build_layers(
+        self,
+        in_channels: int,
+        out_channels: int,
+        groups: int,
+        width_per_group: int,
+        base_channels: int,
+        expansion: int = 4,
+        stride: int = 1,
+        dilation: int = 1,
+        downsample: Optional[nn.Module] = None,
+        style: str = 'pytorch',
+        with_cp: bool = False,
+        conv_cfg: Optional[dict] = None,
+        norm_cfg: dict = dict(type='BN'),
+        act_cfg: dict = dict(type='ReLU', inplace=True),
+        drop_path_rate: float = 0.0,
+        init_cfg: Optional[dict] = None,
+    ) -> None:
+        """mmpretrain's (ResNeXt) ``Bottleneck.__init__``, the 3x3 stage built by ``_make_conv2``.
+
+        The same attributes, modules, names and order as mmpretrain's (so the
+        state-dict keys are mmpretrain's); its ``__init__`` is not called
+        because it builds ``conv2``/``norm2`` inline.
+        """
+        BaseModule.__init__(self, init_cfg=init_cfg)
+        self.in_channels, self.out_channels, self.expansion = in_channels, out_channels, expansion
+        self.mid_channels = out_channels // expansion
+        if groups != 1:  # ResNeXt: the width follows the groups and the stage
+            self.mid_channels = groups * width_per_group * self.mid_channels // base_channels
+        self.groups, self.width_per_group = groups, width_per_group
+        self.stride, self.dilation, self.style, self.with_cp = stride, dilation, style, with_cp
+        self.conv_cfg, self.norm_cfg = conv_cfg, norm_cfg
+        self.conv1_stride, self.conv2_stride = (1, stride) if style == 'pytorch' else (stride, 1)
+        self.conv1 = build_conv_layer(
+            conv_cfg, in_channels, self.mid_channels, 1, stride=self.conv1_stride, bias=False
+        )
+        self.norm1_name, norm1 = build_norm_layer(norm_cfg, self.mid_channels, postfix=1)
+        self.add_module(self.norm1_name, norm1)
+        self._make_conv2(act_cfg)
+        self.conv3 = build_conv_layer(conv_cfg, self.mid_channels, out_channels, 1, bias=False)
+        self.norm3_name, norm3 = build_norm_layer(norm_cfg, out_channels, postfix=3)
+        self.add_module(self.norm3_name, norm3)
+        self.relu = build_activation_layer(act_cfg)
+        self.downsample = downsample
+        self.drop_path = DropPath(drop_path_rate) if drop_path_rate > eps else nn.Identity()
+
+    def _make_conv2(self, act_cfg: dict) -> None:
+        """Build the 3x3 stage: ``conv2`` (grouped 3x3) and ``norm2`` (SKBlock: an SKConv)."""
+        self.conv2 = build_conv_layer(
+            self.conv_cfg,
+            self.mid_channels,
+            self.mid_channels,
+            kernel_size=3,
+            stride=self.conv2_stride,
+            padding=self.dilation,
+            dilation=self.dilation,
+            groups=self.groups,
+            bias=False,
+        )
+        self.norm2_name, norm2 = build_norm_layer(self.norm_cfg, self.mid_channels, postfix=2)
+        self.add_module(self.norm2_name, norm2)
+
     def _conv2_block(self, x: Tensor) -> Tensor:
-        """The 3x3 stage of the branch (SKBlock replaces it by an SKConv)."""
+        """The 3x3 stage of the branch (SKBlock's is its SKConv alone)."""
         return self.relu(self.norm2(self.conv2(x)))
 
     @property

@@ -11,9 +11,11 @@ from se_plugin.checks import check_bool_tuple, check_cfg
 from se_plugin.models.inject import inject_attention
 from se_plugin.registry import MODELS
 
+from .base import TrainReturnsSelf
+
 
 @MODELS.register_module()
-class SEDenseNet(DenseNet):
+class SEDenseNet(TrainReturnsSelf, DenseNet):
     """DenseNet with an attention module (SE by default) after dense blocks.
 
     DenseNet has no residual branch to put SE in; the common SE-DenseNet
@@ -83,8 +85,3 @@ class SEDenseNet(DenseNet):
         after = [f'stages.{i}' for i, on in enumerate(self.se_stages) if on]
         if after:
             inject_attention(self, se_cfg, after)
-
-    def train(self, mode: bool = True) -> SEDenseNet:
-        # mmpretrain's DenseNet.train returns None, which breaks `model.eval()(x)`
-        super().train(mode)
-        return self

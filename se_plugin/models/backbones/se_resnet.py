@@ -20,13 +20,14 @@ from se_plugin.checks import (
 )
 from se_plugin.registry import MODELS
 
+from .base import TrainReturnsSelf
 from .blocks import SEBasicBlock, SEBottleneck
 
 STEM_TYPES = ('imagenet', 'cifar')
 
 
 @MODELS.register_module()
-class SEResNet(ResNet):
+class SEResNet(TrainReturnsSelf, ResNet):
     """SE-ResNet backbone: mmpretrain's ResNet whose blocks carry an attention slot.
 
     All of mmpretrain's ``ResNet`` arguments work as there (``out_indices``,
@@ -110,6 +111,8 @@ class SEResNet(ResNet):
             raise ValueError(
                 f'frozen_stages must be in [-1, num_stages={num_stages}], got {frozen}'
             )
+        # checked here as well as in the blocks: ResNet spreads it over the blocks
+        # (torch.linspace), so only here does the message show the value given
         check_fraction('drop_path_rate', kwargs.get('drop_path_rate', 0.0))
         check_registered('conv_cfg', kwargs.get('conv_cfg'), kind='conv')
         check_registered('norm_cfg', kwargs.get('norm_cfg', dict(type='BN')), kind='norm')
@@ -129,7 +132,6 @@ class SEResNet(ResNet):
         for name in ('strides', 'dilations'):
             if name in kwargs:
                 check_int_tuple(name, kwargs[name], num_stages, minimum=1)
-        check_choice('style', kwargs.get('style', 'pytorch'), ('pytorch', 'caffe'))
 
     def block_kwargs(self) -> dict:
         """Extra arguments passed to every block (SEResNeXt adds its groups)."""
@@ -143,11 +145,6 @@ class SEResNet(ResNet):
             **self.block_kwargs(),
             **kwargs,
         )
-
-    def train(self, mode: bool = True) -> SEResNet:
-        # mmpretrain's ResNet.train returns None, which breaks `model.eval()(x)`
-        super().train(mode)
-        return self
 
     def _make_stem_layer(self, in_channels: int, stem_channels: int) -> None:
         if self.stem_type == 'imagenet':

@@ -6,7 +6,7 @@ from typing import Optional
 
 from torch import Tensor
 
-from se_plugin.checks import check_int, check_positive_number
+from se_plugin.checks import check_positive_number
 from se_plugin.models.layers.sk_conv import SKConv
 from se_plugin.registry import MODELS
 
@@ -18,11 +18,11 @@ from .se_resnext import SEResNeXt
 class SKBlock(SEBottleneck):
     """ResNeXt bottleneck whose grouped 3x3 conv is an :class:`SKConv`.
 
-    Only the 3x3 stage differs from :class:`SEBottleneck`: ``conv2`` is an
-    SKConv (which carries its own norms and activations) and ``norm2`` is
-    removed. The residual logic (drop path, gradient checkpointing) and the
-    attention slot (``se_cfg`` / ``se_position``, so SE can sit on top of SK)
-    are the shared ones of :class:`AttentionSlotMixin`.
+    Only the 3x3 stage differs from :class:`SEBottleneck`: its ``_make_conv2``
+    builds ``conv2`` as an SKConv (which carries its own norms and
+    activations) and no ``norm2``. The residual logic (drop path, gradient
+    checkpointing) and the attention slot (``se_cfg`` / ``se_position``, so SE
+    can sit on top of SK) are the shared ones of :class:`AttentionSlotMixin`.
 
     Args:
         in_channels (int): Input channels of this block.
@@ -74,9 +74,12 @@ class SKBlock(SEBottleneck):
         base_channels: int = 64,
         **kwargs,
     ) -> None:
-        check_int('num_paths', num_paths, minimum=1)
+        # num_paths and min_channels are checked by the SKConv; sk_ratio here, where
+        # it has the name the user gave (the SKConv calls it ratio)
         check_positive_number('sk_ratio', sk_ratio)
-        check_int('min_channels', min_channels, minimum=1)
+        self.sk_args = dict(
+            num_paths=num_paths, ratio=sk_ratio, min_channels=min_channels, select=sk_select
+        )
         super().__init__(
             in_channels,
             out_channels,
@@ -87,23 +90,22 @@ class SKBlock(SEBottleneck):
             base_channels=base_channels,
             **kwargs,
         )
+
+    def _make_conv2(self, act_cfg: dict) -> None:
+        # SKConv normalises each path itself: there is no norm2 (its name, as
+        # mmpretrain's blocks have it, names the empty slot; `block.norm2` fails)
+        self.norm2_name = self.norm1_name[:-1] + '2'
         self.conv2 = SKConv(
             self.mid_channels,
             self.mid_channels,
             stride=self.conv2_stride,
-            num_paths=num_paths,
-            groups=groups,
-            ratio=sk_ratio,
-            min_channels=min_channels,
-            select=sk_select,
+            groups=self.groups,
             dilation=self.dilation,
             conv_cfg=self.conv_cfg,
             norm_cfg=self.norm_cfg,
-            act_cfg=kwargs.get('act_cfg', dict(type='ReLU', inplace=True)),
+            act_cfg=act_cfg,
+            **self.sk_args,
         )
-        # SKConv normalises each path itself: an unused norm2 would add
-        # parameters and leave DDP with parameters that get no gradient.
-        delattr(self, self.norm2_name)
 
     def _conv2_block(self, x: Tensor) -> Tensor:
         return self.conv2(x)
@@ -164,9 +166,8 @@ class SKNet(SEResNeXt):
         width_per_group: int = 4,
         **kwargs,
     ) -> None:
-        self.num_paths = check_int('num_paths', num_paths, minimum=1)
-        self.sk_ratio = check_positive_number('sk_ratio', sk_ratio)
-        self.min_channels = check_int('min_channels', min_channels, minimum=1)
+        # checked by the blocks (SKBlock, SKConv) that use them
+        self.num_paths, self.sk_ratio, self.min_channels = num_paths, sk_ratio, min_channels
         self.sk_select = sk_select
         super().__init__(
             depth, groups=groups, width_per_group=width_per_group, se_cfg=se_cfg, **kwargs

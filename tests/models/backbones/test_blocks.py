@@ -2,6 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mmpretrain.models.backbones.resnet import BasicBlock, Bottleneck
+from mmpretrain.models.backbones.resnext import Bottleneck as ResNeXtBottleneck
 
 from se_plugin.models import SE_POSITIONS, SEBasicBlock, SEBottleneck
 from se_plugin.registry import MODELS
@@ -208,3 +209,41 @@ def test_a_module_taking_the_norm_and_the_shortcut():
     assert ScaleTakingNorm.asked == asked  # asked once, at build time
     x = torch.randn(2, 32, 5, 5)
     torch.testing.assert_close(block(x), plain(x))
+
+
+@pytest.mark.parametrize(
+    'kwargs',
+    [
+        dict(),
+        dict(groups=4, width_per_group=4, base_channels=16),
+        dict(stride=2, style='caffe', dilation=2, norm_cfg=dict(type='GN', num_groups=4)),
+        dict(drop_path_rate=0.1, with_cp=True, act_cfg=dict(type='GELU')),
+    ],
+    ids=['resnet', 'resnext', 'caffe-dilated-gn', 'drop-path-cp-gelu'],
+)
+def test_bottleneck_has_mmpretrains_modules_names_and_attributes(kwargs):
+    """SEBottleneck builds its layers itself (the 3x3 stage via _make_conv2), as mmpretrain does."""
+    downsample = torch.nn.Conv2d(64, 64, 1, kwargs.get('stride', 1)) if 'stride' in kwargs else None
+    ours = SEBottleneck(64, 64, se_cfg=None, downsample=downsample, **kwargs)
+    theirs = ResNeXtBottleneck(64, 64, downsample=downsample, **dict(dict(groups=1), **kwargs))
+    assert [(n, type(m)) for n, m in ours.named_children()] == [
+        (n, type(m)) for n, m in theirs.named_children()
+    ]
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {
+        k: v.shape for k, v in theirs.state_dict().items()
+    }
+    for name in (
+        'mid_channels',
+        'conv1_stride',
+        'conv2_stride',
+        'norm1_name',
+        'norm2_name',
+        'norm3_name',
+        'style',
+        'dilation',
+        'with_cp',
+        'groups',
+        'width_per_group',
+    ):
+        assert getattr(ours, name) == getattr(theirs, name), name
+    assert repr(ours.conv2) == repr(theirs.conv2) and repr(ours.relu) == repr(theirs.relu)

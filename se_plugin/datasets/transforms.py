@@ -24,8 +24,7 @@ import cv2
 from mmcv.transforms import LoadImageFromFile as _LoadImageFromFile
 
 from se_plugin.registry import TRANSFORMS
-
-from .errors import DataError
+from se_plugin.runtime.errors import DataError
 
 __all__ = ['ImageLoadError', 'LoadImageFromFile']
 
@@ -59,13 +58,13 @@ class LoadImageFromFile(_LoadImageFromFile):
 
     Example:
         >>> import os, tempfile
-        >>> from se_plugin.runtime.transforms import LoadImageFromFile
+        >>> from se_plugin.datasets.transforms import LoadImageFromFile
         >>> path = os.path.join(tempfile.mkdtemp(), 'bad.png')
         >>> _ = open(path, 'wb').write(b'not a png')
         >>> LoadImageFromFile()(dict(img_path=path))
         Traceback (most recent call last):
         ...
-        se_plugin.runtime.transforms.ImageLoadError: cannot decode image .../bad.png: ...
+        se_plugin.datasets.transforms.ImageLoadError: cannot decode image .../bad.png: ...
     """
 
     def transform(self, results: dict) -> Optional[dict]:
