@@ -377,7 +377,7 @@ def load_weights(model: nn.Module, checkpoint: str) -> None:
     """Load ``checkpoint`` into ``model`` strictly; a misfit is an :class:`ExportError`."""
     from mmengine.runner import load_checkpoint
 
-    from se_plugin.runtime.cli import check_checkpoint_file
+    from se_plugin.cli import check_checkpoint_file
 
     check_checkpoint_file(checkpoint)
     try:
@@ -409,7 +409,7 @@ def export_config(
         **kwargs: Further arguments of :func:`export_model`.
     """
     from se_plugin.analysis.complexity import build_model, resolve_input_shape
-    from se_plugin.runtime.cli import load_config
+    from se_plugin.cli import load_config
 
     cfg = load_config(config, cfg_options)
     input_shape = resolve_input_shape(cfg, shape, config)

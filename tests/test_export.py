@@ -198,7 +198,7 @@ run_tool = partial(run_script, TOOL)
 @pytest.mark.slow
 def test_tool_with_checkpoint(monkeypatch, capsys, tmp_path):
     from se_plugin.analysis.complexity import build_model
-    from se_plugin.runtime.cli import load_config
+    from se_plugin.cli import load_config
 
     model = build_model(load_config(QUICKSTART))
     ckpt = tmp_path / 'w.pth'

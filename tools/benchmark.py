@@ -5,7 +5,7 @@ Example (the SE-ResNet-50 target: train step <= 1.03x torchvision ResNet-50)::
     python tools/benchmark.py se_plugin.SEResNet:depth=50 timm.seresnet50 \\
         --baseline torchvision.resnet50 --mode train --threads 2 --out work_dirs/bench.json
 
-See ``se_plugin/benchmark.py`` for the model specs and the method.
+See the ``se_plugin.benchmark`` package for the model specs and the method.
 """
 
 from se_plugin.benchmark import (
@@ -16,7 +16,7 @@ from se_plugin.benchmark import (
     run_benchmark,
     save_json,
 )
-from se_plugin.runtime.cli import (
+from se_plugin.cli import (
     ToolArgumentParser,
     check_output_file,
     non_negative_int,

@@ -7,8 +7,8 @@
 import argparse
 
 import se_plugin  # noqa: F401  (registers se_plugin modules, safe checkpoint loading)
+from se_plugin.cli import check_output_file, run_cli
 from se_plugin.convert import ARCHS, SOURCES, convert_checkpoint
-from se_plugin.runtime.cli import check_output_file, run_cli
 
 
 def parse_args():

@@ -7,6 +7,12 @@ inputs of two batch sizes; exit code 2 when they differ beyond the tolerance.
 """
 
 import se_plugin  # noqa: F401  (registers se_plugin modules, safe checkpoint loading)
+from se_plugin.cli import (
+    EXIT_USER_ERROR,
+    CfgOptionsAction,
+    ToolArgumentParser,
+    run_cli,
+)
 from se_plugin.export import (
     DEFAULT_ONNX_EXPORTER,
     DEFAULT_OPSET,
@@ -14,12 +20,6 @@ from se_plugin.export import (
     ONNX_EXPORTERS,
     export_config,
     format_result,
-)
-from se_plugin.runtime.cli import (
-    EXIT_USER_ERROR,
-    CfgOptionsAction,
-    ToolArgumentParser,
-    run_cli,
 )
 
 

@@ -4,8 +4,8 @@
 ``se_plugin/gpu_check.py``.
 """
 
+from se_plugin.cli import run_cli
 from se_plugin.gpu_check import main
-from se_plugin.runtime.cli import run_cli
 
 if __name__ == '__main__':
     run_cli(main)

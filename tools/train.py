@@ -1,7 +1,7 @@
 """Train a model from a config: ``python tools/train.py CONFIG [options]``."""
 
 import se_plugin  # noqa: F401  (registers se_plugin modules, safe checkpoint loading)
-from se_plugin.runtime.cli import (
+from se_plugin.cli import (
     add_run_options,
     parse_tool_args,
     positive_int,

@@ -236,8 +236,8 @@ def visualize_cam(
         dict: ``layers`` (names), ``cams`` (N, H, W) and ``predictions`` (ints).
     """
     from se_plugin.analysis.complexity import build_model
+    from se_plugin.cli import load_config
     from se_plugin.export import load_weights
-    from se_plugin.runtime.cli import load_config
 
     cam_method(method)  # fail on a bad method before building anything
     cfg = load_config(config, cfg_options)

@@ -251,7 +251,7 @@ def config_complexity(
         shape: ``--shape`` (S, H W or C H W); None reads it from the config.
         cfg_options: ``--cfg-options`` merged into the config (keys checked).
     """
-    from se_plugin.runtime.cli import load_config
+    from se_plugin.cli import load_config
 
     cfg = load_config(config, cfg_options)
     input_shape = resolve_input_shape(cfg, shape, config)

@@ -331,7 +331,7 @@ def analyze(
     from mmengine.runner import Runner
 
     from se_plugin.analysis.complexity import build_model
-    from se_plugin.runtime.cli import (
+    from se_plugin.cli import (
         ConfigError,
         apply_env,
         check_checkpoint_path,

@@ -14,7 +14,7 @@ discarded (as ``IterBasedTrainLoop`` does), which restarts data-augmentation
 random streams; with deterministic pipelines a resumed run is bit-for-bit the
 uninterrupted one. ``tools/train.py`` uses this loop for every epoch-based
 ``train_cfg`` that names no loop type (see
-:func:`se_plugin.runtime.cli.prepare_train_config`).
+:func:`se_plugin.cli.prepare_train_config`).
 """
 
 from __future__ import annotations

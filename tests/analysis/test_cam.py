@@ -17,7 +17,7 @@ from se_plugin.analysis.cam import (
     resolve_layer,
 )
 from se_plugin.analysis.complexity import build_model
-from se_plugin.runtime.cli import load_config
+from se_plugin.cli import load_config
 
 from .conftest import QUICKSTART, ROOT
 

@@ -27,7 +27,7 @@ TENSORBOARD_LINE = (
 @pytest.fixture(scope='module')
 def run_dir(tmp_path_factory):
     """A finished 2-epoch run with the TensorBoard backend: its work dir."""
-    from se_plugin.runtime.cli import build_runner, prepare_train_config
+    from se_plugin.cli import build_runner, prepare_train_config
 
     tmp = tmp_path_factory.mktemp('curves')
     config = tmp / 'tb_cfg.py'

@@ -17,8 +17,8 @@ from se_plugin.analysis.excitation import (
     se_layer_names,
     select_layers,
 )
+from se_plugin.cli import load_config
 from se_plugin.models import SELayer, SEResNet
-from se_plugin.runtime.cli import load_config
 
 from .conftest import QUICKSTART, ROOT
 

@@ -22,8 +22,8 @@ import pytest
 import torch
 from mmengine.optim.optimizer import amp_optimizer_wrapper
 
+from se_plugin.cli import build_runner, prepare_test_config, prepare_train_config
 from se_plugin.runtime.checkpoint import load_checkpoint_file
-from se_plugin.runtime.cli import build_runner, prepare_test_config, prepare_train_config
 
 pytestmark = pytest.mark.slow
 

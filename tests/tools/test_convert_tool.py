@@ -168,7 +168,7 @@ TINY = {
 
 @pytest.mark.parametrize('how', ['init_cfg', 'load_from'])
 def test_finetune_recipe_one_iteration(converted_r50, tmp_path, how):
-    from se_plugin.runtime.cli import build_runner, prepare_train_config
+    from se_plugin.cli import build_runner, prepare_train_config
 
     options = dict(TINY)
     if how == 'init_cfg':

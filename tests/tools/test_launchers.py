@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from se_plugin.analysis.complexity import build_model
-from se_plugin.runtime.cli import load_config
+from se_plugin.cli import load_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 QUICKSTART = os.path.join(REPO, 'configs', 'quickstart', 'se_resnet18_mnist5k.py')

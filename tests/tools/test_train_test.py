@@ -166,7 +166,7 @@ def test_missing_checkpoint_for_test_tool(tmp_path):
 @pytest.mark.parametrize('epochs', [1, 3])
 def test_smoke_run_shortens_the_whole_schedule(tmp_path, epochs):
     """``--max-epochs N``: warm-up and cosine both fit in N epochs (not the warm-up only)."""
-    from se_plugin.runtime.cli import prepare_train_config
+    from se_plugin.cli import prepare_train_config
 
     cfg = prepare_train_config(
         os.path.join(REPO_ROOT, 'configs/quickstart/se_resnet18_mnist5k.py'),

@@ -12,7 +12,7 @@ from mmengine.config import DictAction
 import se_plugin  # noqa: F401  (registers se_plugin modules)
 from se_plugin.analysis.complexity import config_complexity, markdown_table, report
 from se_plugin.analysis.metafile import write_metafiles
-from se_plugin.runtime.cli import ToolArgumentParser, run_cli
+from se_plugin.cli import ToolArgumentParser, run_cli
 
 
 def parse_args():

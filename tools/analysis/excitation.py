@@ -13,7 +13,7 @@ from mmengine.config import DictAction
 
 import se_plugin  # noqa: F401  (registers se_plugin modules, safe checkpoint loading)
 from se_plugin.analysis.excitation import analyze
-from se_plugin.runtime.cli import check_output_dir, run_cli
+from se_plugin.cli import check_output_dir, run_cli
 
 
 def parse_args():

@@ -6,7 +6,7 @@
 
 import se_plugin  # noqa: F401  (registers se_plugin modules, safe checkpoint loading)
 from se_plugin.analysis.cam import METHODS, visualize_cam
-from se_plugin.runtime.cli import CfgOptionsAction, ToolArgumentParser, run_cli
+from se_plugin.cli import CfgOptionsAction, ToolArgumentParser, run_cli
 
 
 def parse_args():

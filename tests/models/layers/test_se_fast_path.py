@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from se_plugin.cli import load_config
 from se_plugin.models import SEBasicBlock, SEBottleneck, SELayer, SEResNet, SKConv
 from se_plugin.models.layers.fused import (
     FusedNormSqueezeScale,
@@ -16,7 +17,6 @@ from se_plugin.models.layers.fused import (
     channel_sums,
     scale_shift,
 )
-from se_plugin.runtime.cli import load_config
 from tests.models.semantics import randomize
 
 SHAPES = [(2, 16, 7, 7), (3, 16, 1, 1), (2, 16, 5, 9), (1, 16, 21, 20), (2, 16, 2, 1)]

@@ -22,7 +22,7 @@ from se_plugin.benchmark import (
 )
 from se_plugin.models import SELayer
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(ROOT, 'tools', 'benchmark.py')
 TINY = 'se_plugin.SEResNet:depth=18,base_channels=8,stem_channels=8,se_cfg.ratio=4'
 TINY_OPTS = dict(batch_size=2, input_size=32, num_classes=10, warmup=1, repeats=3, threads=1)

@@ -1,0 +1,47 @@
+"""A tool's ``main``, run: user errors become one line on stderr and exit 2
+(``SE_PLUGIN_DEBUG=1`` shows the traceback)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Optional
+
+from se_plugin.runtime.errors import is_user_error, mark_preparing
+
+from .parser import EXIT_USER_ERROR
+
+
+def _message(err: BaseException) -> str:
+    text = str(err.args[0] if isinstance(err, KeyError) and err.args else err)
+    if 'Original Traceback' in text:
+        # re-raised from a DataLoader worker: keep the error, not the traceback
+        last = [line for line in text.splitlines() if line.strip()][-1].strip()
+        name, sep, rest = last.partition(': ')
+        text = rest if sep and ' ' not in name else last
+    return ' '.join(text.split()) or type(err).__name__
+
+
+def run_cli(main: Callable[[], Optional[int]]) -> None:
+    """Run a tool's ``main``: user errors become one line on stderr and exit 2.
+
+    Which errors are the user's: :func:`~se_plugin.runtime.errors.is_user_error`
+    (se_plugin's own error classes always; plain ``ValueError``/``TypeError``/...
+    only while the run is prepared; a traceback once training runs).
+    """
+    mark_preparing()
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        print('interrupted', file=sys.stderr)
+        sys.exit(130)
+    except Exception as err:
+        if not is_user_error(err) or os.environ.get('SE_PLUGIN_DEBUG'):
+            raise
+        print(
+            f'error: {_message(err)} [{type(err).__name__}; SE_PLUGIN_DEBUG=1 shows the traceback]',
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_USER_ERROR)
+    sys.exit(code or 0)

@@ -1,0 +1,41 @@
+"""Convert public SE-ResNet(X) / SK-ResNeXt weights (timm, mmpretrain) to se_plugin models.
+
+Each supported architecture is an :class:`Arch`: the se_plugin model it becomes
+(an mmpretrain ``ImageClassifier`` config with an ``se_plugin.SEResNet`` /
+``se_plugin.SEResNeXt`` / ``se_plugin.SKNet`` backbone, ``GlobalAveragePooling``
+neck and ``LinearClsHead``) and the rules that rename the source's keys to that
+model's. ``python tools/convert.py --list`` prints them; docs/pretrained.md says
+which public architectures do not convert, and why.
+After renaming, the weights are checked key by key and shape by shape against
+the model; anything missing, unexpected or mis-shaped is a
+:class:`ConversionError` naming the keys. The output is a plain
+``{'state_dict': ..., 'meta': ...}`` file for mmengine's ``load_from`` or an
+``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``.
+
+Input files are read safely (``weights_only=True`` via
+:func:`se_plugin.runtime.checkpoint.load_checkpoint_file`, or ``.safetensors``
+when the ``safetensors`` package is installed); no code from them is run.
+
+Only architectures whose structure matches ours exactly are listed; the tests
+check each conversion by comparing logits against the source model.
+"""
+
+from .archs import ARCHS, SOURCES, Arch, build_model, get_arch, list_archs
+from .checkpoint import convert_checkpoint
+from .errors import ConversionError
+from .io import read_source
+from .state_dict import check_state_dict, convert_state_dict
+
+__all__ = [
+    'ARCHS',
+    'SOURCES',
+    'Arch',
+    'ConversionError',
+    'build_model',
+    'check_state_dict',
+    'convert_checkpoint',
+    'convert_state_dict',
+    'get_arch',
+    'list_archs',
+    'read_source',
+]
