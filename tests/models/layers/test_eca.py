@@ -11,7 +11,7 @@ from se_plugin.registry import MODELS
 
 
 def paper_kernel(channels, gamma=2, beta=1):
-    """ECA-Net Eq. 12 with the authors' rounding: the odd number nearest above |(log2 C + b) / g|."""
+    """ECA-Net Eq. 12, the authors' rounding: the odd number nearest above |(log2 C + b) / g|."""
     t = math.floor(abs((math.log(channels, 2) + beta) / gamma))
     return t + 1 - t % 2
 
