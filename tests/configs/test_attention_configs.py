@@ -96,3 +96,35 @@ def test_quickstart_twin_swaps_only_the_module(stem):
     modules = slot_modules(model)
     assert len(modules) == 8 and all(type(m) is cls for m in modules)
     assert model(torch.rand(2, 1, 28, 28), mode='tensor').shape == (2, 10)
+
+
+def hidden_width(module):
+    """The reduced width of a module with a reduction."""
+    name = type(module).__name__
+    if name == 'CBAM':
+        return module.squeeze_channels
+    if name == 'GlobalContext':
+        return module.hidden_channels
+    if name == 'GatherExcite':
+        return module.fc1.out_channels
+    assert name == 'CoordAttention', name
+    return module.conv1.out_channels
+
+
+@pytest.mark.parametrize(
+    'stem, imagenet, quickstart',
+    [
+        # width of the last block's reduction: 2048 channels (ImageNet), 256 (MNIST)
+        ('cbam', 2048 // 16, 256 // 4),
+        ('gc', 2048 // 16, 256 // 4),
+        ('ge', 2048 // 16, 256 // 4),
+        ('coordatt', 2048 // 32, 256 // 8),
+    ],
+)
+def test_reductions_are_the_papers_and_scale_like_the_quickstart_se(stem, imagenet, quickstart):
+    _, big = build(f'attention/{stem}_resnet50_imagenet.py')
+    _, small = build(f'quickstart/attention/{stem}_resnet18_mnist5k.py')
+    assert hidden_width(slot_modules(big)[-1]) == imagenet
+    assert hidden_width(slot_modules(small)[-1]) == quickstart
+    if stem == 'ge':
+        assert {(m.variant, m.extent) for m in slot_modules(big)} == {('theta-plus', 8)}
