@@ -21,7 +21,6 @@ parity part on CPU (how the tests exercise it).
 
 from __future__ import annotations
 
-import argparse
 import copy
 import sys
 import time
@@ -141,7 +140,9 @@ def speed_table(device: str, repeats: int, log: Callable[[str], object] = print)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from se_plugin.cli.parser import ToolArgumentParser
+
+    parser = ToolArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--device', default='cuda', help='cuda[:N] (default), or cpu')
     parser.add_argument('--repeats', type=int, default=10, help='timed rounds of the table')
     parser.add_argument('--no-speed', action='store_true', help='parity checks only')

@@ -8,21 +8,8 @@ Example (the SE-ResNet-50 target: train step <= 1.03x torchvision ResNet-50)::
 See the ``se_plugin.benchmark`` package for the model specs and the method.
 """
 
-from se_plugin.benchmark import (
-    Options,
-    available,
-    describe,
-    markdown_table,
-    run_benchmark,
-    save_json,
-)
-from se_plugin.cli import (
-    ToolArgumentParser,
-    check_output_file,
-    non_negative_int,
-    positive_int,
-    run_cli,
-)
+from se_plugin.cli.entry import run_cli
+from se_plugin.cli.parser import ToolArgumentParser, non_negative_int, positive_int
 
 
 def parse_args(argv=None):
@@ -75,6 +62,16 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    from se_plugin.benchmark import (
+        Options,
+        available,
+        describe,
+        markdown_table,
+        run_benchmark,
+        save_json,
+    )
+    from se_plugin.cli.paths import check_output_file
+
     if args.out:
         check_output_file(args.out, '--out')
     models = args.models

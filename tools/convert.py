@@ -4,15 +4,14 @@
 ``python tools/convert.py --list``
 """
 
-import argparse
-
 import se_plugin  # noqa: F401  (registers se_plugin modules, safe checkpoint loading)
-from se_plugin.cli import check_output_file, run_cli
-from se_plugin.convert import ARCHS, SOURCES, convert_checkpoint
+from se_plugin.cli.entry import run_cli
+from se_plugin.cli.parser import ToolArgumentParser
+from se_plugin.convert.archs import SOURCES
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(
+    parser = ToolArgumentParser(
         description='Convert timm / mmpretrain SE-ResNet(X) weights to an se_plugin '
         'checkpoint ({"state_dict", "meta"}) for load_from or init_cfg=Pretrained.'
     )
@@ -42,6 +41,9 @@ def parse_args():
 
 def main():
     args = parse_args()
+    from se_plugin.cli.paths import check_output_file
+    from se_plugin.convert import ARCHS, convert_checkpoint
+
     if args.list:
         for source, archs in ARCHS.items():
             for name, arch in archs.items():

@@ -7,20 +7,9 @@ inputs of two batch sizes; exit code 2 when they differ beyond the tolerance.
 """
 
 import se_plugin  # noqa: F401  (registers se_plugin modules, safe checkpoint loading)
-from se_plugin.cli import (
-    EXIT_USER_ERROR,
-    CfgOptionsAction,
-    ToolArgumentParser,
-    run_cli,
-)
-from se_plugin.export import (
-    DEFAULT_ONNX_EXPORTER,
-    DEFAULT_OPSET,
-    FORMATS,
-    ONNX_EXPORTERS,
-    export_config,
-    format_result,
-)
+from se_plugin.cli.entry import run_cli
+from se_plugin.cli.parser import EXIT_USER_ERROR, CfgOptionsAction, ToolArgumentParser
+from se_plugin.export import DEFAULT_ONNX_EXPORTER, DEFAULT_OPSET, FORMATS, ONNX_EXPORTERS
 
 
 def parse_args():
@@ -66,6 +55,8 @@ def parse_args():
 
 def main():
     args = parse_args()
+    from se_plugin.export import export_config, format_result
+
     result = export_config(
         args.config,
         args.out,

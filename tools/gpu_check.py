@@ -4,7 +4,7 @@
 ``se_plugin/gpu_check.py``.
 """
 
-from se_plugin.cli import run_cli
+from se_plugin.cli.entry import run_cli
 from se_plugin.gpu_check import main
 
 if __name__ == '__main__':

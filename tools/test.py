@@ -1,14 +1,8 @@
 """Evaluate a checkpoint: ``python tools/test.py CONFIG CHECKPOINT [options]``."""
 
 import se_plugin  # noqa: F401  (registers se_plugin modules, safe checkpoint loading)
-from se_plugin.cli import (
-    add_run_options,
-    parse_tool_args,
-    prepare_test_config,
-    run_cli,
-    test,
-    tool_parser,
-)
+from se_plugin.cli.entry import run_cli
+from se_plugin.cli.parser import add_run_options, parse_tool_args, tool_parser
 
 
 def parse_args():
@@ -20,6 +14,9 @@ def parse_args():
 
 def main():
     args = parse_args()
+    from se_plugin.cli.config import prepare_test_config  # after parsing: --help stays light
+    from se_plugin.cli.run import test
+
     cfg = prepare_test_config(
         args.config,
         args.checkpoint,

@@ -1,15 +1,8 @@
 """Train a model from a config: ``python tools/train.py CONFIG [options]``."""
 
 import se_plugin  # noqa: F401  (registers se_plugin modules, safe checkpoint loading)
-from se_plugin.cli import (
-    add_run_options,
-    parse_tool_args,
-    positive_int,
-    prepare_train_config,
-    run_cli,
-    tool_parser,
-    train,
-)
+from se_plugin.cli.entry import run_cli
+from se_plugin.cli.parser import add_run_options, parse_tool_args, positive_int, tool_parser
 
 
 def parse_args():
@@ -37,6 +30,9 @@ def parse_args():
 
 def main():
     args = parse_args()
+    from se_plugin.cli.config import prepare_train_config  # after parsing: --help stays light
+    from se_plugin.cli.run import train
+
     cfg = prepare_train_config(
         args.config,
         work_dir=args.work_dir,

@@ -21,7 +21,6 @@ the data preprocessor normalises; ``shape`` overrides it.
 
 from __future__ import annotations
 
-import copy
 import os.path as osp
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -172,19 +171,11 @@ def resolve_input_shape(
 
 
 def build_model(cfg: Config) -> torch.nn.Module:
-    """The config's model, built in its ``default_scope`` (as the Runner builds it)."""
-    from mmengine.registry import MODELS, DefaultScope
+    """The config's model, built in its ``default_scope`` (as the Runner builds it):
+    :func:`se_plugin.models.builder.build_config_model`."""
+    from se_plugin.models.builder import build_config_model
 
-    import se_plugin  # noqa: F401  (registers the se_plugin modules)
-
-    model_cfg = cfg.get('model')
-    if not isinstance(model_cfg, Mapping):
-        raise ValueError('the config has no model')
-    model_cfg = copy.deepcopy(model_cfg)  # builders fill in defaults in place
-    if isinstance(cfg.get('data_preprocessor'), Mapping):
-        model_cfg.setdefault('data_preprocessor', copy.deepcopy(cfg.data_preprocessor))
-    with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'se_plugin')):
-        return MODELS.build(model_cfg)
+    return build_config_model(cfg)
 
 
 def model_complexity(model: torch.nn.Module, input_shape: Sequence[int]) -> tuple:

@@ -125,12 +125,12 @@ def _quiet_mmengine():
 def _build_registered(cfg: dict, num_classes: int) -> nn.Module:
     from mmpretrain.models import BaseClassifier
 
-    from se_plugin.registry import MODELS
+    from se_plugin.models.builder import build_model as build
 
     cfg = _with_dict_defaults(cfg)
-    model = MODELS.build(cfg)
+    model = build(cfg)
     if not isinstance(model, BaseClassifier):  # a backbone: add a neck and a head
-        model = MODELS.build(
+        model = build(
             dict(
                 type='mmpretrain.ImageClassifier',
                 backbone=cfg,

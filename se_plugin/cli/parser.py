@@ -7,28 +7,11 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Optional
 
-from mmengine.config import DictAction
+from .values import parse_value
 
 EXIT_USER_ERROR = 2
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
-_BRACKETS = {'(': ')', '[': ']', '{': '}'}
-
-
-def _unbalanced(text: str) -> Optional[str]:
-    """What is wrong with the brackets of a ``--cfg-options`` value, or None."""
-    stack, quote = [], None
-    for ch in text:
-        if quote:
-            quote = None if ch == quote else quote
-        elif ch in '\'"':
-            quote = ch
-        elif ch in _BRACKETS:
-            stack.append(_BRACKETS[ch])
-        elif ch in _BRACKETS.values() and (not stack or stack.pop() != ch):
-            return f'unexpected {ch!r}'
-    return f'missing {stack[-1]!r}' if stack else None
 
 
 def _int_at_least(minimum: int):
@@ -52,32 +35,49 @@ non_negative_int = _int_at_least(0)
 
 class ToolArgumentParser(argparse.ArgumentParser):
     """``ArgumentParser`` whose errors are one line on stderr (exit 2), like the
-    tools' other user errors, instead of the usage block plus the error."""
+    tools' other user errors, instead of the usage block plus the error.
+
+    Example:
+        >>> parser = ToolArgumentParser(prog='tool.py')
+        >>> _ = parser.add_argument('--n', type=positive_int)
+        >>> parser.parse_args(['--n', '0'])
+        Traceback (most recent call last):
+        ...
+        SystemExit: 2
+    """
 
     def error(self, message: str):
         self.exit(EXIT_USER_ERROR, f'error: {message} (see {self.prog} --help)\n')
 
 
-class CfgOptionsAction(DictAction):
-    """mmengine's ``DictAction`` (``--cfg-options KEY=VALUE ...``) that reports an
-    entry without ``=`` or with an empty key as an argument error."""
+class CfgOptionsAction(argparse.Action):
+    """``--cfg-options KEY=VALUE ...`` into a dict, values read by
+    :func:`~se_plugin.cli.values.parse_value` (mmengine ``DictAction``'s
+    grammar); an entry without ``=``, with an empty key part or with
+    unbalanced brackets is an argument error naming it.
+
+    Example:
+        >>> parser = ToolArgumentParser()
+        >>> _ = parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction)
+        >>> parser.parse_args(['--cfg-options', 'a.b=1', 'c=(1,2)', 'd=x']).cfg_options
+        {'a.b': 1, 'c': (1, 2), 'd': 'x'}
+    """
 
     def __call__(self, parser, namespace, values, option_string=None):
+        options = dict(getattr(namespace, self.dest, None) or {})
         for kv in values or ():
-            key, sep, _ = kv.partition('=')
+            key, sep, text = kv.partition('=')
             if not sep or not key or any(not part for part in key.split('.')):
                 raise argparse.ArgumentError(
                     self,
                     f'expected KEY=VALUE with a dotted KEY such as model.backbone.depth=50, '
                     f'got {kv!r}',
                 )
-            problem = _unbalanced(kv.partition('=')[2])
-            if problem:
-                raise argparse.ArgumentError(self, f'{kv!r}: unbalanced brackets ({problem})')
-        try:
-            super().__call__(parser, namespace, values, option_string)
-        except Exception as err:  # mmengine's value parser asserts on odd input
-            raise argparse.ArgumentError(self, f'cannot parse {values!r}: {err}') from None
+            try:
+                options[key] = parse_value(text)
+            except ValueError as err:
+                raise argparse.ArgumentError(self, f'{kv!r}: {err}') from None
+        setattr(namespace, self.dest, options)
 
 
 def tool_parser(description: str, cfg_options_example: str) -> ToolArgumentParser:

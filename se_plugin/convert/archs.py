@@ -257,6 +257,6 @@ def get_arch(source: str, arch: str) -> Arch:
 
 def build_model(source: str, arch: str, num_classes: int = 1000) -> nn.Module:
     """Our model for ``arch`` (random weights), built in the se_plugin scope."""
-    from se_plugin.registry import MODELS
+    from se_plugin.models.builder import build_model as build
 
-    return MODELS.build(get_arch(source, arch).model_config(num_classes))
+    return build(get_arch(source, arch).model_config(num_classes))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Optional
@@ -123,9 +122,9 @@ def convert_state_dict(
     num_classes = int(head.shape[0]) if head is not None and head.dim() == 2 else 1000
     model_cfg = spec.model_config(num_classes)
     if reference is None:
-        from se_plugin.registry import MODELS
+        from se_plugin.models.builder import build_model
 
-        reference = MODELS.build(copy.deepcopy(model_cfg)).state_dict()
+        reference = build_model(model_cfg).state_dict()
     if backbone_only:
         reference = {k: v for k, v in reference.items() if not k.startswith('head.')}
         model_cfg['head'] = None

@@ -887,6 +887,44 @@ def test_exception_inside_training_keeps_its_traceback(files, tmp_path, capsys, 
         _forget_mmengine_instances()
 
 
+# --- every tool on the shared CLI layer (se_plugin.cli) ----------------------------------
+
+TOOLS = [
+    'train.py',
+    'test.py',
+    'benchmark.py',
+    'convert.py',
+    'export.py',
+    'gpu_check.py',
+    'ablate.py',
+    'analysis/complexity.py',
+    'analysis/excitation.py',
+    'analysis/plot_curves.py',
+    'visualization/vis_cam.py',
+]
+# ablate.py's parser moves to ToolArgumentParser with the sweep package (se_plugin/sweep/)
+_ABLATE_PENDING = pytest.mark.xfail(strict=True, reason='argparse usage block until then')
+
+
+@pytest.mark.parametrize(
+    'tool', [pytest.param(t, marks=_ABLATE_PENDING) if t == 'ablate.py' else t for t in TOOLS]
+)
+def test_every_tool_bad_argument_is_one_line_exit_2(tool, capsys, monkeypatch):
+    code, err = run_tool(tool, ['--no-such-option'], capsys, monkeypatch)
+    assert_one_line_error(code, err, '--help)')
+
+
+@pytest.mark.parametrize('tool', TOOLS)
+def test_every_tool_help_exits_0(tool, capsys, monkeypatch):
+    monkeypatch.setattr(sys, 'argv', [tool, '--help'])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        runpy.run_path(str(REPO / 'tools' / tool), run_name='__main__')
+    out = capsys.readouterr().out
+    assert exc.value.code == 0
+    assert out.startswith('usage: ') and '--help' in out
+
+
 # --- real subprocesses -------------------------------------------------------------------
 
 

@@ -7,12 +7,9 @@
 import shlex
 import sys
 
-from mmengine.config import DictAction
-
 import se_plugin  # noqa: F401  (registers se_plugin modules)
-from se_plugin.analysis.complexity import config_complexity, markdown_table, report
-from se_plugin.analysis.metafile import write_metafiles
-from se_plugin.cli import ToolArgumentParser, run_cli
+from se_plugin.cli.entry import run_cli
+from se_plugin.cli.parser import CfgOptionsAction, ToolArgumentParser
 
 
 def parse_args():
@@ -31,7 +28,7 @@ def parse_args():
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=CfgOptionsAction,
         help='override config entries of every config, e.g. model.backbone.se_cfg.ratio=8',
     )
     parser.add_argument('--out', metavar='FILE.md', help='also write the table (and command) here')
@@ -49,6 +46,13 @@ def parse_args():
 
 def main():
     args = parse_args()
+    from se_plugin.analysis.complexity import config_complexity, markdown_table, report
+    from se_plugin.analysis.metafile import write_metafiles
+    from se_plugin.cli.paths import check_output_file
+    from se_plugin.runtime.atomic import atomic_open
+
+    if args.out:
+        check_output_file(args.out, '--out')
     if args.metafile:
         for path in write_metafiles('.'):
             print(f'saved {path}')
@@ -57,7 +61,7 @@ def main():
     print(markdown_table(rows), end='')
     if args.out:
         command = shlex.join(['python', 'tools/analysis/complexity.py', *sys.argv[1:]])
-        with open(args.out, 'w') as f:
+        with atomic_open(args.out, 'w') as f:
             f.write(report(rows, command))
         print(f'saved {args.out}')
 

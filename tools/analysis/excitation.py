@@ -6,18 +6,15 @@ Writes ``<layer>.npy`` (num_classes x channels), ``<layer>.png``, ``excitation.p
 (all layers side by side) and ``summary.json``.
 """
 
-import argparse
 import os.path as osp
 
-from mmengine.config import DictAction
-
 import se_plugin  # noqa: F401  (registers se_plugin modules, safe checkpoint loading)
-from se_plugin.analysis.excitation import analyze
-from se_plugin.cli import check_output_dir, run_cli
+from se_plugin.cli.entry import run_cli
+from se_plugin.cli.parser import CfgOptionsAction, ToolArgumentParser
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(
+    parser = ToolArgumentParser(
         description="Record the SE excitation per class over the config's test set."
     )
     parser.add_argument('config', help='config file path')
@@ -40,7 +37,7 @@ def parse_args():
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=CfgOptionsAction,
         help='override config entries, e.g. test_dataloader.batch_size=64',
     )
     return parser.parse_args()
@@ -48,6 +45,9 @@ def parse_args():
 
 def main():
     args = parse_args()
+    from se_plugin.analysis.excitation import analyze
+    from se_plugin.cli.paths import check_output_dir
+
     out_dir = args.out_dir or osp.join(osp.dirname(osp.abspath(args.checkpoint)), 'excitation')
     check_output_dir(out_dir, '--out-dir')
     result, files = analyze(

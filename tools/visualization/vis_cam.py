@@ -6,7 +6,8 @@
 
 import se_plugin  # noqa: F401  (registers se_plugin modules, safe checkpoint loading)
 from se_plugin.analysis.cam import METHODS, visualize_cam
-from se_plugin.cli import CfgOptionsAction, ToolArgumentParser, run_cli
+from se_plugin.cli.entry import run_cli
+from se_plugin.cli.parser import CfgOptionsAction, ToolArgumentParser
 
 
 def parse_args():
