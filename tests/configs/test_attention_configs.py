@@ -43,7 +43,19 @@ def test_every_module_has_an_imagenet_and_a_quickstart_config():
     imagenet = {p.name for p in (CONFIGS / 'attention').glob('*_resnet50_imagenet.py')}
     quick = {p.name for p in (CONFIGS / 'quickstart' / 'attention').glob('*.py')}
     assert imagenet == {f'{stem}_resnet50_imagenet.py' for stem in MODULES}
-    assert quick == {f'{stem}_resnet18_mnist5k.py' for stem in MODULES}
+    twins = {f'{stem}_resnet18_mnist5k.py' for stem in MODULES}
+    assert quick == twins | {'sweep_base_resnet18_mnist5k.py'}
+
+
+def test_sweep_base_leaves_only_the_type_in_the_slot():
+    """A sweep over model.backbone.se_cfg.type starts from a type-only se_cfg, so every
+    module is built with its own defaults (SE's ratio=4 would reach modules without one)."""
+    cfg, model = build('quickstart/attention/sweep_base_resnet18_mnist5k.py')
+    assert cfg.model.backbone.se_cfg == dict(type='se_plugin.SELayer')
+    assert {m.squeeze_channels for m in slot_modules(model)} == {8, 16}  # r=16, divisor 8
+    for name in MODULES.values():
+        cfg.model.backbone.se_cfg.type = f'se_plugin.{name}'
+        assert type(slot_modules(MODELS.build(cfg.model))[0]).__name__ == name
 
 
 @pytest.mark.parametrize('stem', sorted(MODULES))
