@@ -186,3 +186,62 @@ def test_too_few_rounds_warnings():
     assert too_few_rounds([base, *apart], 8) == []
     assert 'differ by' in too_few_rounds([base, *close], 8)[0]
     assert 'only 3 rounds' in too_few_rounds([base, *apart], 3)[0]
+
+
+# ------------------------------------------------------------- attention zoo vs timm
+
+
+def attention_commands() -> list:
+    """The model specs of each tools/benchmark.py command in docs/attention.md's
+    "## Commands" section, read with the tool's own parser."""
+    import runpy
+    import shlex
+
+    with open(osp.join(ROOT, 'docs', 'attention.md'), encoding='utf-8') as f:
+        text = f.read()
+    section = text.split('\n## Commands\n', 1)[1].split('\n## ', 1)[0]
+    lines = section.replace('\\\n', ' ').splitlines()
+    parse_args = runpy.run_path(TOOL)['parse_args']
+    argvs = [
+        shlex.split(line)[2:] for line in lines if line.startswith('python tools/benchmark.py')
+    ]
+    return [parse_args(argv).models for argv in argvs]
+
+
+def test_attention_commands_cover_every_module():
+    from se_plugin.registry import MODELS
+
+    ours = [models[0] for models in attention_commands()]
+    types = [parse_spec(spec)[1]['se_cfg']['type'] for spec in ours]
+    zoo = ['ECALayer', 'EffectiveSELayer', 'CBAM', 'GlobalContext', 'CoordAttention']
+    zoo += ['GatherExcite', 'SimAM', 'SRMLayer']
+    assert types == [f'se_plugin.{name}' for name in zoo]
+    assert all(MODELS.get(t) is not None for t in types)
+
+
+@pytest.mark.parametrize('models', attention_commands(), ids=lambda m: m[0].split('.')[-1])
+def test_attention_specs_build_beside_timm(models):
+    """Each command's specs build, at depth 18 here (same specs, ``depth=50`` ->
+    ``depth=18``, ``timm.resnet50`` -> ``timm.resnet18``): ours has the module in all 8
+    blocks, timm's the module it names, and where the docs pair them (all but CoordAtt,
+    whose widths a spec cannot match), the same parameter count."""
+    from se_plugin.registry import MODELS
+
+    small = [m.replace('depth=50', 'depth=18').replace('timm.resnet50', 'timm.resnet18')
+             for m in models]  # fmt: skip
+    ours = build_model(small[0], num_classes=10)
+    cls = MODELS.get(parse_spec(small[0])[1]['se_cfg']['type'])
+    assert sum(type(m) is cls for m in ours.modules()) == 8
+    ours.eval()
+    assert ours(torch.randn(1, 3, 32, 32)).shape == (1, 10)
+    if len(small) == 1:  # no timm peer
+        return
+    timm = pytest.importorskip('timm')
+    peer = build_model(small[1], num_classes=10)
+    timm_cls = timm.layers.get_attn(parse_spec(small[1])[1]['block_args']['attn_layer'])
+    timm_cls = getattr(timm_cls, 'func', timm_cls)  # 'gca' is a partial of GlobalContext
+    assert sum(type(m) is timm_cls for m in peer.modules()) == 8
+    if cls.__name__ != 'CoordAttention':
+        assert sum(p.numel() for p in ours.parameters()) == sum(
+            p.numel() for p in peer.parameters()
+        )
