@@ -219,7 +219,11 @@ def test_attention_commands_cover_every_module():
     assert all(MODELS.get(t) is not None for t in types)
 
 
-@pytest.mark.parametrize('models', attention_commands(), ids=lambda m: m[0].split('.')[-1])
+def _attention_id(models: list) -> str:
+    return parse_spec(models[0])[1]['se_cfg']['type'].split('.')[-1]
+
+
+@pytest.mark.parametrize('models', attention_commands(), ids=_attention_id)
 def test_attention_specs_build_beside_timm(models):
     """Each command's specs build, at depth 18 here (same specs, ``depth=50`` ->
     ``depth=18``, ``timm.resnet50`` -> ``timm.resnet18``): ours has the module in all 8
