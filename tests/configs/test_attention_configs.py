@@ -63,10 +63,10 @@ def test_imagenet_config_is_se_resnet50_with_the_module(stem):
     cfg, model = build(f'attention/{stem}_resnet50_imagenet.py')
     base = Config.fromfile(CONFIGS / 'se_resnet50_imagenet.py')
     # the same recipe as SE-ResNet-50: only the module in the slot differs
-    for key in ('train_dataloader', 'optim_wrapper', 'param_scheduler', 'train_cfg', 'model'):
-        if key == 'model':
-            base.model.backbone.se_cfg = cfg.model.backbone.se_cfg
+    for key in ('train_dataloader', 'optim_wrapper', 'param_scheduler', 'train_cfg'):
         assert cfg[key] == base[key], key
+    base.model.backbone.se_cfg = cfg.model.backbone.se_cfg
+    assert cfg.model == base.model
     assert cfg.model.backbone.se_cfg.type == f'se_plugin.{MODULES[stem]}'
     assert type(model.backbone) is SEResNet and model.backbone.depth == 50
     cls = MODELS.get(f'se_plugin.{MODULES[stem]}')
