@@ -87,7 +87,7 @@ def test_gates_and_hswish():
     x = torch.randn(2, 16, 4, 6)
     a_h, a_w = layer.excitation(x)
     assert a_h.shape == (2, 16, 4, 1) and a_w.shape == (2, 16, 1, 6)
-    assert 0 < a_h.min() and a_h.max() < 1
+    assert a_h.min() > 0 and a_h.max() < 1
     torch.testing.assert_close(layer(x), x * a_h * a_w)
 
 
