@@ -176,7 +176,7 @@ def check_conv2d(name: str, conv: Any, cfg: Any) -> Any:
 
 
 def check_odd(name: str, value: Any) -> int:
-    """Return ``value`` as an int if it is a positive odd integer (a kernel that keeps the shape)."""
+    """Return ``value`` as an int if it is a positive odd integer (a shape-keeping kernel)."""
     value = check_int(name, value, minimum=1)
     if value % 2 == 0:
         raise ValueError(f'{name} must be odd (the output keeps the input size), got {value}')

@@ -1,19 +1,37 @@
 """The models every semantic test runs on: each attention module, alone, in a block, in a backbone.
 
-Add an attention module's config to ``ATTENTION`` and it is tested as a layer, at
-every slot position of a bottleneck and in a small SE-ResNet, against its
-``impl='reference'`` twin, by ``tests/models/test_semantics.py``.
+Add an attention module's config to ``ATTENTION`` and it is tested as a layer, in a
+bottleneck (every slot position for ``'se'``, the standard one for the others) and in
+a small SE-ResNet, by ``tests/models/test_semantics.py``, against its reference twin:
+
+* a module with an ``impl`` argument (a fused fast path): the same module with
+  ``impl='reference'`` (the textbook ops);
+* any other module: the same module whose ``forward`` is its entry in ``FORMULAS``,
+  the paper's formula written out plainly here. A formula calls the module's
+  submodules in the order the module does, so that hooks fire alike.
 """
 
 from __future__ import annotations
 
 import copy
+import types
 from typing import Callable, NamedTuple
 
 import torch
 import torch.nn as nn
 
-from se_plugin.models import SEBasicBlock, SEBottleneck, SEResNet, SEResNeXt, SKBlock, SKNet
+from se_plugin.models import (
+    CBAM,
+    ECALayer,
+    EffectiveSELayer,
+    SEBasicBlock,
+    SEBottleneck,
+    SEResNet,
+    SEResNeXt,
+    SimAM,
+    SKBlock,
+    SKNet,
+)
 from se_plugin.registry import MODELS
 
 # shape-keeping attention modules of the slot (in_channels filled in by the block)
@@ -27,7 +45,40 @@ ATTENTION = {
         divisor=1,
         act_cfg=(dict(type='PReLU'), dict(type='HSigmoid')),
     ),
+    'eca': dict(type='se_plugin.ECALayer'),
+    'ese': dict(type='se_plugin.EffectiveSELayer'),
+    'cbam': dict(type='se_plugin.CBAM', ratio=4),
+    'simam': dict(type='se_plugin.SimAM'),
 }
+
+
+def _eca(m: ECALayer, x: torch.Tensor) -> torch.Tensor:
+    weight = m.gate(m.conv(x.mean((2, 3))[:, None]))  # (N, 1, C): a 1-D conv across channels
+    return x * weight[:, 0, :, None, None]
+
+
+def _effective_se(m: EffectiveSELayer, x: torch.Tensor) -> torch.Tensor:
+    assert m.squeeze == 'avg'
+    return x * m.gate(m.fc(x.mean((2, 3), keepdim=True)))
+
+
+def _cbam(m: CBAM, x: torch.Tensor) -> torch.Tensor:
+    def mlp(v):
+        return m.fc2(m.act(m.fc1(v)))
+
+    x = x * m.gate(mlp(x.mean((2, 3), keepdim=True)) + mlp(x.amax((2, 3), keepdim=True)))
+    pooled = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)
+    return x * m.spatial_gate(m.spatial(pooled))
+
+
+def _simam(m: SimAM, x: torch.Tensor) -> torch.Tensor:
+    n = max(x.shape[2] * x.shape[3] - 1, 1)
+    d2 = (x - x.mean((2, 3), keepdim=True)).pow(2)
+    return x * torch.sigmoid(d2 / (4 * (d2.sum((2, 3), keepdim=True) / n + m.e_lambda)) + 0.5)
+
+
+# the reference twins of modules without an impl='reference' (module, x) -> output
+FORMULAS = {ECALayer: _eca, EffectiveSELayer: _effective_se, CBAM: _cbam, SimAM: _simam}
 POSITIONS = ('standard', 'pre', 'post', 'identity', 'after_conv2')
 TINY = dict(stem_channels=8, base_channels=8, num_stages=2, strides=(1, 2), dilations=(1, 1))
 TINY.update(out_indices=(0, 1))
@@ -157,9 +208,12 @@ def build(name: str, dtype=torch.float64, **kwargs) -> tuple:
 
 
 def as_reference(model: nn.Module) -> nn.Module:
+    """``model`` with each attention module replaced by its reference twin (in place)."""
     for m in model.modules():
         if hasattr(m, 'impl'):
             m.impl = 'reference'
+        elif type(m) in FORMULAS:
+            m.forward = types.MethodType(FORMULAS[type(m)], m)
     return model
 
 

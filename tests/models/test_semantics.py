@@ -2,8 +2,9 @@
 forward-mode AD, empty batches, tracing and export, autocast.
 
 Runs over every case of :mod:`tests.models.semantics` (each attention module as a
-layer, in every slot position, in backbones), comparing the default (fused) model
-with its ``impl='reference'`` twin.
+layer, in a bottleneck, in backbones), comparing the default model with its
+reference twin: ``impl='reference'`` for modules with a fused path, the paper's
+formula (``FORMULAS``) for the others.
 """
 
 from __future__ import annotations
@@ -14,13 +15,24 @@ import pytest
 import torch
 from torch.autograd import forward_ad as fwAD
 
-from se_plugin.models import SEBasicBlock, SELayer, SKConv
+from se_plugin.models import CBAM, ECALayer, EffectiveSELayer, SEBasicBlock, SELayer, SimAM, SKConv
 from se_plugin.models.backbones.blocks import AttentionSlotMixin
 from se_plugin.models.layers.fused import FusedNormSqueezeScale, FusedSqueezeScale
-from tests.models.semantics import CASES, build, flat
+from tests.models.semantics import ATTENTION, CASES, FORMULAS, build, flat
 
 NAMES = sorted(CASES)
 CP_NAMES = [name for name in NAMES if CASES[name].with_cp]
+
+
+@pytest.mark.parametrize('name', sorted(ATTENTION))
+def test_every_attention_module_has_a_reference_twin(name):
+    """The control: each module is compared with another implementation of its function."""
+    model, reference, _ = build(f'layer:{name}')
+    if hasattr(model, 'impl'):
+        assert model.impl != 'reference' and reference.impl == 'reference'
+    else:
+        assert reference.forward.__func__ is FORMULAS[type(model)]
+        assert 'forward' not in vars(model)
 
 
 def step(model, x, train=True, create_graph=False):
@@ -149,6 +161,10 @@ GRADGRAD = {
     'se-max': lambda: SELayer(4, ratio=2, divisor=1, squeeze='max'),
     'sk': lambda: SKConv(4, 4, groups=2, min_channels=2),
     'basic': lambda: SEBasicBlock(4, 4, se_cfg=dict(type='se_plugin.SELayer', ratio=2, divisor=1)),
+    'eca': lambda: ECALayer(4, kernel_size=3),
+    'ese': lambda: EffectiveSELayer(4, act_cfg=dict(type='Sigmoid')),  # hsigmoid'' is 0
+    'cbam': lambda: CBAM(4, ratio=2),
+    'simam': lambda: SimAM(4),
 }
 
 
@@ -237,9 +253,11 @@ def test_trace_sees_the_plain_graph(name):
         torch.testing.assert_close(flat(traced(x2)), flat(reference(x2)))
 
 
-@pytest.mark.parametrize(
-    'name', ['layer:se', 'layer:sk-stride2', 'bottleneck:se:standard', 'se_resnet18:se', 'sknet26']
-)
+EXPORT_NAMES = ['layer:se', 'layer:sk-stride2', 'bottleneck:se:standard', 'se_resnet18:se']
+EXPORT_NAMES += ['sknet26', *(f'layer:{n}' for n in ATTENTION if not n.startswith('se'))]
+
+
+@pytest.mark.parametrize('name', EXPORT_NAMES)
 def test_export_sees_the_plain_graph(name):
     model, reference, x = build(name, dtype=torch.float32)
     model.eval(), reference.eval()
