@@ -13,9 +13,22 @@ import copy
 
 import pytest
 import torch
+from torch import nn
 from torch.autograd import forward_ad as fwAD
 
-from se_plugin.models import CBAM, ECALayer, EffectiveSELayer, SEBasicBlock, SELayer, SimAM, SKConv
+from se_plugin.models import (
+    CBAM,
+    CoordAttention,
+    ECALayer,
+    EffectiveSELayer,
+    GatherExcite,
+    GlobalContext,
+    SEBasicBlock,
+    SELayer,
+    SimAM,
+    SKConv,
+    SRMLayer,
+)
 from se_plugin.models.backbones.blocks import AttentionSlotMixin
 from se_plugin.models.layers.fused import FusedNormSqueezeScale, FusedSqueezeScale
 from tests.models.semantics import ATTENTION, CASES, FORMULAS, build, flat
@@ -156,6 +169,12 @@ def test_double_backward_equals_the_reference(name, train):
             torch.testing.assert_close(a, b)
 
 
+def _srm_with_weights(channels):
+    layer = SRMLayer(channels)
+    nn.init.normal_(layer.cfc)  # the authors' zero init makes the gate constant
+    return layer
+
+
 GRADGRAD = {
     'se': lambda: SELayer(4, ratio=2, divisor=1),
     'se-max': lambda: SELayer(4, ratio=2, divisor=1, squeeze='max'),
@@ -165,6 +184,12 @@ GRADGRAD = {
     'ese': lambda: EffectiveSELayer(4, act_cfg=dict(type='Sigmoid')),  # hsigmoid'' is 0
     'cbam': lambda: CBAM(4, ratio=2),
     'simam': lambda: SimAM(4),
+    'ge': lambda: GatherExcite(4, extent=2, ratio=2),
+    'ge-theta-minus': lambda: GatherExcite(4, variant='theta-minus', extent=2),
+    'gc': lambda: GlobalContext(4, ratio=1, zero_init_last=False),
+    'gc-scale': lambda: GlobalContext(4, ratio=1, fusion='scale', zero_init_last=False),
+    'coord': lambda: CoordAttention(4, min_channels=2),
+    'srm': lambda: _srm_with_weights(4),
 }
 
 
