@@ -178,7 +178,11 @@ def _feat_dim(backbone: nn.Module) -> int:
 
 
 def _with_dict_defaults(cfg: dict) -> dict:
-    """Complete nested overrides (``se_cfg.impl=...``) with the constructor's dict defaults."""
+    """Complete nested overrides (``se_cfg.impl=...``) with the constructor's dict defaults.
+
+    An override naming another ``type`` (``se_cfg.type=se_plugin.SimAM``) replaces
+    the default: the default's other keys belong to the default's type.
+    """
     from se_plugin.registry import MODELS
 
     cls = MODELS.get(cfg['type'])
@@ -194,8 +198,11 @@ def _with_dict_defaults(cfg: dict) -> dict:
                 defaults.setdefault(name, param.default)
     out = dict(cfg)
     for name, default in defaults.items():
-        if isinstance(out.get(name), dict):
-            out[name] = _merge(default, out[name])
+        override = out.get(name)
+        if isinstance(override, dict) and override.get('type', default.get('type')) == default.get(
+            'type'
+        ):
+            out[name] = _merge(default, override)
     return out
 
 

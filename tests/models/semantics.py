@@ -4,11 +4,12 @@ Add an attention module's config to ``ATTENTION`` and it is tested as a layer, i
 bottleneck (every slot position for ``'se'``, the standard one for the others) and in
 a small SE-ResNet, by ``tests/models/test_semantics.py``, against its reference twin:
 
-* a module with an ``impl`` argument (a fused fast path): the same module with
-  ``impl='reference'`` (the textbook ops);
-* any other module: the same module whose ``forward`` is its entry in ``FORMULAS``,
-  the paper's formula written out plainly here. A formula calls the module's
-  submodules in the order the module does, so that hooks fire alike.
+* a module with an entry in ``FORMULAS`` (every module without an
+  ``impl='reference'``, and any other): the same module whose ``forward`` is that
+  entry, the paper's formula written out plainly here. A formula calls the module's
+  submodules in the order the module does, so that hooks fire alike;
+* otherwise, a module with an ``impl`` argument (a fused fast path): the same
+  module with ``impl='reference'`` (its textbook ops).
 """
 
 from __future__ import annotations
@@ -272,10 +273,10 @@ def build(name: str, dtype=torch.float64, **kwargs) -> tuple:
 def as_reference(model: nn.Module) -> nn.Module:
     """``model`` with each attention module replaced by its reference twin (in place)."""
     for m in model.modules():
-        if hasattr(m, 'impl'):
-            m.impl = 'reference'
-        elif type(m) in FORMULAS:
+        if type(m) in FORMULAS:  # also for a module with a fused path (SimAM)
             m.forward = types.MethodType(FORMULAS[type(m)], m)
+        elif hasattr(m, 'impl'):
+            m.impl = 'reference'
     return model
 
 

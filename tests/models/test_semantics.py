@@ -41,11 +41,11 @@ CP_NAMES = [name for name in NAMES if CASES[name].with_cp]
 def test_every_attention_module_has_a_reference_twin(name):
     """The control: each module is compared with another implementation of its function."""
     model, reference, _ = build(f'layer:{name}')
-    if hasattr(model, 'impl'):
-        assert model.impl != 'reference' and reference.impl == 'reference'
-    else:
+    if type(model) in FORMULAS:
         assert reference.forward.__func__ is FORMULAS[type(model)]
         assert 'forward' not in vars(model)
+    else:
+        assert model.impl != 'reference' and reference.impl == 'reference'
 
 
 def step(model, x, train=True, create_graph=False):
@@ -367,3 +367,21 @@ def test_fused_functions_are_used_by_default(monkeypatch):
     model.register_forward_hook(lambda *a: None)
     step(model, x)
     assert not calls  # a hook on the layer: the plain ops
+
+
+@pytest.mark.parametrize('name', ['layer:simam', 'bottleneck:simam:standard', 'se_resnet18:simam'])
+def test_fused_simam_is_used_by_default(name, monkeypatch):
+    """The control for SimAM: its fused Function runs in training, not where it may not."""
+    from se_plugin.models.layers.fused.simam import FusedSimAM
+
+    model, _, x = build(name)
+    calls = []
+    apply = FusedSimAM.apply
+    monkeypatch.setattr(FusedSimAM, 'apply', lambda *a: calls.append(1) or apply(*a))
+    step(model, x)
+    assert calls
+    calls.clear()
+    with torch.no_grad():
+        model(x)
+    torch.jit.trace(model, x, check_trace=False)
+    assert not calls
