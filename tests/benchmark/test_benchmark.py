@@ -20,7 +20,7 @@ from se_plugin.benchmark import (
     save_json,
     too_few_rounds,
 )
-from se_plugin.models import SELayer
+from se_plugin.models import SELayer, SimAM
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(ROOT, 'tools', 'benchmark.py')
@@ -57,6 +57,9 @@ def test_build_model_specs(repo_root):
     ref_x = build_model('se_plugin.SEResNeXt:depth=50,se_cfg.impl="reference"')
     layers = [m for m in ref_x.modules() if isinstance(m, SELayer)]
     assert len(layers) == 16 and {(m.impl, m.squeeze) for m in layers} == {('reference', 'avg')}
+    # another type replaces the default se_cfg (SELayer's ratio is no SimAM argument)
+    simam = build_model(TINY.replace('se_cfg.ratio=4', 'se_cfg.type="se_plugin.SimAM"'))
+    assert sum(isinstance(m, SimAM) for m in simam.modules()) == 8  # one per block
     assert build_model('torchvision.resnet18', num_classes=10).fc.out_features == 10
     cfg_model = build_model(
         f'{repo_root}/configs/se_resnet50_imagenet.py:backbone.depth=18,head.in_channels=512'

@@ -87,6 +87,12 @@ class GatherExcite(BaseModule):
     ``extra_params=True, use_mlp=True`` (timm's ``geresnet50t`` uses it with
     ``extent=8``). timm's default ``extra_params=False, use_mlp=True`` is no
     variant of the paper (at ``extent=0`` it is SE: use :class:`SELayer`).
+    With ``extra_params=True, extent=0`` timm pads its ``feat_size`` depthwise
+    conv to 'same' size, so each position gathers its own window; here the
+    conv covers the map once (no padding, a ``1 x 1`` gather), as in the paper
+    and in the GE layer of SRM's authors' code. (timm 1.0.31's
+    ``extra_params=True`` and ``use_mlp=True`` also fail to build: it passes
+    ``*dd`` positionally.)
     Module names follow timm (``gather.conv1``, ``gather.norm1``, ...;
     ``fc1``/``fc2`` are timm's ``mlp.fc1``/``mlp.fc2``).
 

@@ -25,12 +25,12 @@ def style_pool(x: Tensor, eps: float) -> Tensor:
 
     ``var`` is the unbiased variance (``torch.var``, as the authors' code),
     divided by ``max(H * W - 1, 1)``: a single position has variance 0 (the
-    authors' code gives NaN there). fp16/bf16 inputs reduce in fp32.
+    authors' code gives NaN there). fp16/bf16 inputs reduce in, and give, fp32.
     """
     flat = x.flatten(2).to(acc_dtype(x))
     mean = flat.mean(2, keepdim=True)
     var = (flat - mean).square().sum(2, keepdim=True) / max(flat.shape[2] - 1, 1)
-    return torch.cat([mean, (var + eps).sqrt()], dim=2).to(x.dtype)
+    return torch.cat([mean, (var + eps).sqrt()], dim=2)
 
 
 @MODELS.register_module()
@@ -86,11 +86,15 @@ class SRMLayer(BaseModule):
         self.gate = nn.Sigmoid()
 
     def excitation(self, x: Tensor) -> Tensor:
-        """The ``(N, C, 1, 1)`` channel weights."""
+        """The ``(N, C, 1, 1)`` channel weights, in the input's dtype.
+
+        The integration, norm and gate run in the parameters' dtype (fp32 under
+        mixed precision: ``(N, C)`` values, nothing to save by rounding them).
+        """
         check_feature_map(f'SRMLayer({self.in_channels})', x, self.in_channels)
-        style = style_pool(x, self.eps)
-        z = (style * self.cfc.to(style.dtype)).sum(2)[:, :, None, None]
-        return self.gate(self.bn(z))
+        style = style_pool(x, self.eps).to(self.cfc.dtype)
+        z = (style * self.cfc).sum(2)[:, :, None, None]
+        return self.gate(self.bn(z)).to(x.dtype)
 
     def forward(self, x: Tensor) -> Tensor:
         """``x * sigmoid(BN(cfc . [mean, std]))``."""

@@ -3,7 +3,7 @@ import torch
 from helpers import num_params, resnet50_params
 
 from se_plugin.models import SimAM
-from se_plugin.models.layers.simam import simam
+from se_plugin.models.layers.fused.simam import FusedSimAM, simam
 from se_plugin.registry import MODELS
 
 
@@ -60,6 +60,7 @@ def test_build_from_registry_and_empty_batch():
         (dict(e_lambda='1e-4'), TypeError, 'e_lambda must be a number'),
         (dict(in_channels=0), ValueError, 'in_channels must be >= 1'),
         (dict(in_channels=None), TypeError, 'in_channels must be an int'),
+        (dict(impl='triton'), ValueError, "impl must be one of 'fused', 'reference'"),
     ],
 )
 def test_bad_arguments(kwargs, error, match):
@@ -70,3 +71,51 @@ def test_bad_arguments(kwargs, error, match):
 def test_input_shape_is_checked():
     with pytest.raises(ValueError, match=r'SimAM\(8\) expects an \(N, 8, H, W\) input'):
         SimAM(8)(torch.rand(1, 4, 2, 2))
+
+
+@pytest.mark.parametrize('shape', [(2, 3, 4, 5), (1, 2, 1, 1), (2, 2, 1, 3)])
+def test_fused_gradients_against_finite_differences(shape):
+    torch.manual_seed(0)
+    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: FusedSimAM.apply(x, 0.1), (x,))
+
+
+def _kept_bytes(fn, x) -> int:
+    """Bytes of the tensors autograd keeps for the backward of ``fn(x)`` (each storage once)."""
+    seen = {}
+
+    def pack(t):
+        seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn(x)
+    return sum(seen.values())
+
+
+@pytest.mark.parametrize('impl, full_size_tensors', [('fused', 1), ('reference', 4)])
+def test_activation_memory_kept(impl, full_size_tensors):
+    """The fused Function keeps the input (and per-map statistics); autograd keeps four maps."""
+    x = torch.randn(2, 16, 8, 8, requires_grad=True)
+    stats = 2 * 2 * 16 * 4 if impl == 'fused' else 2 * 16 * 4  # (N, C, 1, 1) fp32 each
+    kept = _kept_bytes(SimAM(16, impl=impl), x)
+    assert kept == full_size_tensors * x.numel() * 4 + stats
+
+
+def test_fused_and_reference_agree_under_bf16():
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 6, 6).bfloat16()
+    grads = []
+    for impl in ('fused', 'reference'):
+        leaf = x.clone().requires_grad_()
+        out = SimAM(8, impl=impl)(leaf)
+        out.float().square().sum().backward()
+        grads.append((out.float(), leaf.grad.float()))
+    exact = x.double().requires_grad_()
+    out = simam(exact, 1e-4)
+    out.square().sum().backward()
+    for got in grads:
+        torch.testing.assert_close(got[0].double(), out.detach(), rtol=0.02, atol=0.02)
+    # fp32 backward arithmetic: the fused gradient is at least as close as autograd's bf16 one
+    errors = [float((g[1].double() - exact.grad).abs().max()) for g in grads]
+    assert errors[0] <= errors[1] + 1e-3, errors
