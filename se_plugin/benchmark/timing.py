@@ -27,18 +27,8 @@ def _timed(step: Callable, device: torch.device, clock: Callable[[], float]) -> 
     return clock() - start
 
 
-def run_benchmark(
-    specs: Sequence[str],
-    baseline: Optional[str] = None,
-    opts: Optional[Options] = None,
-    log: Callable[[str], Any] = print,
-) -> dict:
-    """Time ``specs`` (and ``baseline``, first) in every mode of ``opts``.
-
-    Returns a JSON-able dict: the environment, the options and one entry per
-    (model, mode) with the times, medians and ratios to the baseline.
-    """
-    opts = opts or Options()
+def _check_options(opts: Options) -> torch.device:
+    """Check ``opts`` (and set the thread count); the device to run on."""
     _check_sizes(opts)
     for mode in opts.modes:
         if mode not in MODES:
@@ -57,6 +47,68 @@ def run_benchmark(
     device = torch.device(opts.device)
     if device.type == 'cuda' and not torch.cuda.is_available():
         raise ValueError('--device cuda: CUDA is not available here')
+    return device
+
+
+def _warm_up(models: dict, mode: str, opts: Options, device: torch.device, log: Callable) -> tuple:
+    """``(steps, results)`` of one mode: each model's step, run ``warmup`` times."""
+    steps, results = {}, {}
+    for name, model in models.items():
+        torch.manual_seed(opts.seed)
+        steps[name] = make_step(model, mode, opts, device)
+        start = time.perf_counter()
+        for _ in range(max(opts.warmup, 1)):
+            steps[name]()
+        _sync(device)
+        results[name] = Result(
+            name,
+            mode,
+            sum(p.numel() for p in model.parameters()),
+            warmup_s=time.perf_counter() - start,
+        )
+        if mode == 'train' and not opts.compile:  # compiled graphs save their own way
+            saved = saved_activation_bytes(model, opts, device)
+            results[name].saved_mb = saved / 2**20
+        log(f'[{mode}] warm-up of {name}: {results[name].warmup_s:.1f} s')
+    return steps, results
+
+
+def _time_rounds(steps: dict, results: dict, mode: str, opts: Options, device, log) -> None:
+    """``repeats`` round-robin rounds (A B C A B C ...) into ``results[name].times_ms``."""
+    start = time.perf_counter()
+    for i in range(opts.repeats):
+        for name, step in steps.items():
+            results[name].times_ms.append(1e3 * _timed(step, device, TIMERS[opts.timer]))
+        elapsed = time.perf_counter() - start
+        eta = elapsed / (i + 1) * (opts.repeats - i - 1)
+        log(f'[{mode}] round {i + 1}/{opts.repeats}  elapsed {elapsed:.0f} s  eta {eta:.0f} s')
+
+
+def _summarise(results: Sequence[Result], base: Optional[Result]) -> None:
+    """Each result's median and, with a baseline, its three ratios to it."""
+    for result in results:
+        result.median_ms = statistics.median(result.times_ms)
+        if base is not None:
+            result.ratio = result.median_ms / statistics.median(base.times_ms)
+            result.paired_ratio = statistics.median(
+                t / b for t, b in zip(result.times_ms, base.times_ms)
+            )
+            result.min_ratio = min(result.times_ms) / min(base.times_ms)
+
+
+def run_benchmark(
+    specs: Sequence[str],
+    baseline: Optional[str] = None,
+    opts: Optional[Options] = None,
+    log: Callable[[str], Any] = print,
+) -> dict:
+    """Time ``specs`` (and ``baseline``, first) in every mode of ``opts``.
+
+    Returns a JSON-able dict: the environment, the options and one entry per
+    (model, mode) with the times, medians and ratios to the baseline.
+    """
+    opts = opts or Options()
+    device = _check_options(opts)
     names = list(dict.fromkeys([baseline, *specs] if baseline else specs))
     if not names:
         raise ValueError('no model to benchmark')
@@ -71,41 +123,10 @@ def run_benchmark(
     log(f'{describe(env, opts)}; models: {", ".join(names)}')
     results = []
     for mode in opts.modes:
-        steps, mode_results = {}, {}
-        for name, model in models.items():
-            torch.manual_seed(opts.seed)
-            steps[name] = make_step(model, mode, opts, device)
-            start = time.perf_counter()
-            for _ in range(max(opts.warmup, 1)):
-                steps[name]()
-            _sync(device)
-            mode_results[name] = Result(
-                name,
-                mode,
-                sum(p.numel() for p in model.parameters()),
-                warmup_s=time.perf_counter() - start,
-            )
-            if mode == 'train' and not opts.compile:  # compiled graphs save their own way
-                saved = saved_activation_bytes(model, opts, device)
-                mode_results[name].saved_mb = saved / 2**20
-            log(f'[{mode}] warm-up of {name}: {mode_results[name].warmup_s:.1f} s')
-        start = time.perf_counter()
-        for i in range(opts.repeats):  # round-robin: A B C A B C ...
-            for name, step in steps.items():
-                mode_results[name].times_ms.append(1e3 * _timed(step, device, TIMERS[opts.timer]))
-            elapsed = time.perf_counter() - start
-            eta = elapsed / (i + 1) * (opts.repeats - i - 1)
-            log(f'[{mode}] round {i + 1}/{opts.repeats}  elapsed {elapsed:.0f} s  eta {eta:.0f} s')
-        base = mode_results[names[0]] if baseline else None
-        for result in mode_results.values():
-            result.median_ms = statistics.median(result.times_ms)
-            if base is not None:
-                result.ratio = result.median_ms / statistics.median(base.times_ms)
-                result.paired_ratio = statistics.median(
-                    t / b for t, b in zip(result.times_ms, base.times_ms)
-                )
-                result.min_ratio = min(result.times_ms) / min(base.times_ms)
-            results.append(result)
+        steps, mode_results = _warm_up(models, mode, opts, device, log)
+        _time_rounds(steps, mode_results, mode, opts, device, log)
+        _summarise(mode_results.values(), mode_results[names[0]] if baseline else None)
+        results.extend(mode_results.values())
         for warning in too_few_rounds(list(mode_results.values()), opts.repeats):
             log(f'warning [{mode}]: {warning}')
         del steps

@@ -92,8 +92,16 @@ def tool_parser(description: str, cfg_options_example: str) -> ToolArgumentParse
         action=CfgOptionsAction,
         help=f'override config entries, e.g. {cfg_options_example}',
     )
-    parser.add_argument('--launcher', choices=LAUNCHERS, default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument(
+        '--launcher', choices=LAUNCHERS, default='none', help='job launcher (default: none)'
+    )
+    parser.add_argument(
+        '--local_rank',
+        '--local-rank',
+        type=int,
+        default=0,
+        help='set by torch.distributed launchers (exported as LOCAL_RANK)',
+    )
     return parser
 
 

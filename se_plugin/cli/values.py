@@ -1,8 +1,9 @@
 """The one grammar of ``key=value`` values on the command line.
 
-Every tool that takes ``KEY=VALUE`` input (``--cfg-options``, ``ablate.py
---sweep``, ``benchmark.py``'s ``MODEL:k=v`` specs) reads its values here, the
-way mmengine's ``DictAction`` reads ``--cfg-options``:
+Every tool that takes ``KEY=VALUE`` input (``--cfg-options`` through
+:class:`~se_plugin.cli.parser.CfgOptionsAction`, ``benchmark.py``'s
+``MODEL:k=v`` specs, and ``ablate.py --sweep`` values) reads its values here,
+the way mmengine's ``DictAction`` reads ``--cfg-options``:
 
 * ``16`` -> int, ``0.5`` / ``1e-3`` / ``inf`` -> float, ``true`` / ``False``
   (any case) -> bool, ``None`` -> None, anything else -> the text itself;
