@@ -26,3 +26,17 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope='session')
+def tiny_sweep(tmp_path_factory):
+    """The finished tiny sweep of ``helpers.plan_tiny``: (plan, outcome, progress text).
+
+    Shared by the sweep tests and the tests that need trained checkpoints.
+    """
+    from helpers import plan_tiny, run_plan
+
+    torch.set_num_threads(1)
+    plan = plan_tiny(tmp_path_factory.mktemp('sweep') / 'work')
+    outcome, text = run_plan(plan)
+    return plan, outcome, text

@@ -1,5 +1,7 @@
 """Small helpers shared by the tests (tests/ is on sys.path)."""
 
+import io
+import os
 import runpy
 import sys
 
@@ -49,3 +51,40 @@ def resnet50_params(se_cfg) -> int:
 
 # the output channels of ResNet-50's bottlenecks, block by block (3, 4, 6, 3 blocks)
 RESNET50_BLOCK_CHANNELS = (256,) * 3 + (512,) * 4 + (1024,) * 6 + (2048,) * 3
+
+
+# ----------------------------------------------------------------- a tiny real sweep
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+QUICKSTART = os.path.join(ROOT, 'configs', 'quickstart', 'se_resnet18_mnist5k.py')
+
+# 64 training and 50 test digits spread over all classes (the file is sorted by label),
+# a log line per iteration, and two checkpoints kept (to fake an interruption)
+TINY_OPTIONS = {
+    'train_dataloader.dataset.indices': list(range(0, 4000, 62))[:64],
+    'train_dataloader.batch_size': 32,
+    'test_dataloader.dataset.indices': list(range(0, 1000, 20)),
+    'test_dataloader.batch_size': 25,
+    'default_hooks.logger.interval': 1,
+    'default_hooks.checkpoint.max_keep_ckpts': 2,
+}
+TINY_SWEEP = ['model.backbone.se_cfg.ratio=2,8']
+
+
+def plan_tiny(work_dir, **kwargs):
+    """:func:`se_plugin.sweep.plan_sweep` of the tiny sweep (2 points, 2 epochs)."""
+    from se_plugin.sweep import plan_sweep
+
+    kwargs.setdefault('sweeps', TINY_SWEEP)
+    kwargs.setdefault('max_epochs', 2)
+    kwargs.setdefault('cfg_options', TINY_OPTIONS)
+    return plan_sweep(QUICKSTART, work_dir=str(work_dir), **kwargs)
+
+
+def run_plan(plan):
+    """execute() with its progress captured: (outcome, progress text)."""
+    from se_plugin.sweep import execute
+
+    stream = io.StringIO()
+    outcome = execute(plan, stream=stream, command='python tools/ablate.py (test)')
+    return outcome, stream.getvalue()

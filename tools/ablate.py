@@ -6,23 +6,20 @@
 Values are separated by commas outside brackets, so tuples need no other separator:
 ``--sweep 'model.backbone.se_stages=(False,True,True,True),(True,True,True,True)'``.
 Rerunning the same command skips finished runs and resumes interrupted ones.
-See :mod:`se_plugin.analysis.ablation` for the layout of WORK.
+See :mod:`se_plugin.sweep` (and :mod:`se_plugin.sweep.records` for the layout of WORK).
 """
 
-import argparse
-import os
 import shlex
 import sys
 
-from mmengine.config import DictAction
-
 import se_plugin  # noqa: F401  (registers se_plugin modules)
-from se_plugin.analysis.ablation import DEFAULT_METRIC, RunFailed, execute, plan_sweep
-from se_plugin.runtime.cli import run_cli
+from se_plugin.cli.entry import run_cli
+from se_plugin.cli.parser import CfgOptionsAction, ToolArgumentParser
+from se_plugin.sweep import DEFAULT_METRIC, run_sweep
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(
+    parser = ToolArgumentParser(
         description='Sweep config keys: one real train + test per point and seed, '
         'aggregated into results.csv/.md/.png in the work dir.'
     )
@@ -46,7 +43,7 @@ def parse_args():
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=CfgOptionsAction,
         help='override config entries of every run, e.g. train_dataloader.batch_size=32',
     )
     parser.add_argument(
@@ -84,8 +81,12 @@ def parse_args():
 
 def main():
     args = parse_args()
-    plan = plan_sweep(
+    return run_sweep(
         args.config,
+        metric=args.metric,
+        keep_going=args.keep_going,
+        dry_run=args.dry_run,
+        command=shlex.join(['python', 'tools/ablate.py', *sys.argv[1:]]),
         sweeps=args.sweep,
         seeds=args.seeds,
         work_dir=args.work_dir,
@@ -95,26 +96,6 @@ def main():
         shape=args.shape,
         baseline=args.baseline,
     )
-    if args.dry_run:
-        for note in plan.notes:
-            print(note)
-        for run in plan.runs:
-            print(f'{run.label}: {run.work_dir}')
-        return 0
-    command = shlex.join(['python', 'tools/ablate.py', *sys.argv[1:]])
-    try:
-        outcome = execute(plan, args.metric, keep_going=args.keep_going, command=command)
-    except RunFailed as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
-    print(f'results: {", ".join(outcome["files"])}')
-    with open(os.path.join(plan.work_dir, 'results.md')) as f:
-        print(f.read(), end='')
-    if outcome['failed']:
-        for message in outcome['failed']:
-            print(f'error: {message}', file=sys.stderr)
-        return 1
-    return 0
 
 
 if __name__ == '__main__':

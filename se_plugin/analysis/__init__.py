@@ -1,4 +1,4 @@
-"""Analysis tools as functions: model complexity, ablation sweeps, excitation statistics.
+"""Analysis tools as functions: model complexity, excitation statistics, Grad-CAM, curves.
 
 The submodules are imported on demand (``from se_plugin.analysis import
 complexity``); ``import se_plugin`` does not load them.

@@ -7,12 +7,15 @@ off its warnings about uncounted operators and to skip the activation count):
 
 * **params**: every parameter of the built model (for a classifier: backbone,
   neck and head).
-* **FLOPs**: mmengine/fvcore's convention, at batch size 1 in eval mode: one
-  multiply-add counts as one FLOP, and only convolutions and linear / matrix
-  products are counted. Norm layers, activations, pooling, the SE/SK channel
-  scaling and the residual additions are left out (they are the
-  ``uncounted`` operators). The SENet and SKNet papers count multiply-adds of
-  the convolutions and FC layers the same way.
+* **FLOPs**: at batch size 1 in eval mode, one multiply-add = one FLOP.
+  mmengine/fvcore count convolutions, linear / matrix products, norms and
+  adaptive average pooling; :mod:`se_plugin.analysis.flop_handles` adds what
+  they skip and attention computes (the squeeze reductions, the channel
+  scaling, SK's path sum, the residual additions, pooling windows), so
+  every attention module's cost is in its row. Pointwise nonlinearities
+  (relu, sigmoid, softmax, ...) are not counted, as in mmengine. The SENet and
+  SKNet papers count multiply-adds of the convolutions and FC layers.
+  ``attention_ops=False`` gives mmengine's own count.
 
 The input size is the config's test-time image size (the last crop or resize
 of its test pipeline, else of its train pipeline), with as many channels as
@@ -29,11 +32,14 @@ from typing import Any, Optional
 import torch
 from mmengine.config import Config
 
+from se_plugin.analysis.flop_handles import install
+
 COUNTING_NOTE = (
     'Counting convention: params are all parameters of the built model (head included); '
-    'FLOPs are mmengine.analysis counts (fvcore convention) for one image in eval mode: '
-    'one multiply-add = 1 FLOP, convolutions and linear layers only (norms, activations, '
-    'pooling, the SE/SK scaling and residual additions are not counted).'
+    'FLOPs for one image in eval mode, one multiply-add = 1 FLOP: mmengine.analysis counts '
+    '(convolutions, linear layers, norms, average pooling) plus the element-wise arithmetic '
+    'and reductions they skip (SE/SK squeeze and scaling, residual additions, pooling '
+    'windows); pointwise nonlinearities (relu, sigmoid, softmax) are not counted.'
 )
 
 # transform type -> (argument holding the size, order of a pair: 'wh' or 'hw')
@@ -178,22 +184,29 @@ def build_model(cfg: Config) -> torch.nn.Module:
     return build_config_model(cfg)
 
 
-def model_complexity(model: torch.nn.Module, input_shape: Sequence[int]) -> tuple:
+def model_complexity(
+    model: torch.nn.Module, input_shape: Sequence[int], attention_ops: bool = True
+) -> tuple:
     """``(params, flops, uncounted)`` of ``model`` for one ``input_shape`` image.
 
     ``flops`` is what :func:`mmengine.analysis.get_model_complexity_info`
-    reports as ``'flops'``; ``uncounted`` maps the operators it skipped to
-    how often they ran.
+    reports as ``'flops'``, plus (``attention_ops=True``) the operators of
+    :data:`~se_plugin.analysis.flop_handles.EXTRA_HANDLES`; ``uncounted``
+    maps the operators neither counts nor deliberately ignores to how often
+    they ran (empty for every config of this project).
     """
     from mmengine.analysis import FlopAnalyzer, parameter_count
 
     model.eval()  # own line: mmpretrain's ResNet.train() returns None
-    device = next(model.parameters()).device
+    first = next(iter([*model.parameters(), *model.buffers()]), None)
+    device = first.device if first is not None else torch.device('cpu')  # SimAM has none
     inputs = (torch.randn(1, *input_shape, device=device),)
     with torch.no_grad():
         analyzer = FlopAnalyzer(model, inputs)
         analyzer.unsupported_ops_warnings(False)
         analyzer.uncalled_modules_warnings(False)
+        if attention_ops:
+            install(analyzer)
         flops = int(analyzer.total())
         uncounted = dict(analyzer.unsupported_ops())
     return int(parameter_count(model)['']), flops, uncounted

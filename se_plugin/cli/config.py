@@ -114,7 +114,7 @@ def prepare_train_config(
 
     ``max_epochs`` (``--max-epochs``, a smoke run) shortens the whole schedule
     with ``ablate.py``'s helper
-    (:func:`~se_plugin.analysis.ablation.shorten_schedule` with
+    (:func:`~se_plugin.sweep.schedule.shorten_schedule` with
     ``keep_shape=True``: the lr schedule is scaled to the new length, so even
     one epoch warms up and anneals).
 
@@ -131,7 +131,7 @@ def prepare_train_config(
     """
     cfg = load_config(config, cfg_options)
     if max_epochs is not None:
-        from se_plugin.analysis.ablation import shorten_schedule  # imports this module
+        from se_plugin.sweep.schedule import shorten_schedule  # imports this module
 
         cfg.merge_from_dict(shorten_schedule(cfg, max_epochs, keep_shape=True))
     cfg.launcher = _check_launcher(launcher)

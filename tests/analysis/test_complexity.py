@@ -1,5 +1,6 @@
 """se_plugin.analysis.complexity and tools/analysis/complexity.py."""
 
+import glob
 import os.path as osp
 from functools import partial
 
@@ -14,6 +15,7 @@ from se_plugin.analysis.complexity import (
     config_complexity,
     format_flops,
     format_params,
+    input_channels,
     input_shape_from_config,
     markdown_table,
     model_complexity,
@@ -35,18 +37,63 @@ def test_counting_convention():
     params, flops, uncounted = model_complexity(model, (1, 8, 8))
     assert params == num_params(model) == 8 * 9 + 8 + 512 * 10 + 10
     assert flops == 8 * 9 * 64 + 512 * 10
-    # SE: only its two 1x1 convs count; pooling, gate and scaling do not
-    params, flops, uncounted = model_complexity(SELayer(16, ratio=4, divisor=1), (16, 5, 5))
+    # SE: its two 1x1 convs, the squeeze (a mean over 5x5) and the scaling (a multiply per
+    # element) count; the gate (a pointwise nonlinearity) does not, as relu in mmengine
+    se = SELayer(16, ratio=4, divisor=1)
+    params, flops, uncounted = model_complexity(se, (16, 5, 5))
     assert params == 16 * 4 + 4 + 4 * 16 + 16
+    assert flops == 16 * 4 + 4 * 16 + 16 * 25 + 16 * 25
+    assert uncounted == {}
+    # mmengine's own convention: the convs only, the rest reported as uncounted
+    _, flops, uncounted = model_complexity(se, (16, 5, 5), attention_ops=False)
     assert flops == 16 * 4 + 4 * 16
-    assert set(uncounted) >= {'aten::mul', 'aten::sigmoid'}
+    assert set(uncounted) >= {'aten::mul', 'aten::sigmoid', 'aten::mean'}
+
+
+@pytest.mark.parametrize(
+    'module, shape, expected',
+    [
+        (nn.MaxPool2d(3, 2, 1), (2, 8, 8), 2 * 4 * 4 * 9),  # a window of 9 per output
+        (nn.AvgPool2d(2), (2, 8, 8), 2 * 4 * 4 * 4),
+        (nn.AdaptiveMaxPool2d(1), (2, 8, 8), 2 * 64),
+    ],
+)
+def test_pooling_flops(module, shape, expected):
+    assert model_complexity(module, shape)[1:] == (expected, {})
+
+
+class _Moments(nn.Module):
+    def forward(self, x):
+        return (x - x.mean((2, 3), keepdim=True)).pow(2) / x.var((2, 3), keepdim=True)
+
+
+def test_elementwise_and_reduction_flops():
+    numel = 3 * 4 * 5
+    # mean: 1 per input; sub, pow, div: 1 per output each; var: 3 per input
+    assert model_complexity(_Moments(), (3, 4, 5))[1:] == (numel + 3 * numel + 3 * numel, {})
+
+
+# the model configs of this environment (mmdet / mmseg ones build in the integration one)
+MODEL_CONFIGS = sorted(
+    path
+    for path in glob.glob(osp.join(CONFIGS, '**', '*.py'), recursive=True)
+    if osp.relpath(path, CONFIGS).split(osp.sep)[0] not in ('_base_', 'mmdet', 'mmseg')
+)
+
+
+@pytest.mark.parametrize('config', MODEL_CONFIGS, ids=lambda p: osp.relpath(p, CONFIGS))
+def test_every_config_counts_every_operator(config):
+    cfg = Config.fromfile(config)
+    shape = (input_channels(cfg), 32, 32)
+    _, flops, uncounted = model_complexity(build_model(cfg), shape)
+    assert flops > 0 and uncounted == {}
 
 
 def test_same_as_mmengine_get_model_complexity_info():
     from mmengine.analysis import get_model_complexity_info
 
     model = build_model(Config.fromfile(QUICKSTART))
-    params, flops, _ = model_complexity(model, (1, 28, 28))
+    params, flops, _ = model_complexity(model, (1, 28, 28), attention_ops=False)
     info = get_model_complexity_info(model, (1, 28, 28), show_table=False, show_arch=False)
     assert (params, flops) == (info['params'], info['flops'])
     assert params == num_params(model)
@@ -82,15 +129,28 @@ def _se_layers(config):
     return [(m.in_channels, m.squeeze_channels) for m in model.modules() if isinstance(m, SELayer)]
 
 
+def _se_input_sizes(config, shape):
+    model = build_model(Config.fromfile(config)).eval()
+    sizes = []
+    for module in model.modules():
+        if isinstance(module, SELayer):
+            module.register_forward_hook(lambda m, args, out: sizes.append(args[0].numel()))
+    with torch.no_grad():
+        model(torch.randn(1, *shape), mode='tensor')
+    return sizes
+
+
 def test_quickstart_numbers():
     with_se = config_complexity(QUICKSTART)
     without = config_complexity(osp.join(CONFIGS, 'quickstart', 'resnet18_mnist5k.py'))
     assert with_se.input_shape == without.input_shape == (1, 28, 28)
-    # the twins differ by the SE layers: their two 1x1 convs are all that is counted
+    # the twins differ by the SE layers
     layers = _se_layers(QUICKSTART)
     assert len(layers) == 8  # one per block of ResNet-18
     assert with_se.params - without.params == sum(2 * c * w + w + c for c, w in layers)
-    assert with_se.flops - without.flops == sum(2 * c * w for c, w in layers)
+    # their two 1x1 convs, plus the squeeze and the scaling: one op per input element each
+    sizes = _se_input_sizes(QUICKSTART, (1, 28, 28))
+    assert with_se.flops - without.flops == sum(2 * c * w for c, w in layers) + 2 * sum(sizes)
     assert 10e6 < without.flops < 100e6  # a quick-start model: tens of MFLOPs
     small = config_complexity(QUICKSTART, shape=[14])
     assert small.input_shape == (1, 14, 14) and small.flops < with_se.flops
@@ -100,7 +160,7 @@ def test_se_resnet50_golden():
     row = config_complexity(osp.join(CONFIGS, 'se_resnet50_imagenet.py'))
     assert row.params == 28_088_024  # timm = mmpretrain; SENet paper 28.1M
     assert row.input_shape == (3, 224, 224)
-    assert row.flops == pytest.approx(4.114e9, rel=1e-3)  # mmpretrain reports 4.13 G
+    assert row.flops == pytest.approx(4.132e9, rel=1e-3)  # mmpretrain reports 4.13 G
     assert row.model == 'SEResNet-50 (SE r=16)'
 
 

@@ -902,13 +902,9 @@ TOOLS = [
     'analysis/plot_curves.py',
     'visualization/vis_cam.py',
 ]
-# ablate.py's parser moves to ToolArgumentParser with the sweep package (se_plugin/sweep/)
-_ABLATE_PENDING = pytest.mark.xfail(strict=True, reason='argparse usage block until then')
 
 
-@pytest.mark.parametrize(
-    'tool', [pytest.param(t, marks=_ABLATE_PENDING) if t == 'ablate.py' else t for t in TOOLS]
-)
+@pytest.mark.parametrize('tool', TOOLS)
 def test_every_tool_bad_argument_is_one_line_exit_2(tool, capsys, monkeypatch):
     code, err = run_tool(tool, ['--no-such-option'], capsys, monkeypatch)
     assert_one_line_error(code, err, '--help)')
