@@ -7,6 +7,7 @@ answered by one clear line instead of an ``AssertionError`` deep in a build.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 from typing import Any
@@ -172,3 +173,28 @@ def check_conv2d(name: str, conv: Any, cfg: Any) -> Any:
             'convolution (None, or a type such as Conv2d)'
         )
     return conv
+
+
+def check_odd(name: str, value: Any) -> int:
+    """Return ``value`` as an int if it is a positive odd integer (a shape-keeping kernel)."""
+    value = check_int(name, value, minimum=1)
+    if value % 2 == 0:
+        raise ValueError(f'{name} must be odd (the output keeps the input size), got {value}')
+    return value
+
+
+def check_feature_map(owner: str, x: Any, channels: int) -> None:
+    """Refuse an input of the layer ``owner`` that is not an ``(N, channels, H, W)`` tensor."""
+    if x.dim() != 4 or x.shape[1] != channels:
+        raise ValueError(
+            f'{owner} expects an (N, {channels}, H, W) input, got shape {tuple(x.shape)}'
+        )
+
+
+def check_real(name: str, value: Any) -> float:
+    """Return ``value`` if it is a finite real number (numpy scalars too; not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f'{name} must be a number, got {value!r} ({type(value).__name__})')
+    if not math.isfinite(value):
+        raise ValueError(f'{name} must be finite, got {value}')
+    return value

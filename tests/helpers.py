@@ -33,6 +33,26 @@ def run_script(path: str, monkeypatch, capsys, *args) -> tuple:
     return exc.value.code, out, err
 
 
+def timm_resnet50_params(attn_layer=None) -> int:
+    """Parameters of timm's ``resnet50`` (1000 classes) with ``attn_layer`` in each bottleneck."""
+    import timm
+
+    block_args = None if attn_layer is None else dict(attn_layer=attn_layer)
+    return num_params(timm.create_model('resnet50', block_args=block_args))
+
+
+def resnet50_params(se_cfg) -> int:
+    """Parameters of our SE-ResNet-50 classifier (1000 classes) with ``se_cfg`` in its slot."""
+    from se_plugin.registry import MODELS
+
+    backbone = dict(type='se_plugin.SEResNet', depth=50, se_cfg=se_cfg)
+    return num_params(MODELS.build(classifier(backbone, 2048)))
+
+
+# the output channels of ResNet-50's bottlenecks, block by block (3, 4, 6, 3 blocks)
+RESNET50_BLOCK_CHANNELS = (256,) * 3 + (512,) * 4 + (1024,) * 6 + (2048,) * 3
+
+
 # ----------------------------------------------------------------- a tiny real sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -87,7 +87,12 @@ def _feat_dim(backbone: nn.Module) -> int:
 
 
 def _with_dict_defaults(cfg: dict) -> dict:
-    """Complete nested overrides (``se_cfg.impl=...``) with the constructor's dict defaults."""
+    """Complete nested overrides (``se_cfg.impl=...``) with the constructor's dict defaults.
+
+    An override that names another ``type`` (``se_cfg.type=se_plugin.ECALayer``)
+    replaces the default instead: the default's other keys (SELayer's ``ratio``)
+    are arguments of the default's type, not of the new one.
+    """
     from se_plugin.registry import MODELS
 
     cls = MODELS.get(cfg['type'])
@@ -103,8 +108,11 @@ def _with_dict_defaults(cfg: dict) -> dict:
                 defaults.setdefault(name, param.default)
     out = dict(cfg)
     for name, default in defaults.items():
-        if isinstance(out.get(name), dict):
-            out[name] = _merge(default, out[name])
+        value = out.get(name)
+        if isinstance(value, dict) and value.get('type', default.get('type')) == default.get(
+            'type'
+        ):
+            out[name] = _merge(default, value)
     return out
 
 

@@ -1,4 +1,4 @@
-"""Convert public SE-ResNet(X) / SK-ResNeXt weights (timm, mmpretrain) to se_plugin models.
+"""Convert public SE / SK / ECA ResNet weights (timm, mmpretrain) to se_plugin models.
 
 Each supported architecture is an :class:`Arch`: the se_plugin model it becomes
 (an mmpretrain ``ImageClassifier`` config with an ``se_plugin.SEResNet`` /

@@ -64,13 +64,18 @@ class Arch:
 
 # Our SE layer, as in timm (rd_ratio=1/16, rd_divisor=8) and mmpretrain (ratio=16, divisor 8).
 _SE_CFG = dict(type='se_plugin.SELayer', ratio=16, divisor=8)
+# Our ECA layer, as timm's EcaModule(channels): kernel from the width (gamma=2, beta=1,
+# odd); the 1-D conv has timm's name and shape (se.conv.weight), so it converts 1:1.
+_ECA_CFG = dict(type='se_plugin.ECALayer')
 
 
-def _backbone(depth: int, groups: int = 1, width: int = 4, deep: bool = False) -> dict:
+def _backbone(
+    depth: int, groups: int = 1, width: int = 4, deep: bool = False, se_cfg: dict = _SE_CFG
+) -> dict:
     cfg = dict(
         type='se_plugin.SEResNet' if groups == 1 else 'se_plugin.SEResNeXt',
         depth=depth,
-        se_cfg=dict(_SE_CFG),
+        se_cfg=dict(se_cfg),
         se_position='standard',
         out_indices=(3,),
         style='pytorch',
@@ -82,7 +87,8 @@ def _backbone(depth: int, groups: int = 1, width: int = 4, deep: bool = False) -
     return cfg
 
 
-# timm ResNet keys -> ours. The SE layers have the same names (se.fc1, se.fc2).
+# timm ResNet keys -> ours. The SE layers have the same names (se.fc1, se.fc2), and so
+# have the ECA layers (se.conv).
 _TIMM_STEM = (
     (r'conv1\.weight', r'backbone.conv1.weight'),
     (rf'bn1\.{_BN}', r'backbone.bn1.\1'),
@@ -114,12 +120,19 @@ _MMPRETRAIN_RULES = (
 )
 
 
-def _timm(name: str, depth: int, groups: int = 1, width: int = 4, deep: bool = False) -> Arch:
+def _timm(
+    name: str,
+    depth: int,
+    groups: int = 1,
+    width: int = 4,
+    deep: bool = False,
+    se_cfg: dict = _SE_CFG,
+) -> Arch:
     stem = _TIMM_DEEP_STEM if deep else _TIMM_STEM
     return Arch(
         source='timm',
         name=name,
-        backbone=_backbone(depth, groups, width, deep),
+        backbone=_backbone(depth, groups, width, deep, se_cfg),
         head_channels=512 if depth < 50 else 2048,
         rules=stem + _TIMM_BODY,
         peer=f'timm.create_model({name!r})',
@@ -203,6 +216,9 @@ _ALL = (
     _timm('seresnext101d_32x8d', 101, 32, 8, deep=True),
     _timm('seresnext101_64x4d', 101, 64, 4),
     _timm_sknet('skresnext50_32x4d', 50),
+    # ECA-ResNet-D (configs/attention/eca_resnet50d_imagenet.py, eca_resnet101d_imagenet.py)
+    _timm('ecaresnet50d', 50, deep=True, se_cfg=_ECA_CFG),
+    _timm('ecaresnet101d', 101, deep=True, se_cfg=_ECA_CFG),
     _mmpretrain('seresnet50', 50),
     _mmpretrain('seresnet101', 101),
     _mmpretrain('seresnet152', 152),

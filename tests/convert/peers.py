@@ -96,5 +96,7 @@ TIMM_LOGIT_ARCHS = [
     'seresnext101d_32x8d',
     'seresnext101_64x4d',
     'skresnext50_32x4d',
+    'ecaresnet50d',
+    'ecaresnet101d',
 ]
 MMPRETRAIN_LOGIT_ARCHS = ['seresnet50', 'seresnet101', 'seresnext50_32x4d', 'seresnext101_32x4d']

@@ -1,5 +1,7 @@
 """se_plugin.convert.archs: each Arch's model and rules give the source's logits."""
 
+import os
+
 import pytest
 import torch
 
@@ -11,6 +13,7 @@ from se_plugin.convert import (
     get_arch,
     list_archs,
 )
+from se_plugin.registry import MODELS
 
 from .peers import (
     MMPRETRAIN_LOGIT_ARCHS,
@@ -35,6 +38,27 @@ def test_timm_logits_match(arch):
 @pytest.mark.parametrize('arch', MMPRETRAIN_LOGIT_ARCHS)
 def test_mmpretrain_logits_match(arch):
     assert_same_logits(randomize(mmpretrain_peer(arch)), 'mmpretrain', arch)
+
+
+@pytest.mark.parametrize('arch', ['ecaresnet50d', 'ecaresnet101d'])
+def test_timm_eca_weights_give_timm_logits_in_their_configs(arch, repo_root):
+    """The converted ECA-ResNet-D weights load into the model of their config
+    (configs/attention/eca_resnet{50,101}d_imagenet.py) and give timm's logits; the
+    ECA convs count (a changed kernel changes the logits)."""
+    from mmengine.config import Config
+
+    name = arch.replace('ecaresnet', 'eca_resnet')
+    cfg = Config.fromfile(os.path.join(repo_root, 'configs', 'attention', f'{name}_imagenet.py'))
+    peer = randomize(timm_peer(arch))
+    ours = MODELS.build(cfg.model).eval()
+    converted, _ = convert_state_dict(peer.state_dict(), 'timm', arch)
+    ours.load_state_dict(converted, strict=True)
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    expected, got = logits(peer, x), logits(ours, x)
+    assert (expected - got).abs().max() <= TOL
+    with torch.no_grad():
+        ours.backbone.layer4[2].se.conv.weight.mul_(-1.0)
+    assert (logits(ours, x) - got).abs().max() > 10 * TOL
 
 
 def test_every_arch_is_tested_or_shape_checked():

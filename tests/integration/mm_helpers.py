@@ -22,6 +22,17 @@ DOC = os.path.join(REPO_ROOT, 'docs', 'mmdet_mmseg.md')
 SIZE = 64  # input images are SIZE x SIZE
 WIDTH = 8  # base_channels of the shrunk backbones: stage outputs 32, 64, 128, 256 (depth 50)
 NECK = 16  # channels of the shrunk necks and heads
+# the attention zoo (issue 15): each module as an mmcv plugin after conv3 of stages 2-4
+ZOO = (
+    'ECALayer',
+    'EffectiveSELayer',
+    'CBAM',
+    'GatherExcite',
+    'GlobalContext',
+    'CoordAttention',
+    'SimAM',
+    'SRMLayer',
+)
 
 
 def configs(codebase: str) -> list:
@@ -184,6 +195,33 @@ def train_step(model: torch.nn.Module, batch: dict, codebase: str, steps: int = 
     return loss, log_vars
 
 
+def zoo_plugins(name: str) -> list:
+    """mmdet / mmseg ResNet ``plugins`` putting ``se_plugin.<name>`` (its defaults) after
+    conv3 of every bottleneck of stages 2-4; mmcv's build_plugin_layer gives in_channels."""
+    cfg = dict(type=f'se_plugin.{name}')
+    return [dict(cfg=cfg, stages=(False, True, True, True), position='after_conv3')]
+
+
+@contextlib.contextmanager
+def count_calls(model: torch.nn.Module, kinds: tuple):
+    """Count the forward calls of the submodules whose class name is in ``kinds``
+    (yields a dict name -> calls, filled while the context is open)."""
+    calls: dict = {}
+    handles = []
+    for name, module in attention_modules(model, kinds):
+        calls[name] = 0
+
+        def hook(module, args, output, name=name):
+            calls[name] += 1
+
+        handles.append(module.register_forward_hook(hook))
+    try:
+        yield calls
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def losses_text(log_vars: dict) -> str:
     return ', '.join(f'{k}={float(v.detach()):.4f}' for k, v in log_vars.items())
 
@@ -201,11 +239,12 @@ def attention_modules(model: torch.nn.Module, kinds=('SELayer', 'SKConv')) -> li
 
 
 def assert_attention_trained(model: torch.nn.Module, kinds=('SELayer', 'SKConv')) -> int:
-    """Every trainable attention layer got a finite, non-zero gradient; returns how many."""
+    """Every trainable attention layer got a finite, non-zero gradient; returns how many
+    (a parameter-free one, SimAM, has nothing to train and is not counted)."""
     found = 0
     for name, module in attention_modules(model, kinds):
         params = [p for p in module.parameters() if p.requires_grad]
-        if not params:  # a frozen stage
+        if not params:  # a frozen stage or a parameter-free module
             continue
         found += 1
         grads = [p.grad for p in params]

@@ -12,11 +12,14 @@ pytest.importorskip('mmdet', reason='integration env only (tools/run_integration
 import torch  # noqa: E402
 
 from .mm_helpers import (  # noqa: E402
+    WIDTH,
+    ZOO,
     assert_attention_trained,
     attention_modules,
     backbone_channels,
     build,
     configs,
+    count_calls,
     det_batch,
     doc_snippet,
     load_config,
@@ -24,6 +27,7 @@ from .mm_helpers import (  # noqa: E402
     predict,
     shrink_det,
     train_step,
+    zoo_plugins,
 )
 
 PLUGIN_CONFIG = 'configs/mmdet/retinanet_r50-se-plugin_fpn_1x_coco.py'
@@ -91,6 +95,23 @@ def test_se_plugin_trains_in_retinanet(snippet):
     loss, log_vars = train_step(model, det_batch(), 'mmdet')
     print(snippet, losses_text(log_vars))
     assert assert_attention_trained(model.backbone) == 13
+
+
+@pytest.mark.parametrize('name', ZOO)
+def test_zoo_module_trains_as_mmdet_plugin(name):
+    """Each attention-zoo module as an mmcv plugin of mmdet's own ResNet-50 in RetinaNet:
+    built with each stage's width, run in all 13 bottlenecks of stages 2-4, trained."""
+    model = plugin_model(zoo_plugins(name))
+    assert type(model.backbone).__module__.startswith('mmdet.')
+    modules = attention_modules(model.backbone, kinds=(name,))
+    assert len(modules) == 13
+    assert {m.in_channels for _, m in modules} == {8 * WIDTH, 16 * WIDTH, 32 * WIDTH}
+    with count_calls(model.backbone, (name,)) as calls:
+        loss, log_vars = train_step(model, det_batch(), 'mmdet')
+    print(name, losses_text(log_vars))
+    assert list(calls.values()) == [2] * 13  # once per block in each of the two steps
+    if any(True for _, m in modules for _ in m.parameters()):  # SimAM has none
+        assert assert_attention_trained(model.backbone, kinds=(name,)) == 13
 
 
 def test_chained_plugins_compose_in_mmdet():

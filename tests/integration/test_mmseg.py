@@ -12,11 +12,14 @@ pytest.importorskip('mmseg', reason='integration env only (tools/run_integration
 import torch  # noqa: E402
 
 from .mm_helpers import (  # noqa: E402
+    WIDTH,
+    ZOO,
     assert_attention_trained,
     attention_modules,
     backbone_channels,
     build,
     configs,
+    count_calls,
     doc_snippet,
     load_config,
     losses_text,
@@ -24,6 +27,7 @@ from .mm_helpers import (  # noqa: E402
     seg_batch,
     shrink_seg,
     train_step,
+    zoo_plugins,
 )
 
 PLUGIN_CONFIG = 'configs/mmseg/fcn_r50-se-plugin-d8_4xb2-40k_cityscapes-512x1024.py'
@@ -97,6 +101,26 @@ def test_se_plugin_trains_in_fcn(snippet):
     loss, log_vars = train_step(model, seg_batch(), 'mmseg')
     print(snippet, losses_text(log_vars))
     assert assert_attention_trained(model.backbone) == 13
+
+
+@pytest.mark.parametrize('name', ZOO)
+def test_zoo_module_trains_as_mmseg_plugin(name):
+    """Each attention-zoo module as an mmcv plugin of mmseg's own ResNet-V1c (dilated
+    stages 3-4) in FCN: built with each stage's width, run in all 13 bottlenecks of
+    stages 2-4, trained."""
+    cfg = load_config(PLUGIN_CONFIG)
+    cfg.model.backbone.plugins = zoo_plugins(name)
+    model = tiny_segmentor(cfg.model)
+    assert type(model.backbone).__module__.startswith('mmseg.')
+    modules = attention_modules(model.backbone, kinds=(name,))
+    assert len(modules) == 13
+    assert {m.in_channels for _, m in modules} == {8 * WIDTH, 16 * WIDTH, 32 * WIDTH}
+    with count_calls(model.backbone, (name,)) as calls:
+        loss, log_vars = train_step(model, seg_batch(), 'mmseg')
+    print(name, losses_text(log_vars))
+    assert list(calls.values()) == [2] * 13  # once per block in each of the two steps
+    if any(True for _, m in modules for _ in m.parameters()):  # SimAM has none
+        assert assert_attention_trained(model.backbone, kinds=(name,)) == 13
 
 
 def test_chained_plugins_do_not_compose_in_mmseg():

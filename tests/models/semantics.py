@@ -1,19 +1,43 @@
 """The models every semantic test runs on: each attention module, alone, in a block, in a backbone.
 
-Add an attention module's config to ``ATTENTION`` and it is tested as a layer, at
-every slot position of a bottleneck and in a small SE-ResNet, against its
-``impl='reference'`` twin, by ``tests/models/test_semantics.py``.
+Add an attention module's config to ``ATTENTION`` and it is tested as a layer, in a
+bottleneck (every slot position for ``'se'``, the standard one for the others) and in
+a small SE-ResNet, by ``tests/models/test_semantics.py``, against its reference twin:
+
+* a module with an entry in ``FORMULAS`` (every module without an
+  ``impl='reference'``, and any other): the same module whose ``forward`` is that
+  entry, the paper's formula written out plainly here. A formula calls the module's
+  submodules in the order the module does, so that hooks fire alike;
+* otherwise, a module with an ``impl`` argument (a fused fast path): the same
+  module with ``impl='reference'`` (its textbook ops).
 """
 
 from __future__ import annotations
 
 import copy
+import types
 from typing import Callable, NamedTuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
-from se_plugin.models import SEBasicBlock, SEBottleneck, SEResNet, SEResNeXt, SKBlock, SKNet
+from se_plugin.models import (
+    CBAM,
+    CoordAttention,
+    ECALayer,
+    EffectiveSELayer,
+    GatherExcite,
+    GlobalContext,
+    SEBasicBlock,
+    SEBottleneck,
+    SEResNet,
+    SEResNeXt,
+    SimAM,
+    SKBlock,
+    SKNet,
+    SRMLayer,
+)
 from se_plugin.registry import MODELS
 
 # shape-keeping attention modules of the slot (in_channels filled in by the block)
@@ -27,7 +51,97 @@ ATTENTION = {
         divisor=1,
         act_cfg=(dict(type='PReLU'), dict(type='HSigmoid')),
     ),
+    'eca': dict(type='se_plugin.ECALayer'),
+    'ese': dict(type='se_plugin.EffectiveSELayer'),
+    'cbam': dict(type='se_plugin.CBAM', ratio=4),
+    'simam': dict(type='se_plugin.SimAM'),
+    'ge': dict(type='se_plugin.GatherExcite', ratio=4),  # theta-plus, extent 8
+    'ge-theta-minus': dict(type='se_plugin.GatherExcite', variant='theta-minus', extent=2),
+    'gc': dict(type='se_plugin.GlobalContext', ratio=1 / 4, zero_init_last=False),
+    'gc-scale': dict(
+        type='se_plugin.GlobalContext', ratio=1 / 4, fusion='scale', zero_init_last=False
+    ),
+    'coord': dict(type='se_plugin.CoordAttention'),
+    'srm': dict(type='se_plugin.SRMLayer'),
 }
+
+
+def _eca(m: ECALayer, x: torch.Tensor) -> torch.Tensor:
+    weight = m.gate(m.conv(x.mean((2, 3))[:, None]))  # (N, 1, C): a 1-D conv across channels
+    return x * weight[:, 0, :, None, None]
+
+
+def _effective_se(m: EffectiveSELayer, x: torch.Tensor) -> torch.Tensor:
+    assert m.squeeze == 'avg'
+    return x * m.gate(m.fc(x.mean((2, 3), keepdim=True)))
+
+
+def _cbam(m: CBAM, x: torch.Tensor) -> torch.Tensor:
+    def mlp(v):
+        return m.fc2(m.act(m.fc1(v)))
+
+    x = x * m.gate(mlp(x.mean((2, 3), keepdim=True)) + mlp(x.amax((2, 3), keepdim=True)))
+    pooled = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)
+    return x * m.spatial_gate(m.spatial(pooled))
+
+
+def _simam(m: SimAM, x: torch.Tensor) -> torch.Tensor:
+    n = max(x.shape[2] * x.shape[3] - 1, 1)
+    d2 = (x - x.mean((2, 3), keepdim=True)).pow(2)
+    return x * torch.sigmoid(d2 / (4 * (d2.sum((2, 3), keepdim=True) / n + m.e_lambda)) + 0.5)
+
+
+def _gather_excite(m: GatherExcite, x: torch.Tensor) -> torch.Tensor:
+    e = m.extent
+    if m.gather is not None:
+        g = m.gather(x)
+    elif e == 0:
+        g = x.mean((2, 3), keepdim=True)
+    else:
+        g = F.avg_pool2d(x, 2 * e - 1, stride=e, padding=e - 1, count_include_pad=False)
+    if m.fc1 is not None:
+        g = m.fc2(m.act(m.fc1(g)))
+    return x * F.interpolate(m.gate(g), size=x.shape[2:], mode='nearest')
+
+
+def _global_context(m: GlobalContext, x: torch.Tensor) -> torch.Tensor:
+    n, c, h, w = x.shape
+    if m.conv_attn is not None:
+        alpha = m.conv_attn(x).reshape(n, 1, h * w).softmax(-1)
+        context = (x.reshape(n, c, h * w) * alpha).sum(-1)
+    else:
+        context = x.mean((2, 3))
+    hidden = m.act(m.norm(m.fc1(context[:, :, None, None])[:, :, 0, 0]))
+    term = m.fc2(hidden[:, :, None, None])
+    return x + term if m.fusion == 'add' else x * torch.sigmoid(term)
+
+
+def _coord_attention(m: CoordAttention, x: torch.Tensor) -> torch.Tensor:
+    h = x.shape[2]
+    y = torch.cat([x.mean(3, keepdim=True), x.mean(2, keepdim=True).permute(0, 1, 3, 2)], 2)
+    y = m.act(m.bn1(m.conv1(y)))
+    a_h = m.gate(m.conv_h(y[:, :, :h]))
+    a_w = m.gate(m.conv_w(y[:, :, h:].permute(0, 1, 3, 2)))
+    return x * a_w * a_h
+
+
+def _srm(m: SRMLayer, x: torch.Tensor) -> torch.Tensor:
+    flat = x.flatten(2)
+    std = (flat.var(2) + m.eps).sqrt()  # unbiased, as the authors' code (H * W > 1 here)
+    z = m.cfc[:, 0] * flat.mean(2) + m.cfc[:, 1] * std
+    return x * m.gate(m.bn(z[:, :, None, None])).to(x.dtype)  # the gate in x's dtype
+
+
+# the reference twins of modules without an impl='reference' (module, x) -> output
+FORMULAS = {ECALayer: _eca, EffectiveSELayer: _effective_se, CBAM: _cbam, SimAM: _simam}
+FORMULAS.update(
+    {
+        GatherExcite: _gather_excite,
+        GlobalContext: _global_context,
+        CoordAttention: _coord_attention,
+        SRMLayer: _srm,
+    }
+)
 POSITIONS = ('standard', 'pre', 'post', 'identity', 'after_conv2')
 TINY = dict(stem_channels=8, base_channels=8, num_stages=2, strides=(1, 2), dilations=(1, 1))
 TINY.update(out_indices=(0, 1))
@@ -157,8 +271,11 @@ def build(name: str, dtype=torch.float64, **kwargs) -> tuple:
 
 
 def as_reference(model: nn.Module) -> nn.Module:
+    """``model`` with each attention module replaced by its reference twin (in place)."""
     for m in model.modules():
-        if hasattr(m, 'impl'):
+        if type(m) in FORMULAS:  # also for a module with a fused path (SimAM)
+            m.forward = types.MethodType(FORMULAS[type(m)], m)
+        elif hasattr(m, 'impl'):
             m.impl = 'reference'
     return model
 

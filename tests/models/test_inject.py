@@ -13,6 +13,17 @@ from se_plugin.models.inject import INJECTED, infer_channels, match_modules
 from se_plugin.registry import MODELS
 
 SE = dict(type='se_plugin.SELayer', ratio=4)
+# the attention zoo (issue 15): every registered module at its defaults
+ZOO = (
+    'ECALayer',
+    'EffectiveSELayer',
+    'CBAM',
+    'GatherExcite',
+    'GlobalContext',
+    'CoordAttention',
+    'SimAM',
+    'SRMLayer',
+)
 
 
 def small_resnet(depth=18, **kwargs):
@@ -58,6 +69,31 @@ def test_output_is_the_attention_applied_to_the_module_output():
     x = torch.rand(2, 3, 6, 6)
     assert torch.allclose(model.body(x), conv.b(se(conv.a.forward(x))))
     assert isinstance(se, SELayer) and se.in_channels == 8
+
+
+@pytest.mark.parametrize('name', ('SELayer',) + ZOO)
+def test_every_module_injects_and_trains(name):
+    """Each module after each basic block's bn2: its output is the module applied to
+    the bn2 output, and the gradients reach it (parameter-free ones still run)."""
+    torch.manual_seed(0)
+    model = small_resnet()
+    names = inject_attention(model, dict(type=f'se_plugin.{name}'), 'layer*.*.bn2')
+    modules = model.injected_attention
+    assert len(names) == len(modules) == 8
+    assert all(type(m) is MODELS.get(f'se_plugin.{name}') for m in modules.values())
+    assert [m.in_channels for m in modules.values()] == [16, 16, 32, 32, 64, 64, 128, 128]
+    block = model.layer3[1]
+    model.eval()
+    with torch.no_grad():
+        h = block.conv2(block.relu(block.bn1(block.conv1(torch.rand(2, 64, 4, 4)))))
+        expected = modules['layer3_1_bn2'](block.bn2.forward(h))  # forward(): no hook
+        assert torch.allclose(block.bn2(h), expected)
+    model.train()
+    sum(o.mean() for o in model(torch.rand(2, 3, 32, 32))).backward()
+    for key, module in modules.items():
+        grads = [p.grad for p in module.parameters()]  # none for SimAM
+        assert all(g is not None and torch.isfinite(g).all() for g in grads), key
+        assert not grads or any(g.abs().sum() > 0 for g in grads), key
 
 
 def test_injected_resnet18_equals_se_resnet18():

@@ -2,8 +2,9 @@
 forward-mode AD, empty batches, tracing and export, autocast.
 
 Runs over every case of :mod:`tests.models.semantics` (each attention module as a
-layer, in every slot position, in backbones), comparing the default (fused) model
-with its ``impl='reference'`` twin.
+layer, in a bottleneck, in backbones), comparing the default model with its
+reference twin: ``impl='reference'`` for modules with a fused path, the paper's
+formula (``FORMULAS``) for the others.
 """
 
 from __future__ import annotations
@@ -12,15 +13,39 @@ import copy
 
 import pytest
 import torch
+from torch import nn
 from torch.autograd import forward_ad as fwAD
 
-from se_plugin.models import SEBasicBlock, SELayer, SKConv
+from se_plugin.models import (
+    CBAM,
+    CoordAttention,
+    ECALayer,
+    EffectiveSELayer,
+    GatherExcite,
+    GlobalContext,
+    SEBasicBlock,
+    SELayer,
+    SimAM,
+    SKConv,
+    SRMLayer,
+)
 from se_plugin.models.backbones.blocks import AttentionSlotMixin
 from se_plugin.models.layers.fused import FusedNormSqueezeScale, FusedSqueezeScale
-from tests.models.semantics import CASES, build, flat
+from tests.models.semantics import ATTENTION, CASES, FORMULAS, build, flat
 
 NAMES = sorted(CASES)
 CP_NAMES = [name for name in NAMES if CASES[name].with_cp]
+
+
+@pytest.mark.parametrize('name', sorted(ATTENTION))
+def test_every_attention_module_has_a_reference_twin(name):
+    """The control: each module is compared with another implementation of its function."""
+    model, reference, _ = build(f'layer:{name}')
+    if type(model) in FORMULAS:
+        assert reference.forward.__func__ is FORMULAS[type(model)]
+        assert 'forward' not in vars(model)
+    else:
+        assert model.impl != 'reference' and reference.impl == 'reference'
 
 
 def step(model, x, train=True, create_graph=False):
@@ -144,11 +169,27 @@ def test_double_backward_equals_the_reference(name, train):
             torch.testing.assert_close(a, b)
 
 
+def _srm_with_weights(channels):
+    layer = SRMLayer(channels)
+    nn.init.normal_(layer.cfc)  # the authors' zero init makes the gate constant
+    return layer
+
+
 GRADGRAD = {
     'se': lambda: SELayer(4, ratio=2, divisor=1),
     'se-max': lambda: SELayer(4, ratio=2, divisor=1, squeeze='max'),
     'sk': lambda: SKConv(4, 4, groups=2, min_channels=2),
     'basic': lambda: SEBasicBlock(4, 4, se_cfg=dict(type='se_plugin.SELayer', ratio=2, divisor=1)),
+    'eca': lambda: ECALayer(4, kernel_size=3),
+    'ese': lambda: EffectiveSELayer(4, act_cfg=dict(type='Sigmoid')),  # hsigmoid'' is 0
+    'cbam': lambda: CBAM(4, ratio=2),
+    'simam': lambda: SimAM(4),
+    'ge': lambda: GatherExcite(4, extent=2, ratio=2),
+    'ge-theta-minus': lambda: GatherExcite(4, variant='theta-minus', extent=2),
+    'gc': lambda: GlobalContext(4, ratio=1, zero_init_last=False),
+    'gc-scale': lambda: GlobalContext(4, ratio=1, fusion='scale', zero_init_last=False),
+    'coord': lambda: CoordAttention(4, min_channels=2),
+    'srm': lambda: _srm_with_weights(4),
 }
 
 
@@ -237,9 +278,11 @@ def test_trace_sees_the_plain_graph(name):
         torch.testing.assert_close(flat(traced(x2)), flat(reference(x2)))
 
 
-@pytest.mark.parametrize(
-    'name', ['layer:se', 'layer:sk-stride2', 'bottleneck:se:standard', 'se_resnet18:se', 'sknet26']
-)
+EXPORT_NAMES = ['layer:se', 'layer:sk-stride2', 'bottleneck:se:standard', 'se_resnet18:se']
+EXPORT_NAMES += ['sknet26', *(f'layer:{n}' for n in ATTENTION if not n.startswith('se'))]
+
+
+@pytest.mark.parametrize('name', EXPORT_NAMES)
 def test_export_sees_the_plain_graph(name):
     model, reference, x = build(name, dtype=torch.float32)
     model.eval(), reference.eval()
@@ -324,3 +367,21 @@ def test_fused_functions_are_used_by_default(monkeypatch):
     model.register_forward_hook(lambda *a: None)
     step(model, x)
     assert not calls  # a hook on the layer: the plain ops
+
+
+@pytest.mark.parametrize('name', ['layer:simam', 'bottleneck:simam:standard', 'se_resnet18:simam'])
+def test_fused_simam_is_used_by_default(name, monkeypatch):
+    """The control for SimAM: its fused Function runs in training, not where it may not."""
+    from se_plugin.models.layers.fused.simam import FusedSimAM
+
+    model, _, x = build(name)
+    calls = []
+    apply = FusedSimAM.apply
+    monkeypatch.setattr(FusedSimAM, 'apply', lambda *a: calls.append(1) or apply(*a))
+    step(model, x)
+    assert calls
+    calls.clear()
+    with torch.no_grad():
+        model(x)
+    torch.jit.trace(model, x, check_trace=False)
+    assert not calls

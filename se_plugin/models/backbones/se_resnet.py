@@ -98,6 +98,27 @@ class SEResNet(TrainReturnsSelf, ResNet):
         self._check_resnet_args(kwargs)
         super().__init__(depth, **kwargs)
 
+    def init_weights(self) -> None:
+        """mmpretrain's init, then each attention module's own init (its paper's).
+
+        The blocks sit in ``nn.Sequential`` stages, which mmengine's init does
+        not descend into, so the backbone's Kaiming init of every ``Conv2d``
+        would be the last word on an attention module's convs (e.g. GCNet's
+        zero-initialised last conv). After it, each attention module without
+        an ``init_cfg`` of its own that has a ``reset_parameters`` method
+        (:class:`~se_plugin.models.GlobalContext`) gets it called. Not with a
+        ``Pretrained`` init: the loaded weights stay.
+        """
+        super().init_weights()
+        if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
+            return
+        for module in self.modules():
+            se = getattr(module, 'se', None)
+            if se is not None and getattr(se, 'init_cfg', None) is None:
+                reset = getattr(se, 'reset_parameters', None)
+                if callable(reset):
+                    reset()
+
     @staticmethod
     def _check_resnet_args(kwargs: dict) -> None:
         """Turn the asserts (and deep crashes) of mmpretrain's ResNet into clear errors."""

@@ -1,4 +1,24 @@
+from .cbam import CBAM
+from .coord_attention import CoordAttention
+from .eca import ECALayer
+from .effective_se import EffectiveSELayer
+from .gather_excite import GatherExcite
+from .global_context import GlobalContext
 from .se_layer import SQUEEZE_OPS, SELayer
+from .simam import SimAM
 from .sk_conv import SKConv
+from .srm import SRMLayer
 
-__all__ = ['SELayer', 'SQUEEZE_OPS', 'SKConv']
+__all__ = [
+    'CBAM',
+    'CoordAttention',
+    'ECALayer',
+    'EffectiveSELayer',
+    'GatherExcite',
+    'GlobalContext',
+    'SELayer',
+    'SQUEEZE_OPS',
+    'SKConv',
+    'SRMLayer',
+    'SimAM',
+]

@@ -27,6 +27,7 @@ from se_plugin.checks import (
     check_act_cfg,
     check_choice,
     check_conv2d,
+    check_feature_map,
     check_int,
     check_positive_number,
     check_registered,
@@ -276,11 +277,7 @@ class SELayer(BaseModule):
         return not (norm.training or needs_grad or z.dim() != 4 or z.numel() == 0)
 
     def _check_input(self, x: Tensor) -> None:
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f'{type(self).__name__}({self.in_channels}) expects an (N, {self.in_channels}, '
-                f'H, W) input, got shape {tuple(x.shape)}'
-            )
+        check_feature_map(f'{type(self).__name__}({self.in_channels})', x, self.in_channels)
 
     def forward(
         self, x: Tensor, residual: Optional[Tensor] = None, inplace: bool = False

@@ -1,0 +1,6 @@
+# The MNIST-5k quick start (SE r=4, configs/quickstart/se_resnet18_mnist5k.py) with
+# SRM in the SE slot (style pooling, channel-wise FC, BN; nothing to
+# scale).
+# Reductions scale like the quick start's SE (r=4, not 16) for the narrow widths.
+_base_ = ['../se_resnet18_mnist5k.py']
+model = dict(backbone=dict(se_cfg=dict(_delete_=True, type='se_plugin.SRMLayer')))

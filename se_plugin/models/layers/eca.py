@@ -1,0 +1,114 @@
+"""Efficient Channel Attention (Wang et al., ECA-Net, CVPR 2020, arXiv 1910.03151).
+
+SE without the bottleneck: the pooled channel descriptor goes through one 1-D
+convolution of ``k`` taps across neighbouring channels (no dimensionality
+reduction, ``k`` weights in all), then the gate.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Union
+
+from mmcv.cnn import build_activation_layer
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+
+from se_plugin.checks import (
+    GATE_ACTIVATIONS,
+    check_act_cfg,
+    check_feature_map,
+    check_int,
+    check_odd,
+    check_positive_number,
+    check_real,
+)
+from se_plugin.registry import MODELS
+
+from .se_layer import full_precision, squeeze
+
+
+def eca_kernel_size(channels: int, gamma: float = 2, beta: float = 1) -> int:
+    """ECA-Net Eq. 12: ``k = |(log2(C) + b) / gamma|_odd``, as in the authors' code.
+
+    ``t = int(abs((log2(C) + b) / gamma))``; ``k = t`` if ``t`` is odd, else ``t + 1``.
+    ResNet-50's 256, 512, 1024 and 2048 channels give 5, 5, 5 and 7.
+    """
+    t = int(abs((math.log2(channels) + beta) / gamma))
+    return t if t % 2 else t + 1
+
+
+@MODELS.register_module()
+class ECALayer(BaseModule):
+    """Efficient Channel Attention.
+
+    Global average pooling to ``(N, 1, C)``, a 1-D convolution over the
+    channel axis (``k`` taps, zero padding, no bias), a gate, and the input
+    multiplied channel by channel with the gate's output.
+
+    The kernel size follows the paper's adaptive rule (Eq. 12, with the
+    authors' rounding, see :func:`eca_kernel_size`) unless ``kernel_size`` is
+    given. timm's ``EcaModule`` takes ``max(k, 3)``; the two rules agree for
+    every ``in_channels >= 8`` (all ResNet/ECA-Net widths), and below that
+    the paper's rule is kept (``k = 1`` for fewer than 8 channels, as the
+    paper's formula gives), so ``ECALayer`` is the paper's layer everywhere;
+    pass ``kernel_size=3`` for timm's choice there.
+
+    Args:
+        in_channels (int): Channels of the input (and output).
+        kernel_size (int, optional): Taps of the channel convolution, a
+            positive odd int. Default: None (from ``in_channels``, ``gamma``
+            and ``beta``).
+        gamma (float): gamma of the adaptive rule (paper: 2). Ignored when
+            ``kernel_size`` is given. Default: 2.
+        beta (float): b of the adaptive rule (paper: 1). Ignored when
+            ``kernel_size`` is given. Default: 1.
+        act_cfg (dict): The gate, one of ``'Sigmoid'``, ``'HSigmoid'``,
+            ``'Tanh'``, ``'ReLU'``. Default: dict(type='Sigmoid').
+        init_cfg (dict | list[dict], optional): Initialization config.
+            Default: None.
+
+    The convolution is ``self.conv``, an ``nn.Conv1d(1, 1, k)`` named and
+    shaped as timm's ``EcaModule.conv``, so weights convert 1:1.
+
+    Example:
+        >>> import torch
+        >>> from se_plugin.models import ECALayer
+        >>> layer = ECALayer(256)
+        >>> layer.conv.kernel_size
+        (5,)
+        >>> layer(torch.rand(2, 256, 7, 7)).shape
+        torch.Size([2, 256, 7, 7])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        kernel_size: Optional[int] = None,
+        gamma: float = 2,
+        beta: float = 1,
+        act_cfg: dict = dict(type='Sigmoid'),
+        init_cfg: Optional[Union[dict, list]] = None,
+    ) -> None:
+        super().__init__(init_cfg)
+        self.in_channels = check_int('in_channels', in_channels, minimum=1)
+        if kernel_size is None:
+            check_positive_number('gamma', gamma)
+            kernel_size = eca_kernel_size(self.in_channels, gamma, check_real('beta', beta))
+        else:
+            kernel_size = check_odd('kernel_size', kernel_size)
+        gate_cfg = check_act_cfg('act_cfg', act_cfg, GATE_ACTIVATIONS)
+        self.conv = nn.Conv1d(1, 1, kernel_size, padding=(kernel_size - 1) // 2, bias=False)
+        self.gate = build_activation_layer(gate_cfg)
+
+    def excitation(self, x: Tensor) -> Tensor:
+        """The ``(N, C, 1, 1)`` channel weights (the convolution in the parameters' dtype)."""
+        pooled = squeeze(x, 'avg').flatten(1)[:, None]  # (N, 1, C)
+        with full_precision(pooled):
+            weight = self.gate(self.conv(pooled.to(self.conv.weight.dtype)))
+        return weight.to(x.dtype)[:, 0, :, None, None]
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x`` rescaled channel by channel: ``x * gate(conv1d(mean(x)))``."""
+        check_feature_map(f'ECALayer({self.in_channels})', x, self.in_channels)
+        return x * self.excitation(x)
