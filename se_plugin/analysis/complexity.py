@@ -221,12 +221,14 @@ def model_name(cfg: Config) -> str:
         name += f'-{backbone["depth"]}'
     elif isinstance(backbone.get('arch'), (str, int)):
         name += f'-{backbone["arch"]}'
+    if backbone.get('deep_stem') and backbone.get('avg_down'):
+        name += '-D'  # the ResNet-D stem and shortcut (Bag of Tricks, timm's "d" models)
     groups, width = backbone.get('groups'), backbone.get('width_per_group')
     if isinstance(groups, int) and groups > 1 and isinstance(width, int):
         name += f' {groups}x{width}d'
     notes = []
     se_cfg = backbone.get('se_cfg')
-    if isinstance(se_cfg, Mapping) and 'SELayer' in str(se_cfg.get('type', '')):
+    if isinstance(se_cfg, Mapping) and _type_name(se_cfg) == 'SELayer':
         ratio = se_cfg.get('ratio', 16)
         stages = backbone.get('se_stages')
         on = [str(i + 1) for i, flag in enumerate(stages or ()) if flag]

@@ -15,7 +15,7 @@ operators                         FLOPs
 ``mean``, ``sum``, ``amax``       1 per input element (one add / comparison)
 ``var``, ``std``                  3 per input element (subtract, square, add)
 ``mul``, ``add``, ``sub``,        1 per output element (broadcasts count once
-``div``, ``pow`` (and in-place)   per element of the result)
+``div``, ``pow``, ``square``      per element of the result)
 ``max_pool2d``, ``avg_pool2d``    kernel height x width per output element
 ``adaptive_max_pool2d``           1 per input element (as mmengine's average)
 ================================  ==============================================
@@ -61,7 +61,7 @@ EXTRA_HANDLES: dict[str, Handle] = {
     **dict.fromkeys(('aten::var', 'aten::std'), _MOMENT),
     **{
         f'aten::{op}{suffix}': _per_output
-        for op in ('mul', 'add', 'sub', 'rsub', 'div', 'pow')
+        for op in ('mul', 'add', 'sub', 'rsub', 'div', 'pow', 'square')
         for suffix in ('', '_')
     },
     'aten::max_pool2d': _pool_flops,

