@@ -9,7 +9,8 @@ a small SE-ResNet, by ``tests/models/test_semantics.py``, against its reference 
   entry, the paper's formula written out plainly here. A formula calls the module's
   submodules in the order the module does, so that hooks fire alike;
 * otherwise, a module with an ``impl`` argument (a fused fast path): the same
-  module with ``impl='reference'`` (its textbook ops).
+  module with ``impl='reference'`` (its textbook ops). (A module with both gets
+  both, so that a block calls it plainly, running the formula.)
 """
 
 from __future__ import annotations
@@ -273,9 +274,9 @@ def build(name: str, dtype=torch.float64, **kwargs) -> tuple:
 def as_reference(model: nn.Module) -> nn.Module:
     """``model`` with each attention module replaced by its reference twin (in place)."""
     for m in model.modules():
-        if type(m) in FORMULAS:  # also for a module with a fused path (SimAM)
+        if type(m) in FORMULAS:  # also for a module with a fused path (SimAM, ECA, eSE)
             m.forward = types.MethodType(FORMULAS[type(m)], m)
-        elif hasattr(m, 'impl'):
+        if hasattr(m, 'impl'):  # (a block then calls the module plainly, its twin's forward)
             m.impl = 'reference'
     return model
 

@@ -44,7 +44,7 @@ def test_every_attention_module_has_a_reference_twin(name):
     if type(model) in FORMULAS:
         assert reference.forward.__func__ is FORMULAS[type(model)]
         assert 'forward' not in vars(model)
-    else:
+    if hasattr(model, 'impl') or type(model) not in FORMULAS:
         assert model.impl != 'reference' and reference.impl == 'reference'
 
 
@@ -367,6 +367,19 @@ def test_fused_functions_are_used_by_default(monkeypatch):
     model.register_forward_hook(lambda *a: None)
     step(model, x)
     assert not calls  # a hook on the layer: the plain ops
+
+
+@pytest.mark.parametrize('name', ['eca', 'ese'])
+@pytest.mark.parametrize('case', ['layer:{}', 'bottleneck:{}:standard'])
+def test_se_functions_run_ecas_and_eses_by_default(case, name, monkeypatch):
+    """The control: ECA and eSE take SE's fused Functions (in a block, the norm fold)."""
+    model, _, x = build(case.format(name))
+    function = FusedSqueezeScale if case.startswith('layer') else FusedNormSqueezeScale
+    calls = []
+    apply = function.apply
+    monkeypatch.setattr(function, 'apply', lambda *a: calls.append(1) or apply(*a))
+    step(model, x)
+    assert calls
 
 
 @pytest.mark.parametrize('name', ['layer:simam', 'bottleneck:simam:standard', 'se_resnet18:simam'])

@@ -11,13 +11,12 @@ import math
 from typing import Optional, Union
 
 from mmcv.cnn import build_activation_layer
-from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from se_plugin.checks import (
     GATE_ACTIVATIONS,
     check_act_cfg,
-    check_feature_map,
+    check_choice,
     check_int,
     check_odd,
     check_positive_number,
@@ -25,7 +24,7 @@ from se_plugin.checks import (
 )
 from se_plugin.registry import MODELS
 
-from .se_layer import full_precision, squeeze
+from .se_layer import SE_IMPLS, ChannelScaleLayer, full_precision
 
 
 def eca_kernel_size(channels: int, gamma: float = 2, beta: float = 1) -> int:
@@ -39,7 +38,7 @@ def eca_kernel_size(channels: int, gamma: float = 2, beta: float = 1) -> int:
 
 
 @MODELS.register_module()
-class ECALayer(BaseModule):
+class ECALayer(ChannelScaleLayer):
     """Efficient Channel Attention.
 
     Global average pooling to ``(N, 1, C)``, a 1-D convolution over the
@@ -65,6 +64,11 @@ class ECALayer(BaseModule):
             ``kernel_size`` is given. Default: 1.
         act_cfg (dict): The gate, one of ``'Sigmoid'``, ``'HSigmoid'``,
             ``'Tanh'``, ``'ReLU'``. Default: dict(type='Sigmoid').
+        impl (str): ``'fused'`` (the fast paths of SE,
+            :mod:`se_plugin.models.layers.fused`: in a residual block the
+            norm before the layer is folded in, so its input is not kept for
+            the backward) or ``'reference'`` (plain autograd). The same
+            function either way. Default: 'fused'.
         init_cfg (dict | list[dict], optional): Initialization config.
             Default: None.
 
@@ -88,6 +92,7 @@ class ECALayer(BaseModule):
         gamma: float = 2,
         beta: float = 1,
         act_cfg: dict = dict(type='Sigmoid'),
+        impl: str = 'fused',
         init_cfg: Optional[Union[dict, list]] = None,
     ) -> None:
         super().__init__(init_cfg)
@@ -98,17 +103,20 @@ class ECALayer(BaseModule):
         else:
             kernel_size = check_odd('kernel_size', kernel_size)
         gate_cfg = check_act_cfg('act_cfg', act_cfg, GATE_ACTIVATIONS)
+        self.squeeze = 'avg'
+        self.impl = check_choice('impl', impl, SE_IMPLS)
         self.conv = nn.Conv1d(1, 1, kernel_size, padding=(kernel_size - 1) // 2, bias=False)
         self.gate = build_activation_layer(gate_cfg)
 
-    def excitation(self, x: Tensor) -> Tensor:
-        """The ``(N, C, 1, 1)`` channel weights (the convolution in the parameters' dtype)."""
-        pooled = squeeze(x, 'avg').flatten(1)[:, None]  # (N, 1, C)
+    def excitation_from_pooled(self, pooled: Tensor) -> Tensor:
+        """``(N, C, 1, 1)`` channel means to weights: the convolution across channels, the gate."""
         with full_precision(pooled):
-            weight = self.gate(self.conv(pooled.to(self.conv.weight.dtype)))
-        return weight.to(x.dtype)[:, 0, :, None, None]
+            weight = self.gate(self.conv(pooled.to(self.conv.weight.dtype).flatten(1)[:, None]))
+        return weight[:, 0, :, None, None]
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``x`` rescaled channel by channel: ``x * gate(conv1d(mean(x)))``."""
-        check_feature_map(f'ECALayer({self.in_channels})', x, self.in_channels)
-        return x * self.excitation(x)
+    def _excite(self, pooled: Tensor) -> Tensor:
+        """The same on ``(N, C)`` means (the fast paths' form)."""
+        return self.excitation_from_pooled(pooled[:, :, None, None]).flatten(1)
+
+    def extra_repr(self) -> str:
+        return f'impl={self.impl!r}'

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Optional, Union
 
+import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer, build_conv_layer
-from mmengine.model import BaseModule
 from torch import Tensor
 
 from se_plugin.checks import (
@@ -18,17 +18,22 @@ from se_plugin.checks import (
     check_act_cfg,
     check_choice,
     check_conv2d,
-    check_feature_map,
     check_int,
     check_registered,
 )
 from se_plugin.registry import MODELS
 
-from .se_layer import SQUEEZE_OPS, full_precision, squeeze
+from .se_layer import (
+    SE_IMPLS,
+    SQUEEZE_OPS,
+    ChannelScaleLayer,
+    full_precision,
+    is_pointwise_linear,
+)
 
 
 @MODELS.register_module()
-class EffectiveSELayer(BaseModule):
+class EffectiveSELayer(ChannelScaleLayer):
     """Effective Squeeze-and-Excitation (eSE).
 
     Global pooling to ``(N, C, 1, 1)``, one ``C -> C`` 1x1 convolution with a
@@ -46,6 +51,11 @@ class EffectiveSELayer(BaseModule):
             ``build_conv_layer``). Default: None (``nn.Conv2d``).
         act_cfg (dict): The gate, one of ``'Sigmoid'``, ``'HSigmoid'``,
             ``'Tanh'``, ``'ReLU'``. Default: dict(type='HSigmoid').
+        impl (str): ``'fused'`` (the fast paths of SE,
+            :mod:`se_plugin.models.layers.fused`: in a residual block the
+            norm before the layer is folded in, so its input is not kept for
+            the backward) or ``'reference'`` (plain autograd). The same
+            function either way. Default: 'fused'.
         init_cfg (dict | list[dict], optional): Initialization config.
             Default: None.
 
@@ -69,11 +79,13 @@ class EffectiveSELayer(BaseModule):
         squeeze: str = 'avg',
         conv_cfg: Optional[dict] = None,
         act_cfg: dict = dict(type='HSigmoid'),
+        impl: str = 'fused',
         init_cfg: Optional[Union[dict, list]] = None,
     ) -> None:
         super().__init__(init_cfg)
         self.in_channels = check_int('in_channels', in_channels, minimum=1)
         self.squeeze = check_choice('squeeze', squeeze, SQUEEZE_OPS)
+        self.impl = check_choice('impl', impl, SE_IMPLS)
         if not isinstance(bias, bool):
             raise TypeError(f'bias must be a bool, got {bias!r} ({type(bias).__name__})')
         conv_cfg = check_registered('conv_cfg', conv_cfg, kind='conv')
@@ -82,17 +94,18 @@ class EffectiveSELayer(BaseModule):
         check_conv2d('conv_cfg', self.fc, conv_cfg)
         self.gate = build_activation_layer(gate_cfg)
 
-    def excitation(self, x: Tensor) -> Tensor:
-        """The ``(N, C, 1, 1)`` channel weights (the convolution in the parameters' dtype)."""
-        pooled = squeeze(x, self.squeeze)
+    def excitation_from_pooled(self, pooled: Tensor) -> Tensor:
+        """``(N, C, 1, 1)`` pooled values to weights: the convolution, the gate."""
         with full_precision(pooled):
-            weight = self.gate(self.fc(pooled.to(next(self.fc.parameters()).dtype)))
-        return weight.to(x.dtype)
+            return self.gate(self.fc(pooled.to(next(self.fc.parameters()).dtype)))
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``x`` rescaled channel by channel: ``x * hsigmoid(fc(mean(x)))``."""
-        check_feature_map(f'EffectiveSELayer({self.in_channels})', x, self.in_channels)
-        return x * self.excitation(x)
+    def _excite(self, pooled: Tensor) -> Tensor:
+        """The same on ``(N, C)`` pooled values (the fast paths' form)."""
+        if not is_pointwise_linear(self.fc):  # e.g. a custom conv_cfg: the module as built
+            return self.excitation_from_pooled(pooled[:, :, None, None]).flatten(1)
+        with full_precision(pooled):
+            pooled = pooled.to(self.fc.weight.dtype)
+            return self.gate(F.linear(pooled, self.fc.weight.flatten(1), self.fc.bias))
 
     def extra_repr(self) -> str:
-        return f'squeeze={self.squeeze!r}'
+        return f'squeeze={self.squeeze!r}, impl={self.impl!r}'

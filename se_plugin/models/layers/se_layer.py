@@ -90,8 +90,117 @@ def is_pointwise_linear(conv: nn.Module) -> bool:
     )
 
 
+class ChannelScaleLayer(BaseModule):
+    """Base of the layers that rescale their input channel by channel from a global
+    pooling: ``x * excite(squeeze(x))`` (SE, ECA, eSE), with their fast paths.
+
+    A subclass sets ``in_channels``, ``squeeze`` (one of ``SQUEEZE_OPS``) and
+    ``impl`` (one of ``SE_IMPLS``) and provides ``excitation_from_pooled``
+    (``(N, C, 1, 1)`` pooled values to weights, the modules called as built)
+    and ``_excite`` (the same on ``(N, C)``, the fast paths' form); the fused
+    Functions of :mod:`se_plugin.models.layers.fused.se` call them. Both run
+    in the parameters' dtype, also under autocast (:func:`full_precision`).
+    """
+
+    return_weight = False
+
+    def _reference_required(self, x: Tensor) -> bool:
+        """Whether the textbook ops must run: ``impl='reference'``, a graph being
+        captured or transformed, an empty batch, or a hook on the layer or its
+        submodules (the fast paths call none of them)."""
+        return (
+            self.impl == 'reference' or plain_graph_required() or x.numel() == 0 or has_hooks(self)
+        )
+
+    def excitation(self, x: Tensor) -> Tensor:
+        """The ``(N, C, 1, 1)`` channel weights for an ``(N, C, H, W)`` input."""
+        self._check_input(x)
+        if self._reference_required(x):
+            return self.excitation_from_pooled(squeeze(x, self.squeeze)).to(x.dtype)
+        pooled = combine_parts(pool_parts(x, self.squeeze), self.squeeze)
+        return self._excite(pooled).to(x.dtype)[:, :, None, None]
+
+    def reference_forward(self, x: Tensor) -> Tensor:
+        """``x * excitation(x)`` in the textbook ops (what every fast path computes)."""
+        return x * self.excitation_from_pooled(squeeze(x, self.squeeze)).to(x.dtype)
+
+    def fusion_with(self, norm: nn.Module) -> str:
+        """How a residual block hands this layer its branch; asked once, when the block is built.
+
+        ``'norm'``: the block calls :meth:`forward_after_norm` with the branch
+        before its last ``norm`` and the shortcut, and gets
+        ``layer(norm(z)) + shortcut`` back, computed with the norm folded in
+        where possible. ``'none'``: the block calls the layer on the branch
+        (the reference implementation and ``return_weight=True``).
+        """
+        return 'norm' if self.impl == 'fused' and not self.return_weight else 'none'
+
+    def forward_after_norm(self, z: Tensor, norm: nn.Module, residual: Tensor) -> Tensor:
+        """``self(norm(z)) + residual``, with the norm folded in where that keeps the semantics.
+
+        A residual block calls this with its last conv's output ``z``, last
+        norm and shortcut (see :meth:`fusion_with`). With an ``nn.BatchNorm2d``
+        without hooks and the average squeeze it runs
+        :class:`~se_plugin.models.layers.fused.FusedNormSqueezeScale` (training,
+        also under autocast; inference with running statistics); where this
+        layer has hooks, the plain composition (the layer called as a module).
+        """
+        if self._reference_required(z):
+            out = self(norm(z))
+            out += residual
+            return out
+        if self._folds_norm(norm, z):
+            params = (*self.parameters(),)
+            return FusedNormSqueezeScale.apply(
+                z, residual, norm.weight, norm.bias, norm, self, *params
+            )
+        return self.forward(norm(z), residual=residual, inplace=True)
+
+    def _folds_norm(self, norm: nn.Module, z: Tensor) -> bool:
+        if self.squeeze != 'avg' or type(norm) is not nn.BatchNorm2d or has_hooks(norm):
+            return False
+        params = (*self.parameters(), *norm.parameters())
+        if fused_function_allowed(params, z):
+            return True
+        # nothing to differentiate: with running statistics the fold is one pass over z
+        needs_grad = torch.is_grad_enabled() and (
+            z.requires_grad or any(p.requires_grad for p in params)
+        )
+        return not (norm.training or needs_grad or z.dim() != 4 or z.numel() == 0)
+
+    def _check_input(self, x: Tensor) -> None:
+        check_feature_map(f'{type(self).__name__}({self.in_channels})', x, self.in_channels)
+
+    def forward(
+        self, x: Tensor, residual: Optional[Tensor] = None, inplace: bool = False
+    ) -> Tensor:
+        """``x`` rescaled channel by channel (the weights if ``return_weight``).
+
+        Args:
+            x (Tensor): ``(N, C, H, W)`` input.
+            residual (Tensor, optional): Added to the result in the same pass
+                (``x * w + residual``). Default: None.
+            inplace (bool): With ``residual`` and no gradient recorded, write
+                the result into ``x`` (a temporary of the caller, like the
+                norm output a block adds its shortcut to). Default: False.
+        """
+        if self.return_weight:
+            if residual is not None:
+                raise ValueError('return_weight=True returns the weights: no residual to add')
+            return self.excitation(x)
+        self._check_input(x)
+        if self._reference_required(x):
+            out = self.reference_forward(x)
+            return out if residual is None else out + residual
+        if fused_function_allowed(self.parameters(), x):
+            return FusedSqueezeScale.apply(x, residual, self, *self.parameters())
+        pooled = combine_parts(pool_parts(x, self.squeeze), self.squeeze)
+        inplace = inplace and residual is not None and not torch.is_grad_enabled()
+        return scale_plain(x, self._excite(pooled), residual, inplace)
+
+
 @MODELS.register_module()
-class SELayer(BaseModule):
+class SELayer(ChannelScaleLayer):
     """Squeeze-and-Excitation layer.
 
     Squeeze: global pooling to one value per channel. Excitation: a bottleneck
@@ -211,100 +320,6 @@ class SELayer(BaseModule):
         with full_precision(pooled):
             pooled = pooled.to(next(self.fc1.parameters()).dtype)
             return self.gate(self.fc2(self.act(self.fc1(pooled))))
-
-    def _reference_required(self, x: Tensor) -> bool:
-        """Whether the textbook ops must run: ``impl='reference'``, a graph being
-        captured or transformed, an empty batch, or a hook on the layer or its
-        submodules (the fast paths call none of them)."""
-        return (
-            self.impl == 'reference' or plain_graph_required() or x.numel() == 0 or has_hooks(self)
-        )
-
-    def excitation(self, x: Tensor) -> Tensor:
-        """The ``(N, C, 1, 1)`` channel weights for an ``(N, C, H, W)`` input."""
-        self._check_input(x)
-        if self._reference_required(x):
-            return self.excitation_from_pooled(squeeze(x, self.squeeze)).to(x.dtype)
-        pooled = combine_parts(pool_parts(x, self.squeeze), self.squeeze)
-        return self._excite(pooled).to(x.dtype)[:, :, None, None]
-
-    def reference_forward(self, x: Tensor) -> Tensor:
-        """``x * excitation(x)`` in the textbook ops (what every fast path computes)."""
-        return x * self.excitation_from_pooled(squeeze(x, self.squeeze)).to(x.dtype)
-
-    def fusion_with(self, norm: nn.Module) -> str:
-        """How a residual block hands this layer its branch; asked once, when the block is built.
-
-        ``'norm'``: the block calls :meth:`forward_after_norm` with the branch
-        before its last ``norm`` and the shortcut, and gets
-        ``layer(norm(z)) + shortcut`` back, computed with the norm folded in
-        where possible. ``'none'``: the block calls the layer on the branch
-        (the reference implementation and ``return_weight=True``).
-        """
-        return 'norm' if self.impl == 'fused' and not self.return_weight else 'none'
-
-    def forward_after_norm(self, z: Tensor, norm: nn.Module, residual: Tensor) -> Tensor:
-        """``self(norm(z)) + residual``, with the norm folded in where that keeps the semantics.
-
-        A residual block calls this with its last conv's output ``z``, last
-        norm and shortcut (see :meth:`fusion_with`). With an ``nn.BatchNorm2d``
-        without hooks and the average squeeze it runs
-        :class:`~se_plugin.models.layers.fused.FusedNormSqueezeScale` (training,
-        also under autocast; inference with running statistics); where this
-        layer has hooks, the plain composition (the layer called as a module).
-        """
-        if self._reference_required(z):
-            out = self(norm(z))
-            out += residual
-            return out
-        if self._folds_norm(norm, z):
-            params = (*self.parameters(),)
-            return FusedNormSqueezeScale.apply(
-                z, residual, norm.weight, norm.bias, norm, self, *params
-            )
-        return self.forward(norm(z), residual=residual, inplace=True)
-
-    def _folds_norm(self, norm: nn.Module, z: Tensor) -> bool:
-        if self.squeeze != 'avg' or type(norm) is not nn.BatchNorm2d or has_hooks(norm):
-            return False
-        params = (*self.parameters(), *norm.parameters())
-        if fused_function_allowed(params, z):
-            return True
-        # nothing to differentiate: with running statistics the fold is one pass over z
-        needs_grad = torch.is_grad_enabled() and (
-            z.requires_grad or any(p.requires_grad for p in params)
-        )
-        return not (norm.training or needs_grad or z.dim() != 4 or z.numel() == 0)
-
-    def _check_input(self, x: Tensor) -> None:
-        check_feature_map(f'{type(self).__name__}({self.in_channels})', x, self.in_channels)
-
-    def forward(
-        self, x: Tensor, residual: Optional[Tensor] = None, inplace: bool = False
-    ) -> Tensor:
-        """``x`` rescaled channel by channel (the weights if ``return_weight``).
-
-        Args:
-            x (Tensor): ``(N, C, H, W)`` input.
-            residual (Tensor, optional): Added to the result in the same pass
-                (``x * w + residual``). Default: None.
-            inplace (bool): With ``residual`` and no gradient recorded, write
-                the result into ``x`` (a temporary of the caller, like the
-                norm output a block adds its shortcut to). Default: False.
-        """
-        if self.return_weight:
-            if residual is not None:
-                raise ValueError('return_weight=True returns the weights: no residual to add')
-            return self.excitation(x)
-        self._check_input(x)
-        if self._reference_required(x):
-            out = self.reference_forward(x)
-            return out if residual is None else out + residual
-        if fused_function_allowed(self.parameters(), x):
-            return FusedSqueezeScale.apply(x, residual, self, *self.parameters())
-        pooled = combine_parts(pool_parts(x, self.squeeze), self.squeeze)
-        inplace = inplace and residual is not None and not torch.is_grad_enabled()
-        return scale_plain(x, self._excite(pooled), residual, inplace)
 
     def extra_repr(self) -> str:
         return f'squeeze={self.squeeze!r}, return_weight={self.return_weight}, impl={self.impl!r}'

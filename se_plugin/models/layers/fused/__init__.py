@@ -17,18 +17,22 @@ the plain formula; reductions of fp16/bf16 tensors accumulate in fp32.
 
 Rooms: :mod:`.kernels` (reductions and affine maps; the only user of private
 aten kernels), :mod:`.autograd` (when a Function may run, shared backward
-parts), :mod:`.se` (the SE Functions), :mod:`.sk` (the SK selection
-Function, strided path convolutions). Measured speed: ``docs/benchmark.md``.
+parts), :mod:`.se` (the SE Functions, also ECA's and eSE's, through
+``ChannelScaleLayer``), :mod:`.sk` (the SK selection Function, strided path
+convolutions), :mod:`.simam` (SimAM's formula and its Function). Measured
+speed: ``docs/benchmark.md``.
 """
 
 from .autograd import fused_function_allowed, has_hooks, plain_graph_required
 from .kernels import channel_dot, channel_sums, scale_shift, spatial_max, spatial_mean
 from .se import FusedNormSqueezeScale, FusedSqueezeScale, combine_parts, pool_parts
+from .simam import FusedSimAM, simam
 from .sk import FusedSelectiveSum, conv_on_stride_grid, run_path, selective_sum
 
 __all__ = [
     'FusedNormSqueezeScale',
     'FusedSelectiveSum',
+    'FusedSimAM',
     'FusedSqueezeScale',
     'channel_dot',
     'channel_sums',
@@ -41,6 +45,7 @@ __all__ = [
     'run_path',
     'scale_shift',
     'selective_sum',
+    'simam',
     'spatial_max',
     'spatial_mean',
 ]
