@@ -61,8 +61,15 @@ class GlobalContext(BaseModule):
     ``conv_mask``, ``channel_add_conv.{0,1,3}`` with the LayerNorm weights of
     shape ``(C', 1, 1)``). timm's ``'gca'`` block,
     ``GlobalContext(C, fuse_add=True, fuse_scale=False, rd_ratio=1/16)``, is
-    this layer up to its LayerNorm eps (1e-6; ours 1e-5 as in the paper's
-    code, ``layer.norm.eps``).
+    this layer for ``in_channels`` a multiple of 16 (timm rounds ``C / 16``,
+    mmcv truncates) up to its LayerNorm eps (1e-6; ours 1e-5 as in the
+    paper's code, ``layer.norm.eps``).
+
+    In a backbone: :class:`~se_plugin.models.SEResNet` re-applies this init
+    after its own Kaiming init of every ``Conv2d`` (its stages are plain
+    ``nn.Sequential``, which mmengine's init does not descend into); mmdet's
+    and mmseg's ResNet stages are mmengine ``Sequential`` modules, so there
+    :meth:`init_weights` runs after the backbone's init.
 
     Args:
         in_channels (int): Channels of the input (and output).
