@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Optional, Union
 
 import torch
-from mmcv.cnn import ConvModule, build_activation_layer, build_conv_layer
+from mmcv.cnn import ConvModule, build_conv_layer
 from mmengine.model import BaseModule
 from mmpretrain.models.utils import make_divisible
 from torch import Tensor
@@ -30,6 +30,7 @@ from se_plugin.checks import (
     check_positive_number,
     check_registered,
 )
+from se_plugin.models.layers.activation import build_activation
 from se_plugin.registry import MODELS
 
 from .fused.kernels import acc_dtype
@@ -116,13 +117,13 @@ class CBAM(BaseModule):
 
         channels, hidden = self.in_channels, self.squeeze_channels
         self.fc1 = build_conv_layer(None, channels, hidden, 1, bias=bias)
-        self.act = build_activation_layer(hidden_cfg)
+        self.act = build_activation(hidden_cfg)
         self.fc2 = build_conv_layer(None, hidden, channels, 1, bias=bias)
-        self.gate = build_activation_layer(gate_cfg)
+        self.gate = build_activation(gate_cfg)
         self.spatial = ConvModule(
             2, 1, kernel, padding=kernel // 2, norm_cfg=norm_cfg, act_cfg=None
         )
-        self.spatial_gate = build_activation_layer(gate_cfg)
+        self.spatial_gate = build_activation(gate_cfg)
 
     def _hidden_width(self, ratio, squeeze_channels, divisor) -> int:
         divisor = check_int('divisor', divisor, minimum=1)

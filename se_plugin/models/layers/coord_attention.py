@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Optional, Union
 
 import torch
-from mmcv.cnn import build_activation_layer, build_norm_layer
+from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
@@ -21,6 +21,7 @@ from se_plugin.checks import (
     check_int,
     check_registered,
 )
+from se_plugin.models.layers.activation import build_activation
 from se_plugin.registry import MODELS
 
 from .fused.kernels import acc_dtype
@@ -99,7 +100,7 @@ class CoordAttention(BaseModule):
         mid = self.mid_channels
         self.conv1 = nn.Conv2d(self.in_channels, mid, 1, bias=bias)
         self.bn1 = nn.Identity() if norm_cfg is None else build_norm_layer(norm_cfg, mid)[1]
-        self.act = build_activation_layer(act_cfg)
+        self.act = build_activation(act_cfg)
         self.conv_h = nn.Conv2d(mid, self.in_channels, 1, bias=bias)
         self.conv_w = nn.Conv2d(mid, self.in_channels, 1, bias=bias)
         self.gate = nn.Sigmoid()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from typing import Optional, Union
 
-from mmcv.cnn import build_activation_layer
 from torch import Tensor, nn
 
 from se_plugin.checks import (
@@ -22,6 +21,7 @@ from se_plugin.checks import (
     check_positive_number,
     check_real,
 )
+from se_plugin.models.layers.activation import build_activation
 from se_plugin.registry import MODELS
 
 from .se_layer import SE_IMPLS, ChannelScaleLayer, full_precision
@@ -106,7 +106,7 @@ class ECALayer(ChannelScaleLayer):
         self.squeeze = 'avg'
         self.impl = check_choice('impl', impl, SE_IMPLS)
         self.conv = nn.Conv1d(1, 1, kernel_size, padding=(kernel_size - 1) // 2, bias=False)
-        self.gate = build_activation_layer(gate_cfg)
+        self.gate = build_activation(gate_cfg)
 
     def excitation_from_pooled(self, pooled: Tensor) -> Tensor:
         """``(N, C, 1, 1)`` channel means to weights: the convolution across channels, the gate."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Optional, Union
 
 import torch.nn.functional as F
-from mmcv.cnn import build_activation_layer, build_conv_layer
+from mmcv.cnn import build_conv_layer
 from torch import Tensor
 
 from se_plugin.checks import (
@@ -21,6 +21,7 @@ from se_plugin.checks import (
     check_int,
     check_registered,
 )
+from se_plugin.models.layers.activation import build_activation
 from se_plugin.registry import MODELS
 
 from .se_layer import (
@@ -92,7 +93,7 @@ class EffectiveSELayer(ChannelScaleLayer):
         gate_cfg = check_act_cfg('act_cfg', act_cfg, GATE_ACTIVATIONS)
         self.fc = build_conv_layer(conv_cfg, self.in_channels, self.in_channels, 1, bias=bias)
         check_conv2d('conv_cfg', self.fc, conv_cfg)
-        self.gate = build_activation_layer(gate_cfg)
+        self.gate = build_activation(gate_cfg)
 
     def excitation_from_pooled(self, pooled: Tensor) -> Tensor:
         """``(N, C, 1, 1)`` pooled values to weights: the convolution, the gate."""

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Optional, Union
 
 import torch.nn.functional as F
-from mmcv.cnn import build_activation_layer, build_norm_layer
+from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 from mmpretrain.models.utils import make_divisible
 from torch import Tensor, nn
@@ -26,6 +26,7 @@ from se_plugin.checks import (
     check_positive_number,
     check_registered,
 )
+from se_plugin.models.layers.activation import build_activation
 from se_plugin.registry import MODELS
 
 from .se_layer import squeeze
@@ -165,7 +166,7 @@ class GatherExcite(BaseModule):
                     'smaller divisor'
                 )
             self.fc1 = nn.Conv2d(self.in_channels, hidden, 1)
-            self.act = build_activation_layer(act_cfg)
+            self.act = build_activation(act_cfg)
             self.fc2 = nn.Conv2d(hidden, self.in_channels, 1)
         self.gate = nn.Sigmoid()
 
@@ -183,7 +184,7 @@ class GatherExcite(BaseModule):
             if norm_cfg is not None:
                 gather.add_module(f'norm{i}', build_norm_layer(norm_cfg, channels)[1])
             if i < len(convs):
-                gather.add_module(f'act{i}', build_activation_layer(act_cfg))
+                gather.add_module(f'act{i}', build_activation(act_cfg))
         return gather
 
     def gathered(self, x: Tensor) -> Tensor:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Optional, Union
 
 import torch
-from mmcv.cnn import build_activation_layer
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
@@ -24,6 +23,7 @@ from se_plugin.checks import (
     check_int,
     check_positive_number,
 )
+from se_plugin.models.layers.activation import build_activation
 from se_plugin.registry import MODELS
 
 from .se_layer import squeeze
@@ -126,7 +126,7 @@ class GlobalContext(BaseModule):
         self.conv_attn = nn.Conv2d(self.in_channels, 1, 1) if pooling == 'att' else None
         self.fc1 = nn.Conv2d(self.in_channels, hidden, 1)
         self.norm = nn.LayerNorm(hidden)
-        self.act = build_activation_layer(act_cfg)
+        self.act = build_activation(act_cfg)
         self.fc2 = nn.Conv2d(hidden, self.in_channels, 1)
         self.reset_parameters()
 

@@ -16,7 +16,7 @@ from typing import Optional, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmcv.cnn import build_activation_layer, build_conv_layer
+from mmcv.cnn import build_conv_layer
 from mmengine.model import BaseModule
 from mmpretrain.models.utils import make_divisible
 from torch import Tensor
@@ -32,6 +32,7 @@ from se_plugin.checks import (
     check_positive_number,
     check_registered,
 )
+from se_plugin.models.layers.activation import build_activation
 from se_plugin.registry import MODELS
 
 from .fused import (
@@ -297,9 +298,9 @@ class SELayer(ChannelScaleLayer):
             raise TypeError(f'bias must be a bool, got {bias!r} ({type(bias).__name__})')
         self.fc1 = build_conv_layer(conv_cfg, in_channels, squeeze_channels, 1, bias=bias)
         check_conv2d('conv_cfg', self.fc1, conv_cfg)
-        self.act = build_activation_layer(hidden_cfg)
+        self.act = build_activation(hidden_cfg)
         self.fc2 = build_conv_layer(conv_cfg, squeeze_channels, in_channels, 1, bias=bias)
-        self.gate = build_activation_layer(gate_cfg)
+        self.gate = build_activation(gate_cfg)
 
     def _excite(self, pooled: Tensor) -> Tensor:
         """The excitation MLP on pooled ``(N, C)`` values, giving ``(N, C)`` weights.
