@@ -55,3 +55,16 @@ def test_default_scope_finds_parent_modules_lazily():
     assert registry.HOOKS.get('VisualizationHook') is not None
     assert registry.METRICS.get('Accuracy') is not None
     assert registry.TRANSFORMS.get('PackInputs') is not None
+
+
+def test_attention_layers_are_registered_slot_modules():
+    import torch
+
+    import se_plugin
+    from se_plugin.models.layers import ATTENTION_LAYERS
+
+    assert ATTENTION_LAYERS[0] == 'SELayer' and len(set(ATTENTION_LAYERS)) == 9
+    for name in ATTENTION_LAYERS:
+        layer = registry.MODELS.build(dict(type=f'se_plugin.{name}', in_channels=16))
+        assert type(layer).__name__ == name and hasattr(se_plugin, name)
+        assert layer(torch.randn(2, 16, 8, 8)).shape == (2, 16, 8, 8)  # the slot's contract

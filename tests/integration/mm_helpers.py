@@ -16,6 +16,7 @@ import re
 
 import torch
 
+from se_plugin.models.layers import ATTENTION_LAYERS
 from tests.conftest import REPO_ROOT
 
 DOC = os.path.join(REPO_ROOT, 'docs', 'mmdet_mmseg.md')
@@ -23,16 +24,7 @@ SIZE = 64  # input images are SIZE x SIZE
 WIDTH = 8  # base_channels of the shrunk backbones: stage outputs 32, 64, 128, 256 (depth 50)
 NECK = 16  # channels of the shrunk necks and heads
 # the attention zoo (issue 15): each module as an mmcv plugin after conv3 of stages 2-4
-ZOO = (
-    'ECALayer',
-    'EffectiveSELayer',
-    'CBAM',
-    'GatherExcite',
-    'GlobalContext',
-    'CoordAttention',
-    'SimAM',
-    'SRMLayer',
-)
+ZOO = ATTENTION_LAYERS[1:]
 
 
 def configs(codebase: str) -> list:

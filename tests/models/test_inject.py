@@ -10,20 +10,12 @@ from mmpretrain.models.backbones.resnet import ResNet
 
 from se_plugin.models import SELayer, SEResNet, inject_attention
 from se_plugin.models.inject import INJECTED, infer_channels, match_modules
+from se_plugin.models.layers import ATTENTION_LAYERS
 from se_plugin.registry import MODELS
 
 SE = dict(type='se_plugin.SELayer', ratio=4)
 # the attention zoo (issue 15): every registered module at its defaults
-ZOO = (
-    'ECALayer',
-    'EffectiveSELayer',
-    'CBAM',
-    'GatherExcite',
-    'GlobalContext',
-    'CoordAttention',
-    'SimAM',
-    'SRMLayer',
-)
+ZOO = ATTENTION_LAYERS[1:]
 
 
 def small_resnet(depth=18, **kwargs):

@@ -9,7 +9,22 @@ from .simam import SimAM
 from .sk_conv import SKConv
 from .srm import SRMLayer
 
+# the shape-keeping modules of the attention slot (``se_cfg``, mmcv ``plugins``,
+# ``AttentionInjected``), SE first; SKConv replaces a conv instead
+ATTENTION_LAYERS = (
+    'SELayer',
+    'ECALayer',
+    'EffectiveSELayer',
+    'CBAM',
+    'GatherExcite',
+    'GlobalContext',
+    'CoordAttention',
+    'SimAM',
+    'SRMLayer',
+)
+
 __all__ = [
+    'ATTENTION_LAYERS',
     'CBAM',
     'CoordAttention',
     'ECALayer',
