@@ -177,3 +177,29 @@ def test_smoke_run_shortens_the_whole_schedule(tmp_path, epochs):
     warmup, cosine = cfg.param_scheduler
     assert warmup.end == cosine.begin == pytest.approx(epochs / 10)  # warm-up, then the decay
     assert cosine.end == pytest.approx(epochs)
+
+
+ATTENTION_TWINS = sorted(
+    name
+    for name in os.listdir(os.path.join(REPO_ROOT, 'configs', 'quickstart', 'attention'))
+    if name.endswith('_resnet18_mnist5k.py')
+)
+
+
+@pytest.mark.parametrize('name', ATTENTION_TWINS)
+def test_attention_twins_train_and_test(tmp_path, name):
+    """Each attention module's quick-start twin trains and tests through the tools."""
+    config = f'configs/quickstart/attention/{name}'
+    work = str(tmp_path / 'work')
+    trained = run_tool(
+        'tools/train.py', config, '--work-dir', work,
+        '--cfg-options', 'train_cfg.max_epochs=1', *TINY,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    checkpoint = os.path.join(work, 'epoch_1.pth')
+    tested = run_tool(
+        'tools/test.py', config, checkpoint, '--work-dir', str(tmp_path / 'test'),
+        '--cfg-options', 'test_dataloader.dataset.indices=32',
+    )  # fmt: skip
+    assert tested.returncode == 0, tested.stderr[-3000:]
+    assert any(line.startswith('test: ') for line in tested.stdout.splitlines())
