@@ -223,8 +223,11 @@ def _x_axis(ax, order: list, numeric: bool) -> None:
         ax.set_xticks(order)
         ax.set_xticklabels([_cell(v) for v in order])
     else:
+        # long labels (type names) turn about their right end, so each sits under its point
+        labels = [_cell(v) for v in order]
+        turn = len(order) > 4 or sum(map(len, labels)) > 60
         ax.set_xticks(range(len(order)))
-        ax.set_xticklabels([_cell(v) for v in order], rotation=15 if len(order) > 4 else 0)
+        ax.set_xticklabels(labels, rotation=30 if turn else 0, ha='right' if turn else 'center')
 
 
 def _draw_baseline(ax, baseline: dict) -> None:
