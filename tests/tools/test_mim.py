@@ -13,6 +13,8 @@ import sys
 import pytest
 import yaml
 
+from se_plugin.analysis.metafile import FAMILIES
+
 pytestmark = pytest.mark.slow
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -57,10 +59,10 @@ def test_mim_search_lists_every_model(installed, tmp_path):
         line.split(': ', 1)[1] for line in proc.stdout.splitlines() if line.startswith('config id:')
     ]
     expected = {}
-    for family in ('se_resnet', 'se_resnext', 'sknet', 'se_densenet', 'quickstart'):
+    for family in FAMILIES:
         with open(os.path.join(REPO, 'configs', family, 'metafile.yml')) as f:
             expected.update({m['Name']: m for m in yaml.safe_load(f)['Models']})
-    assert sorted(ids) == sorted(expected) and len(ids) == 18
+    assert sorted(ids) == sorted(expected) and len(ids) == 28
     block = proc.stdout.split('config id: se_resnet50_imagenet\n', 1)[1].split('-' * 20, 1)[0]
     assert 'parameters                         28088024' in block
 
