@@ -198,3 +198,37 @@ def check_real(name: str, value: Any) -> float:
     if not math.isfinite(value):
         raise ValueError(f'{name} must be finite, got {value}')
     return value
+
+
+def check_squeeze_width(in_channels: int, ratio: Any, squeeze_channels: Any, divisor: Any) -> int:
+    """The hidden width of an excitation MLP: ``squeeze_channels`` if given, else
+    ``make_divisible(in_channels / ratio, divisor)`` (mmpretrain's rounding); in
+    ``[1, in_channels]``."""
+    from mmpretrain.models.utils import make_divisible
+
+    divisor = check_int('divisor', divisor, minimum=1)
+    if squeeze_channels is None:
+        check_positive_number('ratio', ratio)
+        width = make_divisible(in_channels / ratio, divisor)
+        source = f'ratio={ratio} with divisor={divisor}'
+    else:
+        width = check_int('squeeze_channels', squeeze_channels)
+        source = 'squeeze_channels'
+    if not 1 <= width <= in_channels:
+        raise ValueError(
+            f'the squeeze width must be in [1, in_channels={in_channels}], got {width} from '
+            f'{source}; pick a larger ratio, a smaller divisor, or set squeeze_channels'
+        )
+    return width
+
+
+def check_act_pair(act_cfg: Any) -> tuple:
+    """``(hidden, gate)`` activation configs of an excitation MLP; one dict serves both."""
+    if isinstance(act_cfg, dict):
+        act_cfg = (act_cfg, act_cfg)
+    if not isinstance(act_cfg, (list, tuple)) or len(act_cfg) != 2:
+        raise TypeError(f'act_cfg must be a dict or a pair of dicts, got {act_cfg!r}')
+    return (
+        check_act_cfg('act_cfg[0]', act_cfg[0], HIDDEN_ACTIVATIONS),
+        check_act_cfg('act_cfg[1]', act_cfg[1], GATE_ACTIVATIONS),
+    )

@@ -17,18 +17,15 @@ from typing import Optional, Union
 import torch
 from mmcv.cnn import ConvModule, build_conv_layer
 from mmengine.model import BaseModule
-from mmpretrain.models.utils import make_divisible
 from torch import Tensor
 
 from se_plugin.checks import (
-    GATE_ACTIVATIONS,
-    HIDDEN_ACTIVATIONS,
-    check_act_cfg,
+    check_act_pair,
     check_feature_map,
     check_int,
     check_odd,
-    check_positive_number,
     check_registered,
+    check_squeeze_width,
 )
 from se_plugin.models.layers.activation import build_activation
 from se_plugin.registry import MODELS
@@ -103,17 +100,14 @@ class CBAM(BaseModule):
     ) -> None:
         super().__init__(init_cfg)
         self.in_channels = check_int('in_channels', in_channels, minimum=1)
-        self.squeeze_channels = self._hidden_width(ratio, squeeze_channels, divisor)
+        self.squeeze_channels = check_squeeze_width(
+            self.in_channels, ratio, squeeze_channels, divisor
+        )
         if not isinstance(bias, bool):
             raise TypeError(f'bias must be a bool, got {bias!r} ({type(bias).__name__})')
         kernel = check_odd('spatial_kernel_size', spatial_kernel_size)
         norm_cfg = check_registered('norm_cfg', norm_cfg, kind='norm')
-        if isinstance(act_cfg, dict):
-            act_cfg = (act_cfg, act_cfg)
-        if not isinstance(act_cfg, (list, tuple)) or len(act_cfg) != 2:
-            raise TypeError(f'act_cfg must be a dict or a pair of dicts, got {act_cfg!r}')
-        hidden_cfg = check_act_cfg('act_cfg[0]', act_cfg[0], HIDDEN_ACTIVATIONS)
-        gate_cfg = check_act_cfg('act_cfg[1]', act_cfg[1], GATE_ACTIVATIONS)
+        hidden_cfg, gate_cfg = check_act_pair(act_cfg)
 
         channels, hidden = self.in_channels, self.squeeze_channels
         self.fc1 = build_conv_layer(None, channels, hidden, 1, bias=bias)
@@ -124,22 +118,6 @@ class CBAM(BaseModule):
             2, 1, kernel, padding=kernel // 2, norm_cfg=norm_cfg, act_cfg=None
         )
         self.spatial_gate = build_activation(gate_cfg)
-
-    def _hidden_width(self, ratio, squeeze_channels, divisor) -> int:
-        divisor = check_int('divisor', divisor, minimum=1)
-        if squeeze_channels is None:
-            check_positive_number('ratio', ratio)
-            width = make_divisible(self.in_channels / ratio, divisor)
-            source = f'ratio={ratio} with divisor={divisor}'
-        else:
-            width = check_int('squeeze_channels', squeeze_channels)
-            source = 'squeeze_channels'
-        if not 1 <= width <= self.in_channels:
-            raise ValueError(
-                f'the squeeze width must be in [1, in_channels={self.in_channels}], got '
-                f'{width} from {source}; pick a larger ratio or set squeeze_channels'
-            )
-        return width
 
     def _mlp(self, pooled: Tensor) -> Tensor:
         return self.fc2(self.act(self.fc1(pooled)))

@@ -18,19 +18,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import build_conv_layer
 from mmengine.model import BaseModule
-from mmpretrain.models.utils import make_divisible
 from torch import Tensor
 
 from se_plugin.checks import (
-    GATE_ACTIVATIONS,
-    HIDDEN_ACTIVATIONS,
-    check_act_cfg,
+    check_act_pair,
     check_choice,
     check_conv2d,
     check_feature_map,
     check_int,
-    check_positive_number,
     check_registered,
+    check_squeeze_width,
 )
 from se_plugin.models.layers.activation import build_activation
 from se_plugin.registry import MODELS
@@ -267,27 +264,9 @@ class SELayer(ChannelScaleLayer):
     ) -> None:
         super().__init__(init_cfg)
         in_channels = check_int('in_channels', in_channels, minimum=1)
-        divisor = check_int('divisor', divisor, minimum=1)
         conv_cfg = check_registered('conv_cfg', conv_cfg, kind='conv')
-        if squeeze_channels is None:
-            check_positive_number('ratio', ratio)
-            squeeze_channels = make_divisible(in_channels / ratio, divisor)
-            source = f'ratio={ratio} with divisor={divisor}'
-        else:
-            squeeze_channels = check_int('squeeze_channels', squeeze_channels)
-            source = 'squeeze_channels'
-        if not 1 <= squeeze_channels <= in_channels:
-            raise ValueError(
-                f'the squeeze width must be in [1, in_channels={in_channels}], got '
-                f'{squeeze_channels} from {source}; pick a larger ratio, a smaller '
-                'divisor, or set squeeze_channels'
-            )
-        if isinstance(act_cfg, dict):
-            act_cfg = (act_cfg, act_cfg)
-        if not isinstance(act_cfg, (list, tuple)) or len(act_cfg) != 2:
-            raise TypeError(f'act_cfg must be a dict or a pair of dicts, got {act_cfg!r}')
-        hidden_cfg = check_act_cfg('act_cfg[0]', act_cfg[0], HIDDEN_ACTIVATIONS)
-        gate_cfg = check_act_cfg('act_cfg[1]', act_cfg[1], GATE_ACTIVATIONS)
+        squeeze_channels = check_squeeze_width(in_channels, ratio, squeeze_channels, divisor)
+        hidden_cfg, gate_cfg = check_act_pair(act_cfg)
 
         self.in_channels = in_channels
         self.squeeze_channels = squeeze_channels
