@@ -199,7 +199,7 @@ class SKConv(BaseModule):
             logits = self.select(self.fuse(pooled.to(self.select.weight.dtype)[:, :, None, None]))
             return logits.view(-1, self.num_paths, self.out_channels).softmax(dim=1)
 
-    def _reference_required(self, x: Tensor) -> bool:
+    def _plain_ops(self, x: Tensor) -> bool:
         """The plain module calls: ``impl='reference'`` or what
         :func:`~se_plugin.models.layers.fused.autograd.plain_ops_required`
         says (hooks on a submodule the fast paths skip)."""
@@ -229,7 +229,7 @@ class SKConv(BaseModule):
         return self._path_weights(self._pooled(feats)).to(feats[0].dtype)[..., None, None]
 
     def forward(self, x: Tensor) -> Tensor:
-        reference = self._reference_required(x)
+        reference = self._plain_ops(x)
         feats = [run_path(path, x, fast=not reference) for path in self.paths]
         if self.select is None:  # one path, or select='sum'
             out = feats[0]
