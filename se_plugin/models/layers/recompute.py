@@ -14,8 +14,11 @@ backward, so any module costs the memory of the block without attention.
 How it stays the same module: the recomputation runs the same ops under the
 same autocast and random state, and leaves the running statistics of the
 norms inside the segment (the block's last norm, a module's own batch norm)
-as the forward left them. The plain composition runs instead wherever the
-recomputation would change what a user sees or gains nothing
+as the forward left them. A training ``nn.BatchNorm2d`` as the block's norm
+is not recomputed in full: its output is rebuilt bitwise from the forward's
+batch statistics in one pass (:class:`~.fused.batch_norm.BatchNormFromStats`).
+The plain composition runs instead wherever the recomputation would change
+what a user sees or gains nothing
 (:func:`recompute_applies`): no gradient to record, a graph being captured or
 transformed, an empty batch, hooks on the norm or the module (they would fire
 twice), or a block that checkpoints its whole forward itself (``with_cp``:
@@ -26,7 +29,6 @@ twice).
 from __future__ import annotations
 
 import contextlib
-import functools
 import threading
 from typing import Optional
 
@@ -37,6 +39,7 @@ from torch.nn.modules.batchnorm import _NormBase
 from torch.utils.checkpoint import checkpoint
 
 from .fused.autograd import plain_ops_required
+from .fused.batch_norm import BatchNormFromStats, BatchStatistics, uses_batch_statistics
 
 _state = threading.local()
 
@@ -123,12 +126,30 @@ def recompute_applies(z: Tensor, norm: nn.Module, module: nn.Module) -> bool:
     )
 
 
-def _norm_then(module: nn.Module, norm: nn.Module, z: Tensor) -> Tensor:
-    return module(norm(z))
+class _Segment:
+    """One call's recomputed ``module(norm(z))`` (the function the checkpoint runs twice).
 
+    A plain training ``nn.BatchNorm2d`` runs as
+    :class:`~.fused.batch_norm.BatchNormFromStats`: the recomputation rebuilds
+    its output from the forward's batch statistics in one pass and leaves its
+    running statistics alone; any other norm runs as itself and its
+    statistics are restored with the module's.
+    """
 
-def _segment_contexts(norm: nn.Module, module: nn.Module) -> tuple:
-    return contextlib.nullcontext(), RunningStatisticsKept(norm, module)
+    def __init__(self, norm: nn.Module, module: nn.Module) -> None:
+        self.norm, self.module = norm, module
+        self.stats = BatchStatistics() if uses_batch_statistics(norm) else None
+
+    def __call__(self, z: Tensor) -> Tensor:
+        if self.stats is None:
+            return self.module(self.norm(z))
+        norm = self.norm
+        return self.module(BatchNormFromStats.apply(z, norm.weight, norm.bias, norm, self.stats))
+
+    def contexts(self) -> tuple:
+        """``context_fn``: nothing around the forward; the recomputation keeps the statistics."""
+        recomputed = (self.module,) if self.stats is not None else (self.norm, self.module)
+        return contextlib.nullcontext(), RunningStatisticsKept(*recomputed)
 
 
 def recompute_after_norm(z: Tensor, norm: nn.Module, module: nn.Module) -> Tensor:
@@ -152,12 +173,8 @@ def recompute_after_norm(z: Tensor, norm: nn.Module, module: nn.Module) -> Tenso
     """
     if not recompute_applies(z, norm, module):
         return module(norm(z))
-    return checkpoint(
-        functools.partial(_norm_then, module, norm),
-        z,
-        use_reentrant=False,
-        context_fn=functools.partial(_segment_contexts, norm, module),
-    )
+    segment = _Segment(norm, module)
+    return checkpoint(segment, z, use_reentrant=False, context_fn=segment.contexts)
 
 
 __all__ = [

@@ -252,6 +252,22 @@ def add_scaled_(out: Tensor, x: Tensor, scale: Tensor) -> Tensor:
     return out.addcmul_(x, scale.to(x.dtype)[:, :, None, None])
 
 
+def affine_from_stats(
+    z: Tensor, weight: Optional[Tensor], bias: Optional[Tensor], mean: Tensor, invstd: Tensor
+) -> Tensor:
+    """A training batch norm's output rebuilt from its batch ``mean`` and ``invstd``, in one pass.
+
+    ``(z - mean) * invstd * weight + bias`` computed as the training kernel
+    computes it (``alpha = weight * invstd``, ``z * alpha + (bias - mean * alpha)``),
+    so bitwise its output: batch norm's inference kernel with ``mean`` as the
+    running mean, a unit running variance, ``eps = 0`` and ``weight * invstd``
+    as the weight. In z's dtype (fp16/bf16 ``z`` with fp32 statistics, as there).
+    """
+    scale = invstd if weight is None else weight * invstd
+    unit = torch.ones_like(invstd)
+    return torch.native_batch_norm(z, scale, bias, mean, unit, False, 0.0, 0.0)[0]
+
+
 def batch_norm_backward(
     grad_x: Tensor,
     z: Tensor,

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .autograd import reference_grads, small_graph, small_graph_grads
+from .batch_norm import batch_norm_settings
 from .kernels import (
     REDUCED_DTYPES,
     add_scaled_,
@@ -96,27 +97,6 @@ class FusedSqueezeScale(torch.autograd.Function):
                 share = grad_parts[-1] / at_max.sum((2, 3))
                 grad_x.addcmul_(at_max, share.to(grad_x.dtype)[:, :, None, None])
         return (grad_x, grad_residual, None, *param_grads)
-
-
-def batch_norm_settings(norm: nn.BatchNorm2d) -> tuple:
-    """``(training, running_mean, running_var, momentum)`` as ``nn.BatchNorm2d.forward`` uses them.
-
-    Counts the batch in ``num_batches_tracked`` as its forward does (the
-    cumulative average when ``momentum`` is None).
-    """
-    momentum = 0.0 if norm.momentum is None else norm.momentum
-    if norm.training and norm.track_running_stats and norm.num_batches_tracked is not None:
-        norm.num_batches_tracked.add_(1)
-        if norm.momentum is None:
-            momentum = 1.0 / float(norm.num_batches_tracked)
-    training = norm.training or (norm.running_mean is None and norm.running_var is None)
-    keep_stats = not norm.training or norm.track_running_stats
-    return (
-        training,
-        norm.running_mean if keep_stats else None,
-        norm.running_var if keep_stats else None,
-        momentum,
-    )
 
 
 class FusedNormSqueezeScale(torch.autograd.Function):
