@@ -31,6 +31,9 @@ from torch import Tensor
 
 from se_plugin.checks import check_choice, check_feature_map, check_int
 
+from .fused.attention import FusedAttention
+from .fused.autograd import fused_function_allowed, plain_ops_required
+from .fused.batch_norm import uses_batch_statistics
 from .recompute import recompute_after_norm
 
 
@@ -130,6 +133,95 @@ class AttentionModule(BaseModule):
         check_feature_map(f'{type(self).__name__}({self.in_channels})', x, self.in_channels)
 
 
+class FusedAttentionModule(AttentionModule):
+    """A slot module with a hand-written backward (``impl='fused'``, the subclasses' default).
+
+    A subclass implements, besides ``__init__``:
+
+    * :meth:`reference_forward`: the module in plain ops (``impl='reference'``,
+      and wherever a fast path may not run);
+    * :meth:`fused_forward`: the same output without a graph through the
+      input, and what its backward needs besides the input: ``saved``
+      tensors (saved as autograd saves tensors: counted, offloaded or
+      checkpointed with the rest) and a ``state`` of ``(N, C)``-sized tensors
+      and small graphs (recorded in
+      :func:`~se_plugin.models.layers.fused.autograd.small_graph`);
+    * :meth:`fused_backward`: the gradients of the input and of the
+      parameters from those, the input and the output's gradient.
+
+    :class:`~se_plugin.models.layers.fused.attention.FusedAttention` runs
+    them: on its own the module then keeps only its input for the backward;
+    in a block, with the block's training ``nn.BatchNorm2d`` folded in, only
+    the norm's input (as the block without attention), and the backward
+    rebuilds the norm's output in one pass instead of recomputing the norm
+    and the module (``impl='recompute'``, which the fused mode also takes
+    where it cannot fold the norm). Wherever a fast path would change what
+    the module does (hooks, graph capture or transforms, forward-mode AD, empty
+    batches, see
+    :func:`~se_plugin.models.layers.fused.autograd.plain_ops_required`),
+    :meth:`reference_forward` runs.
+    """
+
+    impls: tuple = ('fused', 'recompute', 'reference')
+
+    def reference_forward(self, x: Tensor) -> Tensor:
+        """The module's output in plain ops (what every mode computes)."""
+        raise NotImplementedError(f'{type(self).__name__} must implement reference_forward(x)')
+
+    def fused_forward(self, x: Tensor) -> tuple:
+        """``(output, saved, state)``: the output (a new tensor) and what the backward needs."""
+        raise NotImplementedError(f'{type(self).__name__} must implement fused_forward(x)')
+
+    def fused_backward(
+        self,
+        saved: tuple,
+        state,
+        x: Tensor,
+        grad_out: Tensor,
+        need_x: bool,
+        params: tuple,
+        need_params: tuple,
+    ) -> tuple:
+        """``(grad_x, param_grads)``: grad_x (None unless ``need_x``), one entry per ``params``.
+
+        ``params`` are the module's parameters (``parameters()`` order),
+        ``need_params`` which of them need a gradient.
+        """
+        raise NotImplementedError(f'{type(self).__name__} must implement fused_backward')
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check_input(x)
+        params = tuple(self.parameters())
+        if self.impl == 'fused' and self._fast(x) and fused_function_allowed(params, x):
+            return FusedAttention.apply(x, None, None, self, None, None, *params)
+        return self.reference_forward(x)
+
+    def forward_after_norm(
+        self, z: Tensor, norm: nn.Module, residual: Optional[Tensor] = None
+    ) -> Tensor:
+        """``self(norm(z)) (+ residual)``; ``impl='fused'`` folds a training ``nn.BatchNorm2d``.
+
+        Where it cannot fold the norm (another norm, running statistics, no
+        gradient to record, ...), ``impl='fused'`` recomputes as
+        ``'recompute'`` does (which itself runs the plain composition where
+        that would change the semantics).
+        """
+        if self.impl != 'fused':
+            return super().forward_after_norm(z, norm, residual)
+        params = tuple(self.parameters())
+        if (
+            uses_batch_statistics(norm)
+            and self._fast(z, norm)
+            and fused_function_allowed((*params, *norm.parameters()), z)
+        ):
+            self._check_input(z)
+            return FusedAttention.apply(z, residual, norm, self, norm.weight, norm.bias, *params)
+        return add_residual(recompute_after_norm(z, norm, self), residual)
+
+    def _fast(self, x: Tensor, *modules: nn.Module) -> bool:
+        return not plain_ops_required(x, self, *modules)
+
+
 def attend_after_norm(
     module: Optional[nn.Module], z: Tensor, norm: nn.Module, residual: Optional[Tensor] = None
 ) -> Tensor:
@@ -186,4 +278,10 @@ def attention_layer_names(registry=None) -> tuple:
     )
 
 
-__all__ = ['AttentionModule', 'add_residual', 'attend_after_norm', 'attention_layer_names']
+__all__ = [
+    'AttentionModule',
+    'FusedAttentionModule',
+    'add_residual',
+    'attend_after_norm',
+    'attention_layer_names',
+]

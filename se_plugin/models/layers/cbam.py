@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Optional, Union
 
 import torch
+import torch.nn.functional as F
 from mmcv.cnn import ConvModule, build_conv_layer
 from torch import Tensor
 
@@ -27,19 +28,17 @@ from se_plugin.checks import (
 from se_plugin.models.layers.activation import build_activation
 from se_plugin.registry import MODELS
 
-from .base import AttentionModule
+from .base import FusedAttentionModule
 from .functional import full_precision
-from .fused.kernels import acc_dtype, pool_parts
-
-
-def channel_pool(x: Tensor) -> Tensor:
-    """The ``(N, 2, H, W)`` map of channel-wise mean and maximum (the mean accumulated in fp32)."""
-    mean = x.mean(1, keepdim=True, dtype=acc_dtype(x)).to(x.dtype)
-    return torch.cat([mean, x.amax(1, keepdim=True)], 1)
+from .fused.amax import add_amax_grad_
+from .fused.autograd import small_graph, small_graph_grads
+from .fused.batch_norm import RunningStatisticsKept
+from .fused.cbam import add_channel_pool_grad_, channel_pool, spatial_weight_grad
+from .fused.kernels import acc_dtype, channel_dot, scale_shift, spatial_mean
 
 
 @MODELS.register_module()
-class CBAM(AttentionModule):
+class CBAM(FusedAttentionModule):
     """Convolutional Block Attention Module.
 
     Args:
@@ -67,11 +66,12 @@ class CBAM(AttentionModule):
             one of ``HIDDEN_ACTIVATIONS``; gate: ``'Sigmoid'``, ``'HSigmoid'``,
             ``'Tanh'`` or ``'ReLU'``.
             Default: (dict(type='ReLU'), dict(type='Sigmoid')).
-        impl (str): ``'recompute'`` (in a residual block, the block's last
-            norm and this module are recomputed in the backward, see
-            :class:`~se_plugin.models.layers.base.AttentionModule`) or
-            ``'reference'`` (plain autograd). The same function either way.
-            Default: 'recompute'.
+        impl (str): ``'fused'`` (hand-written backward; in a residual block
+            the block's batch norm folded in, see
+            :class:`~se_plugin.models.layers.base.FusedAttentionModule`),
+            ``'recompute'`` (in a residual block, the block's last norm and
+            this module are recomputed in the backward) or ``'reference'``
+            (plain autograd). The same function either way. Default: 'fused'.
         init_cfg (dict | list[dict], optional): Initialization config.
             Default: None.
 
@@ -99,7 +99,7 @@ class CBAM(AttentionModule):
         spatial_kernel_size: int = 7,
         norm_cfg: Optional[dict] = dict(type='BN'),
         act_cfg: Union[dict, Sequence[dict]] = (dict(type='ReLU'), dict(type='Sigmoid')),
-        impl: str = 'recompute',
+        impl: str = 'fused',
         init_cfg: Optional[Union[dict, list]] = None,
     ) -> None:
         super().__init__(in_channels, impl, init_cfg)
@@ -125,9 +125,15 @@ class CBAM(AttentionModule):
     def _mlp(self, pooled: Tensor) -> Tensor:
         return self.fc2(self.act(self.fc1(pooled)))
 
+    def _channel_params(self) -> list:
+        return [p for m in (self.fc1, self.act, self.fc2, self.gate) for p in m.parameters()]
+
+    def _spatial_params(self) -> list:
+        return [p for m in (self.spatial, self.spatial_gate) for p in m.parameters()]
+
     def channel_weight(self, x: Tensor) -> Tensor:
         """``M_c``: the ``(N, C, 1, 1)`` channel weights (the MLP in the parameters' dtype)."""
-        avg, peak = pool_parts(x, 'avgmax')  # (N, C) each
+        avg, peak = spatial_mean(x), x.amax((2, 3)).to(acc_dtype(x))  # (N, C) each
         with full_precision(avg):
             dtype = self.fc1.weight.dtype
             logits = self._mlp(avg.to(dtype)[:, :, None, None])
@@ -135,11 +141,92 @@ class CBAM(AttentionModule):
             return self.gate(logits).to(x.dtype)
 
     def spatial_weight(self, x: Tensor) -> Tensor:
-        """``M_s``: the ``(N, 1, H, W)`` spatial weights of the channel-attended ``x``."""
-        return self.spatial_gate(self.spatial(channel_pool(x)))
+        """``M_s``: the ``(N, 1, H, W)`` spatial weights of the channel-attended ``x``.
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Channel attention, then spatial attention: ``x' * M_s(x')`` with ``x' = x * M_c(x)``."""
-        self._check_input(x)
+        In the parameters' dtype, also under autocast (the convolution sees two
+        channels: it is small, and its gate is then not rounded to 8 bits).
+        """
+        pooled = channel_pool(x)
+        with full_precision(x):
+            return self.spatial_gate(self.spatial(pooled.to(self.fc1.weight.dtype)))
+
+    def reference_forward(self, x: Tensor) -> Tensor:
+        """Channel attention, then spatial attention, in plain ops."""
         x = x * self.channel_weight(x)
         return x * self.spatial_weight(x).to(x.dtype)
+
+    def _stacked_mlp(self, avg: Tensor, peak: Tensor) -> Tensor:
+        """``gate(MLP(avg) + MLP(peak))`` as ``(N, C)``: one linear pair on both descriptors."""
+        n = avg.shape[0]
+        fc1, fc2 = self.fc1, self.fc2
+        pooled = torch.cat([avg, peak]).to(fc1.weight.dtype)  # (2N, C)
+        hidden = self.act(F.linear(pooled, fc1.weight.flatten(1), fc1.bias))
+        out = F.linear(hidden, fc2.weight.flatten(1), fc2.bias)
+        return self.gate(out[:n] + out[n:])
+
+    def fused_forward(self, x: Tensor) -> tuple:
+        """``x1 * M_s(x1)``, ``x1 = x * M_c(x)``; keeps the ``(N, 2, H, W)`` pooled map."""
+        avg, peak = spatial_mean(x), x.amax((2, 3)).to(acc_dtype(x))
+        with full_precision(x):
+            with small_graph():
+                leaves = [avg.requires_grad_(), peak.requires_grad_()]
+                weight = self._stacked_mlp(*leaves)
+            x1 = x * weight.detach().to(x.dtype)[:, :, None, None]
+            pooled = channel_pool(x1).to(self.fc1.weight.dtype)
+            spatial = self.spatial_gate(self.spatial(pooled))
+        return x1.mul_(spatial.to(x.dtype)), (pooled,), (leaves, weight)
+
+    def fused_backward(
+        self,
+        saved: tuple,
+        state,
+        x: Tensor,
+        grad_out: Tensor,
+        need_x: bool,
+        params: tuple,
+        need_params: tuple,
+    ) -> tuple:
+        """The spatial attention's gradients (its small graph rebuilt from the pooled map), then
+        the channel attention's, with ``amax``'s tie-splitting gradient for both maxima."""
+        (pooled,), (leaves, weight) = saved, state
+        needs = {id(p): need for p, need in zip(params, need_params)}
+        channel_params = self._channel_params()
+        need_channel = need_x or any(needs[id(p)] for p in channel_params)
+        mc = weight.detach().to(x.dtype)
+        x1 = x * mc[:, :, None, None]
+        grad_x1, grads = self._spatial_grads(pooled, x1, grad_out, need_channel, needs)
+        del x1
+        if need_channel:
+            (grad_avg, grad_peak), channel_grads = small_graph_grads(
+                weight,
+                channel_dot(grad_x1, x),
+                leaves if need_x else [],
+                channel_params,
+                [needs[id(p)] for p in channel_params],
+            )
+            grads.update(zip(map(id, channel_params), channel_grads))
+        param_grads = [grads.get(id(p)) for p in params]
+        if not need_x:
+            return None, param_grads
+        hw = x.shape[2] * x.shape[3]
+        grad_x = scale_shift(grad_x1, mc, grad_avg / hw)
+        peak, grad_peak = leaves[1].detach(), grad_peak.to(x.dtype)
+        add_amax_grad_(grad_x, x, peak[:, :, None, None], grad_peak[:, :, None, None], (2, 3))
+        return grad_x, param_grads
+
+    def _spatial_grads(self, pooled, x1, grad_out, need_x1: bool, needs: dict) -> tuple:
+        """``(grad_x1, {id(param): grad})`` of ``out = x1 * M_s(x1)`` (grad_x1 only if asked)."""
+        params = [p for p in self._spatial_params() if needs[id(p)]]
+        with torch.enable_grad(), full_precision(x1), RunningStatisticsKept(self.spatial):
+            leaf = pooled.detach().requires_grad_(need_x1)  # the forward's statistics again
+            spatial = self.spatial_gate(self.spatial(leaf))
+        inputs = [leaf] * need_x1 + params
+        grads = []
+        if inputs:
+            grad_spatial = spatial_weight_grad(grad_out, x1).to(spatial.dtype)
+            grads = list(torch.autograd.grad(spatial, inputs, grad_spatial))
+        param_grads = dict(zip(map(id, params), grads[need_x1:]))
+        if not need_x1:
+            return None, param_grads
+        grad_x1 = grad_out * spatial.detach().to(x1.dtype)
+        return add_channel_pool_grad_(grad_x1, x1, pooled, grads[0]), param_grads

@@ -22,17 +22,14 @@ from se_plugin.checks import (
 from se_plugin.models.layers.activation import build_activation
 from se_plugin.registry import MODELS
 
-from .base import AttentionModule
-from .fused.kernels import acc_dtype
-
-
-def strip_mean(x: Tensor, dim: int) -> Tensor:
-    """The mean of ``x`` along one spatial axis (kept), accumulated in fp32 for fp16/bf16."""
-    return x.mean(dim, keepdim=True, dtype=acc_dtype(x)).to(x.dtype)
+from .base import FusedAttentionModule
+from .functional import full_precision
+from .fused.autograd import small_graph, small_graph_grads
+from .fused.coord import coord_gate_grads, coord_input_grad, coord_scale, strip_means
 
 
 @MODELS.register_module()
-class CoordAttention(AttentionModule):
+class CoordAttention(FusedAttentionModule):
     """Coordinate Attention.
 
     With ``mip = max(min_channels, in_channels // reduction)`` (the authors'
@@ -64,11 +61,12 @@ class CoordAttention(AttentionModule):
         act_cfg (dict): Activation after the norm, one of
             ``HIDDEN_ACTIVATIONS`` (h-swish in the paper).
             Default: dict(type='HSwish').
-        impl (str): ``'recompute'`` (in a residual block, the block's last
-            norm and this module are recomputed in the backward, see
-            :class:`~se_plugin.models.layers.base.AttentionModule`) or
-            ``'reference'`` (plain autograd). The same function either way.
-            Default: 'recompute'.
+        impl (str): ``'fused'`` (hand-written backward; in a residual block
+            the block's batch norm folded in, see
+            :class:`~se_plugin.models.layers.base.FusedAttentionModule`),
+            ``'recompute'`` (in a residual block, the block's last norm and
+            this module are recomputed in the backward) or ``'reference'``
+            (plain autograd). The same function either way. Default: 'fused'.
         init_cfg (dict | list[dict], optional): Initialization config.
             Default: None.
 
@@ -90,7 +88,7 @@ class CoordAttention(AttentionModule):
         bias: bool = True,
         norm_cfg: Optional[dict] = dict(type='BN'),
         act_cfg: dict = dict(type='HSwish'),
-        impl: str = 'recompute',
+        impl: str = 'fused',
         init_cfg: Optional[Union[dict, list]] = None,
     ) -> None:
         super().__init__(in_channels, impl, init_cfg)
@@ -109,17 +107,57 @@ class CoordAttention(AttentionModule):
         self.conv_w = nn.Conv2d(mid, self.in_channels, 1, bias=bias)
         self.gate = nn.Sigmoid()
 
-    def excitation(self, x: Tensor) -> tuple:
-        """The gates ``(a_h, a_w)`` of shapes ``(N, C, H, 1)`` and ``(N, C, 1, W)``."""
-        self._check_input(x)
-        height, width = x.shape[2:]
-        x_h = strip_mean(x, 3)  # (N, C, H, 1)
-        x_w = strip_mean(x, 2).transpose(2, 3)  # (N, C, W, 1)
-        y = self.act(self.bn1(self.conv1(torch.cat([x_h, x_w], dim=2))))
-        f_h, f_w = torch.split(y, [height, width], dim=2)
-        return self.gate(self.conv_h(f_h)), self.gate(self.conv_w(f_w.transpose(2, 3)))
+    def gates(self, x_h: Tensor, x_w: Tensor) -> tuple:
+        """``(a_h, a_w)`` from the strip means (:func:`~.fused.coord.strip_means`).
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``x * a_h * a_w``."""
+        The strip MLP (``conv1``, ``bn1``, ``act``, ``conv_h``, ``conv_w`` on
+        ``(N, C, H + W, 1)``) runs in the parameters' dtype, also under
+        autocast (as SE's MLP, :func:`~.functional.full_precision`): it is
+        small, and its gates are then not rounded to 8 bits before they scale.
+        """
+        height, width = x_h.shape[2], x_w.shape[3]
+        with full_precision(x_h):
+            strips = torch.cat([x_h, x_w.transpose(2, 3)], dim=2).to(self.conv1.weight.dtype)
+            y = self.act(self.bn1(self.conv1(strips)))
+            f_h, f_w = torch.split(y, [height, width], dim=2)
+            return self.gate(self.conv_h(f_h)), self.gate(self.conv_w(f_w.transpose(2, 3)))
+
+    def excitation(self, x: Tensor) -> tuple:
+        """The gates ``(a_h, a_w)``, ``(N, C, H, 1)`` and ``(N, C, 1, W)``, in x's dtype."""
+        self._check_input(x)
+        a_h, a_w = self.gates(*strip_means(x))
+        return a_h.to(x.dtype), a_w.to(x.dtype)
+
+    def reference_forward(self, x: Tensor) -> Tensor:
+        """``x * a_w * a_h`` in plain ops."""
         a_h, a_w = self.excitation(x)
         return x * a_w * a_h
+
+    def fused_forward(self, x: Tensor) -> tuple:
+        """``x * a_w * a_h``, with the strip MLP's small graph as the backward's state."""
+        with small_graph():
+            leaves = [strip.requires_grad_() for strip in strip_means(x)]
+            gates = self.gates(*leaves)
+        a_h, a_w = (gate.detach().to(x.dtype) for gate in gates)
+        return coord_scale(x, a_h, a_w), (), (leaves, gates)
+
+    def fused_backward(
+        self,
+        saved: tuple,
+        state,
+        x: Tensor,
+        grad_out: Tensor,
+        need_x: bool,
+        params: tuple,
+        need_params: tuple,
+    ) -> tuple:
+        """Gate gradients by per-plane products, the MLP's from its graph, then ``grad_x``."""
+        leaves, gates = state
+        a_h, a_w = (gate.detach().to(x.dtype) for gate in gates)
+        grad_gates = coord_gate_grads(grad_out, x, a_h, a_w)
+        grad_strips, param_grads = small_graph_grads(
+            gates, grad_gates, leaves if need_x else (), params, need_params
+        )
+        if not need_x:
+            return None, param_grads
+        return coord_input_grad(grad_out, a_h, a_w, *grad_strips), param_grads

@@ -23,15 +23,25 @@ from se_plugin.checks import (
 from se_plugin.models.layers.activation import build_activation
 from se_plugin.registry import MODELS
 
-from .base import AttentionModule
-from .functional import squeeze
+from .base import FusedAttentionModule
+from .functional import full_precision, squeeze
+from .fused.autograd import small_graph, small_graph_grads
+from .fused.global_context import (
+    alpha_grad,
+    attention_logits,
+    logits_weight_grad,
+    pooled_context,
+    pooling_input_grad,
+    positions,
+)
+from .fused.kernels import acc_dtype, channel_dot, scale_shift, spatial_mean
 
 GC_FUSIONS = ('add', 'scale')
 GC_POOLINGS = ('att', 'avg')
 
 
 @MODELS.register_module()
-class GlobalContext(AttentionModule):
+class GlobalContext(FusedAttentionModule):
     """Global Context block.
 
     Context modeling (``pooling='att'``): ``w = softmax_HW(conv_attn(x))``, a
@@ -80,11 +90,12 @@ class GlobalContext(AttentionModule):
             Default: True.
         act_cfg (dict): Activation of the transform, one of
             ``HIDDEN_ACTIVATIONS``. Default: dict(type='ReLU').
-        impl (str): ``'recompute'`` (in a residual block, the block's last
-            norm and this module are recomputed in the backward, see
-            :class:`~se_plugin.models.layers.base.AttentionModule`) or
-            ``'reference'`` (plain autograd). The same function either way.
-            Default: 'recompute'.
+        impl (str): ``'fused'`` (hand-written backward; in a residual block
+            the block's batch norm folded in, see
+            :class:`~se_plugin.models.layers.base.FusedAttentionModule`),
+            ``'recompute'`` (in a residual block, the block's last norm and
+            this module are recomputed in the backward) or ``'reference'``
+            (plain autograd). The same function either way. Default: 'fused'.
         init_cfg (dict | list[dict], optional): Initialization config; when
             given it replaces the paper's init in :meth:`init_weights`.
             Default: None.
@@ -108,7 +119,7 @@ class GlobalContext(AttentionModule):
         pooling: str = 'att',
         zero_init_last: bool = True,
         act_cfg: dict = dict(type='ReLU'),
-        impl: str = 'recompute',
+        impl: str = 'fused',
         init_cfg: Optional[Union[dict, list]] = None,
     ) -> None:
         super().__init__(in_channels, impl, init_cfg)
@@ -143,24 +154,118 @@ class GlobalContext(AttentionModule):
             nn.init.zeros_(self.fc2.bias)
 
     def context(self, x: Tensor) -> Tensor:
-        """The ``(N, C, 1, 1)`` context: attention-weighted (or plain) mean over positions."""
+        """The ``(N, C, 1, 1)`` context: attention-weighted (or plain) mean over positions.
+
+        In the parameters' dtype, also under autocast (as SE's MLP,
+        :func:`~.functional.full_precision`): the attention logits and the
+        weighted sum are reductions over all positions, accumulated in fp32.
+        """
         self._check_input(x)
-        if self.conv_attn is None:
-            return squeeze(x, 'avg').to(x.dtype)[:, :, None, None]
-        weights = torch.softmax(self.conv_attn(x).flatten(2), dim=-1)  # (N, 1, HW)
-        return torch.matmul(x.flatten(2), weights.transpose(1, 2))[..., None]  # (N, C, 1, 1)
+        with full_precision(x):
+            dtype = self.fc1.weight.dtype
+            if self.conv_attn is None:
+                return squeeze(x, 'avg').to(dtype)[:, :, None, None]
+            x = x.to(dtype)
+            weights = torch.softmax(self.conv_attn(x).flatten(2), dim=-1)  # (N, 1, HW)
+            return torch.matmul(x.flatten(2), weights.transpose(1, 2))[..., None]
 
     def transform(self, context: Tensor) -> Tensor:
-        """The bottleneck ``fc2(act(LayerNorm(fc1(c))))`` on ``(N, C, 1, 1)``."""
-        hidden = self.norm(self.fc1(context).flatten(1))
-        return self.fc2(self.act(hidden)[:, :, None, None])
+        """The bottleneck ``fc2(act(LayerNorm(fc1(c))))`` on ``(N, C, 1, 1)`` (params' dtype)."""
+        with full_precision(context):
+            hidden = self.norm(self.fc1(context.to(self.fc1.weight.dtype)).flatten(1))
+            return self.fc2(self.act(hidden)[:, :, None, None])
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``x + t`` (``'add'``) or ``x * sigmoid(t)`` (``'scale'``)."""
-        term = self.transform(self.context(x))
+    def _fuse(self, x: Tensor, term: Tensor) -> Tensor:
+        """``x + t`` (``'add'``) or ``x * sigmoid(t)`` (``'scale'``), the term cast to x's dtype."""
         if self.fusion == 'add':
-            return x + term
-        return x * torch.sigmoid(term)
+            return x + term.to(x.dtype)
+        return x * torch.sigmoid(term).to(x.dtype)
+
+    def reference_forward(self, x: Tensor) -> Tensor:
+        """``x + t`` (``'add'``) or ``x * sigmoid(t)`` (``'scale'``) in plain ops."""
+        return self._fuse(x, self.transform(self.context(x)))
+
+    def fused_forward(self, x: Tensor) -> tuple:
+        """The context by batched products, the transform's small graph as the backward's state."""
+        state = {}
+        with full_precision(x):
+            context = self._fused_context(x, state)
+        with small_graph():
+            state['context'] = context.requires_grad_()
+            term = self.transform(context[:, :, None, None])[:, :, 0, 0]
+            state['out'] = term if self.fusion == 'add' else torch.sigmoid(term)
+        weight = state['out'].detach().to(x.dtype)[:, :, None, None]
+        return (x + weight if self.fusion == 'add' else x * weight), (), state
+
+    def _fused_context(self, x: Tensor, state: dict) -> Tensor:
+        """The ``(N, C)`` context; with attention pooling, its weights' small graph in ``state``."""
+        dtype = self.fc1.weight.dtype
+        if self.conv_attn is None:
+            return spatial_mean(x).to(dtype)
+        flat = positions(x, dtype)
+        with small_graph():
+            state['logits'] = attention_logits(flat, self.conv_attn.weight).requires_grad_()
+            state['alpha'] = torch.softmax(state['logits'] + self.conv_attn.bias, dim=-1)
+        return pooled_context(flat, state['alpha'].detach())[..., 0]
+
+    def fused_backward(
+        self,
+        saved: tuple,
+        state,
+        x: Tensor,
+        grad_out: Tensor,
+        need_x: bool,
+        params: tuple,
+        need_params: tuple,
+    ) -> tuple:
+        """The transform's gradients from its graph, then the pooling's by batched products."""
+        pooled = 0 if self.conv_attn is None else 2  # conv_attn's weight and bias come first
+        if self.fusion == 'add':
+            grad_term = grad_out.sum((2, 3), dtype=acc_dtype(grad_out))
+            grad_direct = grad_out if need_x else None
+        else:
+            grad_term = channel_dot(grad_out, x)
+            gate = state['out'].detach().to(x.dtype)
+            grad_direct = scale_shift(grad_out, gate) if need_x else None
+        need_context = need_x or any(need_params[:pooled])
+        grad_leaves, transform_grads = small_graph_grads(
+            state['out'],
+            grad_term,
+            [state['context']] if need_context else [],
+            params[pooled:],
+            need_params[pooled:],
+        )
+        if not need_context:
+            return None, [None] * pooled + transform_grads
+        if self.conv_attn is None:
+            shift = grad_leaves[0] / (x.shape[2] * x.shape[3])
+            return grad_direct + shift.to(x.dtype)[:, :, None, None], transform_grads
+        with full_precision(x):
+            grad_x, pooling_grads = self._attention_pooling_grads(
+                state, x, grad_direct, grad_leaves[0], params[:2], need_params[:2]
+            )
+        return grad_x, [*pooling_grads, *transform_grads]
+
+    def _attention_pooling_grads(
+        self, state, x, grad_direct, grad_context, params: tuple, need_params: tuple
+    ) -> tuple:
+        """``(grad_x, [grad_w, grad_b])`` of the attention pooling (grad_x with grad_direct)."""
+        flat = positions(x, self.fc1.weight.dtype)
+        grad_context = grad_context[:, :, None]  # (N, C, 1)
+        grad_alpha = alpha_grad(flat, grad_context)
+        (grad_logits,), (grad_bias,) = small_graph_grads(
+            state['alpha'], grad_alpha, [state['logits']], params[1:], need_params[1:]
+        )
+        weight = params[0]
+        grad_weight = None
+        if need_params[0]:
+            grad_weight = logits_weight_grad(flat, grad_logits).view_as(weight)
+        del flat
+        grad_x = None
+        if grad_direct is not None:
+            alpha = state['alpha'].detach()
+            grad_x = pooling_input_grad(grad_direct, grad_context, alpha, weight, grad_logits)
+        return grad_x, [grad_weight, grad_bias]
 
     def extra_repr(self) -> str:
         return f'fusion={self.fusion!r}, pooling={self.pooling!r}'

@@ -35,45 +35,17 @@ from typing import Optional
 import torch
 import torch.nn as nn
 from torch import Tensor
-from torch.nn.modules.batchnorm import _NormBase
 from torch.utils.checkpoint import checkpoint
 
 from .fused.autograd import plain_ops_required
-from .fused.batch_norm import BatchNormFromStats, BatchStatistics, uses_batch_statistics
+from .fused.batch_norm import (
+    BatchNormFromStats,
+    BatchStatistics,
+    RunningStatisticsKept,
+    uses_batch_statistics,
+)
 
 _state = threading.local()
-
-
-class RunningStatisticsKept:
-    """Context: restore the running statistics of the norms in ``modules`` on exit.
-
-    A recomputed forward would update them a second time. Only the norms of
-    the recomputed segment are restored, and without a version change of the
-    buffers (which autograd saves with a batch norm's graph). Reusable (a
-    checkpoint enters its recomputation context once per recomputation, e.g.
-    twice in a double backward).
-    """
-
-    def __init__(self, *modules: nn.Module) -> None:
-        self.buffers = [
-            buf
-            for module in modules
-            for norm in module.modules()
-            if isinstance(norm, _NormBase)
-            for buf in (norm.running_mean, norm.running_var, norm.num_batches_tracked)
-            if buf is not None
-        ]
-        self.saved = []
-
-    def __enter__(self) -> None:
-        self.saved = [buf.clone() for buf in self.buffers]
-
-    def __exit__(self, *exc) -> None:
-        # through .data: a norm's own update of its statistics does not count as an
-        # in-place change of a tensor autograd saved, and neither does undoing it
-        for buf, value in zip(self.buffers, self.saved):
-            buf.data.copy_(value)
-        self.saved = []
 
 
 class _BlockCheckpointed:

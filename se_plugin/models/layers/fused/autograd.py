@@ -135,20 +135,24 @@ def small_graph():
 
 
 def small_graph_grads(
-    output: Tensor, grad: Tensor, leaves: Sequence, params: Sequence, need_params: Sequence
+    output, grad, leaves: Sequence, params: Sequence, need_params: Sequence
 ) -> tuple:
     """Backward through a Function's small graph (pooled values -> weights).
 
-    Returns the gradients of ``leaves`` (a list, empty when ``leaves`` is) and
-    one entry per parameter: its gradient, or None where ``need_params`` says
-    it is not needed. The graph is retained: it lives and dies with the
-    Function's node, so ``retain_graph=True`` backward passes work.
+    ``output`` and ``grad`` are a tensor or matching sequences of tensors (a
+    graph with several outputs, e.g. two gates). Returns the gradients of
+    ``leaves`` (a list, empty when ``leaves`` is) and one entry per parameter:
+    its gradient, or None where ``need_params`` says it is not needed. The
+    graph is retained: it lives and dies with the Function's node, so
+    ``retain_graph=True`` backward passes work.
     """
     inputs = [*leaves, *(p for p, need in zip(params, need_params) if need)]
     if not inputs:
         return [], [None] * len(need_params)
-    grad = grad.to(output.dtype)
-    grads = torch.autograd.grad(output, inputs, grad, retain_graph=True, allow_unused=True)
+    outputs = [output] if isinstance(output, Tensor) else list(output)
+    grads = [grad] if isinstance(grad, Tensor) else list(grad)
+    grads = [g.to(o.dtype) for o, g in zip(outputs, grads)]
+    grads = torch.autograd.grad(outputs, inputs, grads, retain_graph=True, allow_unused=True)
     param_grads = iter(grads[len(leaves) :])
     return list(grads[: len(leaves)]), [next(param_grads) if need else None for need in need_params]
 

@@ -13,6 +13,8 @@ and the running statistics are updated once, by the forward.
   normalising with the batch's statistics (the case the rebuild covers).
 * :class:`BatchNormFromStats`: that norm as one autograd Function, for a
   segment that the backward recomputes (:mod:`..recompute`).
+* :class:`RunningStatisticsKept`: restores the running statistics of the
+  norms a recomputation (or a re-run reference) would update a second time.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
+from torch.nn.modules.batchnorm import _NormBase
 
 from .autograd import reference_grads
 from .kernels import affine_from_stats, batch_norm_backward
@@ -71,6 +74,38 @@ def batch_norm_train(z: Tensor, norm: nn.BatchNorm2d) -> tuple:
     return torch.native_batch_norm(
         z, norm.weight, norm.bias, running_mean, running_var, True, momentum, norm.eps
     )
+
+
+class RunningStatisticsKept:
+    """Context: restore the running statistics of the norms in ``modules`` on exit.
+
+    A recomputed forward would update them a second time. Only the norms of
+    the recomputed segment are restored, and without a version change of the
+    buffers (which autograd saves with a batch norm's graph). Reusable (a
+    checkpoint enters its recomputation context once per recomputation, e.g.
+    twice in a double backward).
+    """
+
+    def __init__(self, *modules: nn.Module) -> None:
+        self.buffers = [
+            buf
+            for module in modules
+            for norm in module.modules()
+            if isinstance(norm, _NormBase)
+            for buf in (norm.running_mean, norm.running_var, norm.num_batches_tracked)
+            if buf is not None
+        ]
+        self.saved = []
+
+    def __enter__(self) -> None:
+        self.saved = [buf.clone() for buf in self.buffers]
+
+    def __exit__(self, *exc) -> None:
+        # through .data: a norm's own update of its statistics does not count as an
+        # in-place change of a tensor autograd saved, and neither does undoing it
+        for buf, value in zip(self.buffers, self.saved):
+            buf.data.copy_(value)
+        self.saved = []
 
 
 class BatchStatistics:
@@ -130,6 +165,7 @@ class BatchNormFromStats(torch.autograd.Function):
 __all__ = [
     'BatchNormFromStats',
     'BatchStatistics',
+    'RunningStatisticsKept',
     'batch_norm_settings',
     'batch_norm_train',
     'uses_batch_statistics',
