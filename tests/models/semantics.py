@@ -64,11 +64,19 @@ VARIANTS = {
     ),
     'SELayer-recompute': dict(type='se_plugin.SELayer', ratio=4, divisor=1, impl='recompute'),
     'SimAM-fused': dict(type='se_plugin.SimAM', impl='fused'),
+    'CBAM-recompute': dict(type='se_plugin.CBAM', ratio=4, impl='recompute'),
+    'CoordAttention-recompute': dict(type='se_plugin.CoordAttention', impl='recompute'),
+    'GlobalContext-recompute': dict(
+        type='se_plugin.GlobalContext', ratio=1 / 4, zero_init_last=False, impl='recompute'
+    ),
     'GatherExcite-theta-minus': dict(
         type='se_plugin.GatherExcite', variant='theta-minus', extent=2
     ),
     'GlobalContext-scale': dict(
         type='se_plugin.GlobalContext', ratio=1 / 4, fusion='scale', zero_init_last=False
+    ),
+    'GlobalContext-avg': dict(
+        type='se_plugin.GlobalContext', ratio=1 / 4, pooling='avg', zero_init_last=False
     ),
 }
 # the shape-keeping attention modules of the slot (in_channels filled in by the block)

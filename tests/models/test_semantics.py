@@ -31,7 +31,9 @@ from se_plugin.models import (
 )
 from se_plugin.models.backbones.blocks import AttentionSlotMixin
 from se_plugin.models.layers import ATTENTION_LAYERS, AttentionModule, recompute
+from se_plugin.models.layers.base import FusedAttentionModule
 from se_plugin.models.layers.fused import FusedNormSqueezeScale, FusedSqueezeScale
+from se_plugin.models.layers.fused.attention import FusedAttention
 from se_plugin.registry import MODELS
 from tests.models.semantics import ATTENTION, CASES, FORMULAS, build, flat
 
@@ -414,19 +416,26 @@ def test_fused_simam_is_used_by_default(name, monkeypatch):
     assert not calls
 
 
-RECOMPUTED = [name for name in ATTENTION_LAYERS if MODELS.get(name)(16).impl == 'recompute']
+def _default_impl(name: str) -> str:
+    return MODELS.get(name)(16).impl
+
+
+RECOMPUTED = [name for name in ATTENTION_LAYERS if _default_impl(name) == 'recompute']
+FUSED_MODULES = [
+    name for name in ATTENTION_LAYERS if issubclass(MODELS.get(name), FusedAttentionModule)
+]
 
 
 RECOMPUTE_CASES = [f'bottleneck:{name}:standard' for name in RECOMPUTED]
-RECOMPUTE_CASES += ['basic:CBAM', 'bottleneck:CBAM:drop-path', 'se_resnet18:CBAM']
-RECOMPUTE_CASES += ['bottleneck:SELayer-recompute:standard']
+RECOMPUTE_CASES += [f'bottleneck:{name}-recompute:standard' for name in FUSED_MODULES]
+RECOMPUTE_CASES += ['se_resnet18:CBAM-recompute', 'bottleneck:SELayer-recompute:standard']
 
 
 @pytest.mark.parametrize('name', RECOMPUTE_CASES)
 def test_recompute_runs_by_default(name, monkeypatch):
     """The control: a block recomputes its last norm and such a module in the backward,
     not without a gradient to record, while tracing or with a hook on the module."""
-    assert 'bottleneck:CBAM:standard' in RECOMPUTE_CASES
+    assert 'bottleneck:CBAM-recompute:standard' in RECOMPUTE_CASES
     model, _, x = build(name)
     calls = []
     run = recompute.checkpoint
@@ -444,10 +453,42 @@ def test_recompute_runs_by_default(name, monkeypatch):
     assert not calls
 
 
+FUSED_CASES = [f'{case}:{name}' for name in FUSED_MODULES for case in ('layer', 'se_resnet18')]
+FUSED_CASES += [f'bottleneck:{name}:standard' for name in FUSED_MODULES]
+FUSED_CASES += ['basic:CBAM', 'bottleneck:CBAM:drop-path', 'layer:GlobalContext-avg']
+
+
+@pytest.mark.parametrize('name', FUSED_CASES)
+def test_fused_attention_runs_by_default(name, monkeypatch):
+    """The control for the fused modules (CBAM, GC, CoordAtt): their Function runs in training,
+    with the block's norm folded in (a block keeps only the norm's input, nothing is
+    recomputed), and not without a gradient to record, while tracing or with a hook."""
+    assert set(FUSED_MODULES) >= {'CBAM', 'CoordAttention', 'GlobalContext'}
+    model, _, x = build(name)
+    calls, checkpoints = [], []
+    apply = FusedAttention.apply
+    monkeypatch.setattr(FusedAttention, 'apply', lambda *a: calls.append(a[2]) or apply(*a))
+    monkeypatch.setattr(recompute, 'checkpoint', lambda *a, **k: checkpoints.append(1))
+    step(model, x)
+    assert calls and not checkpoints
+    folded = [norm for norm in calls if norm is not None]
+    assert bool(folded) == (not name.startswith('layer:'))
+    assert all(isinstance(norm, nn.BatchNorm2d) for norm in folded)
+    calls.clear()
+    with torch.no_grad():
+        model(x)
+    torch.jit.trace(model, x, check_trace=False)
+    for m in model.modules():
+        if isinstance(m, FusedAttentionModule):
+            m.register_forward_hook(lambda *args: None)
+    step(model, x)
+    assert not calls
+
+
 @pytest.mark.parametrize('with_cp', [False, True], ids=['recompute', 'with_cp'])
 def test_the_module_is_recomputed_once(with_cp, monkeypatch):
     """The slot's recomputation and a block's own checkpoint never recompute twice."""
-    model, _, x = build('bottleneck:CBAM:standard', with_cp=with_cp)
+    model, _, x = build('bottleneck:CBAM-recompute:standard', with_cp=with_cp)
     forwards, checkpoints = [], []
     forward, run = CBAM.forward, recompute.checkpoint
     monkeypatch.setattr(CBAM, 'forward', lambda self, x: forwards.append(1) or forward(self, x))
@@ -457,3 +498,30 @@ def test_the_module_is_recomputed_once(with_cp, monkeypatch):
     step(model, x)
     assert len(forwards) == 2  # the forward and one recomputation
     assert len(checkpoints) == (0 if with_cp else 1)
+
+
+CP_TWICE = ['bottleneck:SELayer:standard', 'bottleneck:CBAM:standard']
+CP_TWICE += ['bottleneck:CBAM-recompute:standard', 'bottleneck:SimAM:standard']
+
+
+@pytest.mark.parametrize('name', CP_TWICE)
+def test_checkpointed_block_backward_twice_and_double_backward(name):
+    """with_cp: a second ``retain_graph`` backward and a double backward recompute the block
+    again (a reusable recomputation context) and equal the block without checkpointing."""
+    results = []
+    for with_cp in (False, True):
+        model, _, x = build(name, with_cp=with_cp)
+        model.train()
+        x = x.clone().requires_grad_()
+        out = model(x)
+        weights = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)
+        loss = (out * weights).sum()
+        first = torch.autograd.grad(loss, x, retain_graph=True)[0]
+        second = torch.autograd.grad(loss, x, retain_graph=True)[0]
+        (gx,) = torch.autograd.grad(loss, x, create_graph=True)
+        penalty = torch.autograd.grad(gx.square().sum(), [x, *model.parameters()])
+        buffers = [b.clone() for b in model.buffers()]
+        results.append([first, second, *penalty, *buffers])
+    torch.testing.assert_close(results[1][0], results[1][1], rtol=0, atol=0)
+    for got, expected in zip(results[1], results[0]):
+        torch.testing.assert_close(got, expected)

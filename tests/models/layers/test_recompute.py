@@ -150,16 +150,18 @@ class OptInGate(AttentionModule):
 @pytest.mark.parametrize('name', [*ATTENTION_LAYERS, 'TestOptInGate'])
 def test_every_module_keeps_what_the_block_without_attention_keeps(name, drop_path_rate):
     """Exact saved-tensor accounting: at the defaults, a block with any slot module keeps
-    no more than the block without one (plus (N, C) vectors: pooled values, weights)."""
+    no more than the block without one (a fused module: plus (N, C) vectors, pooled values
+    and weights, and a two-channel (N, 2, H, W) map, CBAM's channel pooling)."""
     x = torch.randn(2, 32, 8, 8)
     plain = _saved_bytes(_block(None, drop_path_rate=drop_path_rate), x)
     got = _saved_bytes(_block(dict(type=name), drop_path_rate=drop_path_rate), x)
     reference = _saved_bytes(
         _block(dict(type=name, impl='reference'), drop_path_rate=drop_path_rate), x
     )
-    vectors = 2 * x.shape[0] * x.shape[1] * 4  # two (N, C) fp32 vectors
+    n, c, h, w = x.shape
+    small = (2 * n * c + 2 * n * h * w) * 4  # two (N, C) vectors, an (N, 2, H, W) map, fp32
     if MODELS.get(name)(32).impl == 'recompute':
         assert got <= plain
     else:
-        assert got <= plain + vectors
+        assert got <= plain + small
     assert reference >= plain + x[0].numel() * 4  # the control: the plain module keeps maps
