@@ -12,7 +12,12 @@ What ``tools/benchmark.py`` does, as functions. A model is named by a spec:
 * ``timm.seresnet50`` (``timm.create_model``; timm is optional);
 * a config file path (``configs/se_resnet50_imagenet.py``, with the same
   ``:k=v`` overrides, relative to the config's ``model``): its ``model`` is
-  built.
+  built;
+* ``slots.se_plugin.CBAM:bias=False`` / ``slots.timm.cbam`` / ``slots.none``:
+  one attention module in ResNet-50's 16 bottleneck slots with the
+  convolutions left out (:mod:`.slots`), to time one implementation of a
+  module against another where a whole network's noise would hide the
+  difference.
 
 Every model is run as ``images -> logits`` on random input (no data
 preprocessor). A *train step* is forward, cross-entropy, backward and an SGD

@@ -1,5 +1,5 @@
-"""Model specs (``se_plugin.SEResNet:depth=50``, ``timm.seresnet50``, a config
-file, ...) and the ``images -> logits`` modules they name."""
+"""Model specs (``se_plugin.SEResNet:depth=50``, ``timm.seresnet50``, ``slots.timm.cbam``,
+a config file, ...) and the ``images -> logits`` modules they name."""
 
 from __future__ import annotations
 
@@ -166,10 +166,15 @@ def build_model(spec: str, num_classes: int = 1000) -> nn.Module:
             raise ValueError(f'{name} has no model')
         return _build_registered(_merge(cfg.model.to_dict(), kwargs), num_classes)
     scope, dot, type_name = name.partition('.')
+    if scope == 'slots':
+        from .slots import build_slots
+
+        return build_slots(type_name, kwargs, num_classes)
     if not dot or not type_name:
         raise ValueError(
             f'model spec {spec!r}: expected SCOPE.NAME (se_plugin.SEResNet, '
-            'mmpretrain.ResNeXt, torchvision.resnet50, timm.seresnet50) or a config .py file'
+            'mmpretrain.ResNeXt, torchvision.resnet50, timm.seresnet50, slots.timm.cbam) or a '
+            'config .py file'
         )
     if scope == 'torchvision':
         import torchvision.models
@@ -194,13 +199,13 @@ def build_model(spec: str, num_classes: int = 1000) -> nn.Module:
         return _build_registered(dict(kwargs, type=name), num_classes)
     raise ValueError(
         f'model spec {spec!r}: unknown scope {scope!r} (se_plugin, mmpretrain, torchvision, timm, '
-        'or a config .py file)'
+        'slots, or a config .py file)'
     )
 
 
 def available(spec: str) -> bool:
     """Whether the library a spec needs is importable (timm is optional)."""
-    scope = parse_spec(spec)[0].partition('.')[0]
+    scope = parse_spec(spec)[0].removeprefix('slots.').partition('.')[0]
     if scope in PEER_PREFIXES:
         return importlib.util.find_spec(scope) is not None
     return True
