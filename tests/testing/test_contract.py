@@ -1,0 +1,371 @@
+"""The contract kit: every built-in slot module passes it, and each kind of broken
+module fails it, named by the property it breaks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from se_plugin.models.layers import ATTENTION_LAYERS
+from se_plugin.models.layers.fused import fused_function_allowed
+from se_plugin.registry import MODELS
+from se_plugin.testing import PROPERTIES, check_attention_module
+from se_plugin.testing.slot import implementation_modes
+
+FORMS = ('class', 'dict', 'name')
+
+
+def given_as(name: str, form: str):
+    """A built-in module as a class, a config dict or a registered name."""
+    return {
+        'class': MODELS.get(name),
+        'dict': dict(type=f'se_plugin.{name}'),
+        'name': name,
+    }[form]
+
+
+def _cases() -> list:
+    """Each built-in module at its defaults and with each impl; the form rotates so that
+    each module and each form is used."""
+    cases = []
+    for i, name in enumerate(ATTENTION_LAYERS):
+        cases.append(pytest.param(name, FORMS[i % 3], {}, id=f'{name}-default'))
+        for j, mode in enumerate(
+            implementation_modes(MODELS.build(dict(type=name, in_channels=16)))
+        ):
+            form = FORMS[(i + j + 1) % 3]
+            cases.append(pytest.param(name, form, dict(impl=mode), id=f'{name}-{mode}'))
+    return cases
+
+
+@pytest.mark.parametrize('name,form,kwargs', _cases())
+def test_every_built_in_module_keeps_the_contract(name, form, kwargs):
+    report = check_attention_module(given_as(name, form), **kwargs)
+    assert list(report) == list(PROPERTIES)
+    assert not any(outcome.startswith('refused') for outcome in report.values()), report
+
+
+@pytest.mark.parametrize('form', FORMS)
+@pytest.mark.parametrize('name', ATTENTION_LAYERS)
+def test_each_form_names_the_module(name, form):
+    """Class, dict and name build the same module (only its shape checked: cheap)."""
+    others = tuple(p for p in PROPERTIES if p != 'shape')
+    report = check_attention_module(given_as(name, form), skip=others)
+    assert report['shape'] == 'ok'
+    assert {report[p] for p in others} == {'skipped'}
+
+
+class ChannelGate(nn.Module):
+    """A plain SE-like gate without a hidden layer: the well-behaved base of the broken modules."""
+
+    def __init__(self, in_channels: int) -> None:
+        super().__init__()
+        self.fc = nn.Conv2d(in_channels, in_channels, 1)
+
+    def gate(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.fc(x.mean((2, 3), keepdim=True)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(x)
+
+
+class ModifiesItsInput(ChannelGate):
+    def forward(self, x):
+        return x.mul_(self.gate(x))
+
+
+class FailsOnAnEmptyBatch(ChannelGate):
+    def forward(self, x):
+        pooled = x.reshape(x.shape[0], x.shape[1], -1).mean(-1)  # -1 is ambiguous for N = 0
+        return x * torch.sigmoid(self.fc(pooled[:, :, None, None]))
+
+
+class MixesSamples(ChannelGate):
+    def forward(self, x):
+        pooled = x.mean((2, 3), keepdim=True)
+        pooled = (pooled - pooled.mean(0)) / (pooled.std(0) + 1e-5)  # over the batch, also in eval
+        return x * torch.sigmoid(self.fc(pooled))
+
+
+class FastPathDiffers(ChannelGate):
+    """Its fast path forgets the bias."""
+
+    def __init__(self, in_channels: int, impl: str = 'fused') -> None:
+        super().__init__(in_channels)
+        self.impl = impl
+
+    def forward(self, x):
+        if self.impl == 'reference':
+            return super().forward(x)
+        pooled = x.mean((2, 3), keepdim=True)
+        return x * torch.sigmoid(nn.functional.conv2d(pooled, self.fc.weight))
+
+
+class _ScaleDetachedBackward(torch.autograd.Function):
+    """``x * w`` whose backward is right but records no graph: double backward silently
+    misses the terms through it."""
+
+    @staticmethod
+    def forward(ctx, x, w):
+        ctx.save_for_backward(x, w)
+        return x * w
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved_tensors
+        return grad * w.detach(), (grad * x.detach()).sum((2, 3), keepdim=True)
+
+
+class BreaksDoubleBackward(ChannelGate):
+    def forward(self, x):
+        if fused_function_allowed(self.parameters(), x):
+            return _ScaleDetachedBackward.apply(x, self.gate(x))
+        return super().forward(x)
+
+
+class _ScaleFirstOrderOnly(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, w):
+        ctx.save_for_backward(x, w)
+        return x * w
+
+    @staticmethod
+    def backward(ctx, grad):
+        if torch.is_grad_enabled():  # a backward asked for a graph (create_graph=True)
+            raise RuntimeError('RefusesHigherOrder: no double backward; use the plain module')
+        x, w = ctx.saved_tensors
+        return grad * w, (grad * x).sum((2, 3), keepdim=True)
+
+
+class RefusesHigherOrder(ChannelGate):
+    """Runs its Function also under forward-mode AD, which it refuses (no ``jvp``)."""
+
+    def forward(self, x):
+        captured = torch.jit.is_tracing() or torch.compiler.is_exporting()
+        if torch.is_grad_enabled() and not captured:
+            return _ScaleFirstOrderOnly.apply(x, self.gate(x))
+        return super().forward(x)
+
+
+class _ScaleOnceDifferentiable(_ScaleFirstOrderOnly):
+    """torch's ``once_differentiable`` refuses a double backward only where the incoming
+    gradient requires grad: under a gradient penalty of a fixed loss it records nothing."""
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        x, w = ctx.saved_tensors
+        return grad * w, (grad * x).sum((2, 3), keepdim=True)
+
+
+class OnceDifferentiable(ChannelGate):
+    def forward(self, x):
+        if fused_function_allowed(self.parameters(), x):
+            return _ScaleOnceDifferentiable.apply(x, self.gate(x))
+        return super().forward(x)
+
+
+class ReturnsItsGate(ChannelGate):
+    def forward(self, x):
+        return self.gate(x)  # (N, C, 1, 1): a block still adds it to its shortcut
+
+
+class SkipsItsHooks(ChannelGate):
+    def __call__(self, x):
+        return self.forward(x)
+
+
+class _ScaleWrongBackward(_ScaleFirstOrderOnly):
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved_tensors
+        return grad * w, None  # forgets the gate's gradient
+
+
+class WrongGradient(ChannelGate):
+    def forward(self, x):
+        if fused_function_allowed(self.parameters(), x):
+            return _ScaleWrongBackward.apply(x, self.gate(x))
+        return super().forward(x)
+
+
+class AveragesItsGate(ChannelGate):
+    """Keeps a running average of its gate in its own buffer (not a batch norm's)."""
+
+    def __init__(self, in_channels: int) -> None:
+        super().__init__(in_channels)
+        self.register_buffer('gate_mean', torch.zeros(in_channels))
+
+    def forward(self, x):
+        gate = self.gate(x)
+        if self.training and x.shape[0]:
+            with torch.no_grad():
+                self.gate_mean.lerp_(gate.mean((0, 2, 3)).to(self.gate_mean), 0.1)
+        return x * gate
+
+
+class _ScaleWrongJvp(torch.autograd.Function):
+    @staticmethod
+    def forward(x, w):
+        return x * w
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+        ctx.save_for_forward(*inputs)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved_tensors
+        return grad * w, (grad * x).sum((2, 3), keepdim=True)
+
+    @staticmethod
+    def jvp(ctx, dx, dw):
+        x, w = ctx.saved_tensors
+        return dx * w  # forgets x * dw
+
+
+class WrongForwardAD(ChannelGate):
+    def forward(self, x):
+        captured = torch.jit.is_tracing() or torch.compiler.is_exporting()
+        if torch.is_grad_enabled() and not captured:
+            return _ScaleWrongJvp.apply(x, self.gate(x))
+        return super().forward(x)
+
+
+class SkipsItsGateUnderAutocast(ChannelGate):
+    def forward(self, x):
+        if torch.is_autocast_enabled('cpu'):
+            return x * 0.5
+        return super().forward(x)
+
+
+class BranchesInPython(ChannelGate):
+    """A Python branch on each sample's values: a trace bakes it in, export refuses it."""
+
+    def forward(self, x):
+        if not x.shape[0]:
+            return x * self.gate(x)
+        scales = [2.0 if float(xi.mean()) > 0 else 1.0 for xi in x]
+        return torch.stack([xi * s for xi, s in zip(x, scales)]) * self.gate(x)
+
+
+class HookClosesOverItself(ChannelGate):
+    """Its own hook reads ``self.scale``: a deep copy's hook reads the original's."""
+
+    def __init__(self, in_channels: int) -> None:
+        super().__init__(in_channels)
+        self.scale = nn.Parameter(torch.ones(()))
+        self.register_forward_hook(lambda m, args, out: out * self.scale)
+
+
+class KeepsAPlainTensor(ChannelGate):
+    """A temperature held as a plain attribute, neither parameter nor buffer."""
+
+    def __init__(self, in_channels: int) -> None:
+        super().__init__(in_channels)
+        self.temperature = torch.rand(in_channels, 1, 1) + 0.5
+
+    def forward(self, x):
+        return x * torch.sigmoid(self.fc(x.mean((2, 3), keepdim=True)) / self.temperature)
+
+
+def broken_properties(module, **kwargs) -> dict:
+    """The properties the kit's AssertionError names, with their reasons."""
+    with pytest.raises(AssertionError) as error:
+        check_attention_module(module, **kwargs)
+    lines = str(error.value).splitlines()
+    assert 'properties of the attention-slot contract' in lines[0]
+    return dict(line[2:].split(': ', 1) for line in lines[1:])
+
+
+# (module, the properties it breaks, the one it is written to break, a part of the reason)
+BROKEN = [
+    (ReturnsItsGate, {'shape', 'empty_batch', 'hooks', 'with_cp'}, 'shape', 'gave a (3, 16, 1,'),
+    (SkipsItsHooks, {'hooks', 'with_cp'}, 'hooks', 'fired [], not pre, post'),
+    (ModifiesItsInput, {'input_kept'}, 'input_kept', 'the input was modified in place (train, w'),
+    (FailsOnAnEmptyBatch, {'empty_batch'}, 'empty_batch', 'of an empty batch (train) raised Runt'),
+    (MixesSamples, {'independence'}, 'independence', 'samples run one by one vs in a batch'),
+    (WrongGradient, {'gradient'}, 'gradient', 'along a random direction, finite differences'),
+    (AveragesItsGate, {'with_cp'}, 'with_cp', 'buffer se.gate_mean'),
+    (BreaksDoubleBackward, {'double_backward'}, 'double_backward', 'finite differences'),
+    (OnceDifferentiable, {'double_backward'}, 'double_backward', 'finite differences'),
+    (WrongForwardAD, {'forward_ad'}, 'forward_ad', 'vs finite differences'),
+    (SkipsItsGateUnderAutocast, {'autocast'}, 'autocast', 'cosine similarity with fp32'),
+    (BranchesInPython, {'trace', 'export'}, 'trace', 'the traced module vs eager'),
+    (HookClosesOverItself, {'deepcopy'}, 'deepcopy', 'a deep copy (train): gradient of scale'),
+    (KeepsAPlainTensor, {'state_dict'}, 'state_dict', 'after loading the state dict (train)'),
+    (FastPathDiffers, {'impls', 'double_backward', 'forward_ad'}, 'impls', "impl='fused' vs"),
+]
+
+
+@pytest.mark.parametrize(
+    'module,expected,defect,reason', BROKEN, ids=[case[0].__name__ for case in BROKEN]
+)
+def test_a_broken_module_fails_by_name(module, expected, defect, reason):
+    broken = broken_properties(module)
+    assert set(broken) == expected, broken
+    assert reason in broken[defect], broken[defect]
+
+
+def test_each_property_has_a_broken_module_that_fails_it():
+    """The control: no property of the kit passes everything."""
+    assert set().union(*(case[1] for case in BROKEN)) == set(PROPERTIES)
+
+
+def test_every_broken_property_is_named_with_its_reason():
+    class ModifiesItsInputAndMixesSamples(MixesSamples):
+        def forward(self, x):
+            return x.mul_(torch.sigmoid(self.fc(x.mean((2, 3), keepdim=True) - x.mean())))
+
+    broken = broken_properties(ModifiesItsInputAndMixesSamples)
+    assert {'input_kept', 'independence'} <= set(broken)
+    assert all(reason.strip() for reason in broken.values())
+
+
+def test_a_clear_refusal_of_higher_order_derivatives_passes():
+    report = check_attention_module(RefusesHigherOrder)
+    assert report['double_backward'].startswith('refused (train): RuntimeError: ')
+    assert 'no double backward; use the plain module' in report['double_backward']
+    assert 'forward_ad.dual_level (train) refused' in report['forward_ad']
+
+
+def test_a_skipped_property_is_not_checked():
+    report = check_attention_module(ModifiesItsInput, skip=('input_kept',))
+    assert [p for p, outcome in report.items() if outcome == 'skipped'] == ['input_kept']
+
+
+def test_kwargs_and_config_reach_the_module():
+    report = check_attention_module(
+        dict(type='se_plugin.SELayer', ratio=4), in_channels=8, impl='reference'
+    )
+    assert report['impls'] == 'modes fused, reference'
+
+
+def test_the_callers_random_state_is_kept():
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    check_attention_module(
+        'SimAM', in_channels=4, skip=tuple(p for p in PROPERTIES if p != 'hooks')
+    )
+    assert torch.equal(torch.rand(3), expected)
+
+
+@pytest.mark.parametrize(
+    'args,kwargs,error,match',
+    [
+        ((nn.ReLU(),), {}, TypeError, 'nn.Module class, a config dict or a registered name'),
+        (('NoSuchAttention',), {}, ValueError, "'NoSuchAttention' is not a registered"),
+        ((dict(ratio=4),), {}, TypeError, "a 'type' key"),
+        ((dict(type='SELayer', in_channels=8),), {}, ValueError, "'in_channels' is given"),
+        ((dict(type='SELayer', ratio=4),), dict(ratio=2), ValueError, "'ratio' is given"),
+        (('SELayer',), dict(in_channels=0), ValueError, 'in_channels must be >= 1'),
+        (('SELayer',), dict(skip='export'), TypeError, 'tuple of property names'),
+        (('SELayer',), dict(skip=('exports',)), ValueError, "'exports' is no property"),
+    ],
+)
+def test_bad_arguments_are_refused(args, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        check_attention_module(*args, **kwargs)
