@@ -10,6 +10,7 @@ a note; silently wrong numbers are a failure.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import NamedTuple, Optional
 
@@ -29,10 +30,6 @@ class Direction(NamedTuple):
 
     x: Tensor
     params: dict
-
-
-class Refused(Exception):
-    """A clear refusal of a derivative: the message of the module's RuntimeError."""
 
 
 def _direction(model: nn.Module, x: Tensor, with_params: bool = True) -> Direction:
@@ -150,14 +147,15 @@ def _penalty_grads(model: nn.Module, x: Tensor, train: bool) -> dict:
     return dict(zip([None, *names], grads))
 
 
-def _refusable(what: str, fn: Callable, *args):
-    """``fn(*args)``; a RuntimeError with a message becomes :class:`Refused`, others a failure."""
+def _attempt(what: str, notes: list, fn: Callable, *args):
+    """``fn(*args)``, or None after noting a clear refusal (a RuntimeError with a message)."""
     try:
         return fn(*args)
     except RuntimeError as error:
         if not str(error).strip():
             raise Failure(f'{what} raised a {type(error).__name__} without a message') from error
-        raise Refused(describe(error)) from error
+        notes.append(f'{what} refused: {describe(error)}')
+        return None
     except Failure:
         raise
     except Exception as error:
@@ -178,10 +176,8 @@ def check_double_backward(subject: Subject) -> Optional[str]:
     for train in (True, False):
         mode = 'train' if train else 'eval'
         what = f'double backward ({mode})'
-        try:
-            got = _refusable(what, _penalty_grads, subject.build(), subject.x, train)
-        except Refused as refusal:
-            notes.append(f'refused ({mode}): {refusal}')
+        got = _attempt(what, notes, _penalty_grads, subject.build(), subject.x, train)
+        if got is None:
             continue
         reference = subject.reference()
         if reference is not None:
@@ -197,7 +193,9 @@ def check_double_backward(subject: Subject) -> Optional[str]:
 
 def _tangent_dual(model: nn.Module, x: Tensor, direction: Direction, train: bool) -> Tensor:
     """The output's tangent along ``direction.x`` (``torch.autograd.forward_ad``)."""
-    with fwAD.dual_level():
+    with fwAD.dual_level(), warnings.catch_warnings():
+        # torch's forward-AD formulas script a helper on first use
+        warnings.filterwarnings('ignore', '`torch.jit.script` is deprecated', FutureWarning)
         out = _forward(model, fwAD.make_dual(x, direction.x), train)
         tangent = fwAD.unpack_dual(out).tangent
     return torch.zeros_like(out) if tangent is None else tangent
@@ -242,10 +240,8 @@ def check_forward_ad(subject: Subject) -> Optional[str]:
     notes = []
     for what, tangent, train, with_params in FORWARD_AD_RUNS:
         direction = _direction(subject.build(), subject.x, with_params)
-        try:
-            got = _refusable(what, tangent, subject.build(), subject.x, direction, train)
-        except Refused as refusal:
-            notes.append(f'{what} refused: {refusal}')
+        got = _attempt(what, notes, tangent, subject.build(), subject.x, direction, train)
+        if got is None:
             continue
         reference = subject.reference()
         if reference is not None:

@@ -161,10 +161,21 @@ def check_attention_module(
         AssertionError: Naming every broken property.
 
     Example:
+        >>> import torch
         >>> from se_plugin.testing import check_attention_module
         >>> report = check_attention_module('se_plugin.SimAM', in_channels=4)
-        >>> report['shape'], report['impls']
-        ('ok', 'modes fused, reference')
+        >>> report['shape'], report['export']
+        ('ok', 'ok')
+        >>> class Doubling(torch.nn.Module):
+        ...     def __init__(self, in_channels):
+        ...         super().__init__()
+        ...     def forward(self, x):
+        ...         return x.mul_(2)  # writes into its input
+        >>> check_attention_module(Doubling, in_channels=4)
+        Traceback (most recent call last):
+        ...
+        AssertionError: Doubling(in_channels=4) breaks 1 of the 15 properties ... checked:
+        - input_kept: the input was modified in place (train, with gradient; ...)
     """
     in_channels = check_int('in_channels', in_channels, minimum=1)
     skipped = _skipped(skip)

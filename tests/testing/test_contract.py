@@ -102,14 +102,27 @@ class FastPathDiffers(ChannelGate):
         return x * torch.sigmoid(nn.functional.conv2d(pooled, self.fc.weight))
 
 
-class _ScaleDetachedBackward(torch.autograd.Function):
-    """``x * w`` whose backward is right but records no graph: double backward silently
-    misses the terms through it."""
+class _Scale(torch.autograd.Function):
+    """``x * w`` (a gate applied) with a right first-order backward and no ``jvp``."""
 
     @staticmethod
-    def forward(ctx, x, w):
-        ctx.save_for_backward(x, w)
+    def forward(x, w):
         return x * w
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+        ctx.save_for_forward(*inputs)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved_tensors
+        return grad * w, (grad * x).sum((2, 3), keepdim=True)
+
+
+class _ScaleDetachedBackward(_Scale):
+    """Right first derivatives, but its backward records no graph: a double backward
+    silently misses the terms through it."""
 
     @staticmethod
     def backward(ctx, grad):
@@ -117,38 +130,7 @@ class _ScaleDetachedBackward(torch.autograd.Function):
         return grad * w.detach(), (grad * x.detach()).sum((2, 3), keepdim=True)
 
 
-class BreaksDoubleBackward(ChannelGate):
-    def forward(self, x):
-        if fused_function_allowed(self.parameters(), x):
-            return _ScaleDetachedBackward.apply(x, self.gate(x))
-        return super().forward(x)
-
-
-class _ScaleFirstOrderOnly(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, w):
-        ctx.save_for_backward(x, w)
-        return x * w
-
-    @staticmethod
-    def backward(ctx, grad):
-        if torch.is_grad_enabled():  # a backward asked for a graph (create_graph=True)
-            raise RuntimeError('RefusesHigherOrder: no double backward; use the plain module')
-        x, w = ctx.saved_tensors
-        return grad * w, (grad * x).sum((2, 3), keepdim=True)
-
-
-class RefusesHigherOrder(ChannelGate):
-    """Runs its Function also under forward-mode AD, which it refuses (no ``jvp``)."""
-
-    def forward(self, x):
-        captured = torch.jit.is_tracing() or torch.compiler.is_exporting()
-        if torch.is_grad_enabled() and not captured:
-            return _ScaleFirstOrderOnly.apply(x, self.gate(x))
-        return super().forward(x)
-
-
-class _ScaleOnceDifferentiable(_ScaleFirstOrderOnly):
+class _ScaleOnceDifferentiable(_Scale):
     """torch's ``once_differentiable`` refuses a double backward only where the incoming
     gradient requires grad: under a gradient penalty of a fixed loss it records nothing."""
 
@@ -159,11 +141,68 @@ class _ScaleOnceDifferentiable(_ScaleFirstOrderOnly):
         return grad * w, (grad * x).sum((2, 3), keepdim=True)
 
 
-class OnceDifferentiable(ChannelGate):
+class _ScaleFirstOrderOnly(_Scale):
+    @staticmethod
+    def backward(ctx, grad):
+        if torch.is_grad_enabled():  # a backward asked for a graph (create_graph=True)
+            raise RuntimeError('RefusesHigherOrder: no double backward; use the plain module')
+        x, w = ctx.saved_tensors
+        return grad * w, (grad * x).sum((2, 3), keepdim=True)
+
+
+class _ScaleWrongBackward(_Scale):
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved_tensors
+        return grad * w, None  # forgets the gate's gradient
+
+
+class _ScaleWrongJvp(_Scale):
+    @staticmethod
+    def jvp(ctx, dx, dw):
+        x, w = ctx.saved_tensors
+        return dx * w  # forgets x * dw
+
+
+class GateThroughFunction(ChannelGate):
+    """``x * gate(x)`` through ``function`` where se_plugin's fast paths run theirs
+    (:func:`fused_function_allowed`), or with ``also_under_forward_ad`` wherever a
+    gradient is recorded and no graph captured."""
+
+    function = _Scale
+    also_under_forward_ad = False
+
     def forward(self, x):
-        if fused_function_allowed(self.parameters(), x):
-            return _ScaleOnceDifferentiable.apply(x, self.gate(x))
-        return super().forward(x)
+        if self.also_under_forward_ad:
+            captured = torch.jit.is_tracing() or torch.compiler.is_exporting()
+            use_function = torch.is_grad_enabled() and not captured
+        else:
+            use_function = fused_function_allowed(self.parameters(), x)
+        return self.function.apply(x, self.gate(x)) if use_function else super().forward(x)
+
+
+class BreaksDoubleBackward(GateThroughFunction):
+    function = _ScaleDetachedBackward
+
+
+class OnceDifferentiable(GateThroughFunction):
+    function = _ScaleOnceDifferentiable
+
+
+class RefusesHigherOrder(GateThroughFunction):
+    """No double backward (a clear error) and no ``jvp`` (torch's clear error)."""
+
+    function = _ScaleFirstOrderOnly
+    also_under_forward_ad = True
+
+
+class WrongGradient(GateThroughFunction):
+    function = _ScaleWrongBackward
+
+
+class WrongForwardAD(GateThroughFunction):
+    function = _ScaleWrongJvp
+    also_under_forward_ad = True
 
 
 class ReturnsItsGate(ChannelGate):
@@ -176,17 +215,13 @@ class SkipsItsHooks(ChannelGate):
         return self.forward(x)
 
 
-class _ScaleWrongBackward(_ScaleFirstOrderOnly):
-    @staticmethod
-    def backward(ctx, grad):
-        x, w = ctx.saved_tensors
-        return grad * w, None  # forgets the gate's gradient
+class RecomputesItselfAgain(ChannelGate):
+    """Checkpoints itself (reentrant), also inside a checkpointed block: its convolution
+    runs a third time (and ``torch.autograd.grad`` refuses a reentrant checkpoint)."""
 
-
-class WrongGradient(ChannelGate):
     def forward(self, x):
-        if fused_function_allowed(self.parameters(), x):
-            return _ScaleWrongBackward.apply(x, self.gate(x))
+        if torch.is_grad_enabled() and x.requires_grad:
+            return torch.utils.checkpoint.checkpoint(super().forward, x, use_reentrant=True)
         return super().forward(x)
 
 
@@ -203,35 +238,6 @@ class AveragesItsGate(ChannelGate):
             with torch.no_grad():
                 self.gate_mean.lerp_(gate.mean((0, 2, 3)).to(self.gate_mean), 0.1)
         return x * gate
-
-
-class _ScaleWrongJvp(torch.autograd.Function):
-    @staticmethod
-    def forward(x, w):
-        return x * w
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(*inputs)
-        ctx.save_for_forward(*inputs)
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, w = ctx.saved_tensors
-        return grad * w, (grad * x).sum((2, 3), keepdim=True)
-
-    @staticmethod
-    def jvp(ctx, dx, dw):
-        x, w = ctx.saved_tensors
-        return dx * w  # forgets x * dw
-
-
-class WrongForwardAD(ChannelGate):
-    def forward(self, x):
-        captured = torch.jit.is_tracing() or torch.compiler.is_exporting()
-        if torch.is_grad_enabled() and not captured:
-            return _ScaleWrongJvp.apply(x, self.gate(x))
-        return super().forward(x)
 
 
 class SkipsItsGateUnderAutocast(ChannelGate):
@@ -284,6 +290,7 @@ def broken_properties(module, **kwargs) -> dict:
 BROKEN = [
     (ReturnsItsGate, {'shape', 'empty_batch', 'hooks', 'with_cp'}, 'shape', 'gave a (3, 16, 1,'),
     (SkipsItsHooks, {'hooks', 'with_cp'}, 'hooks', 'fired [], not pre, post'),
+    (RecomputesItselfAgain, {'with_cp', 'gradient'}, 'with_cp', 'the module 2, fc 3;'),
     (ModifiesItsInput, {'input_kept'}, 'input_kept', 'the input was modified in place (train, w'),
     (FailsOnAnEmptyBatch, {'empty_batch'}, 'empty_batch', 'of an empty batch (train) raised Runt'),
     (MixesSamples, {'independence'}, 'independence', 'samples run one by one vs in a batch'),
@@ -326,7 +333,7 @@ def test_every_broken_property_is_named_with_its_reason():
 
 def test_a_clear_refusal_of_higher_order_derivatives_passes():
     report = check_attention_module(RefusesHigherOrder)
-    assert report['double_backward'].startswith('refused (train): RuntimeError: ')
+    assert report['double_backward'].startswith('double backward (train) refused: RuntimeError: ')
     assert 'no double backward; use the plain module' in report['double_backward']
     assert 'forward_ad.dual_level (train) refused' in report['forward_ad']
 
