@@ -84,7 +84,8 @@ class FailsOnAnEmptyBatch(ChannelGate):
 class MixesSamples(ChannelGate):
     def forward(self, x):
         pooled = x.mean((2, 3), keepdim=True)
-        pooled = (pooled - pooled.mean(0)) / (pooled.std(0, correction=0) + 1e-5)  # the batch, in eval
+        # normalised over the batch, also in eval
+        pooled = (pooled - pooled.mean(0)) / (pooled.std(0, correction=0) + 1e-5)
         return x * torch.sigmoid(self.fc(pooled))
 
 
