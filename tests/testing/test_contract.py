@@ -85,7 +85,8 @@ class MixesSamples(ChannelGate):
     def forward(self, x):
         pooled = x.mean((2, 3), keepdim=True)
         # normalised over the batch, also in eval
-        pooled = (pooled - pooled.mean(0)) / (pooled.std(0, correction=0) + 1e-5)
+        centred = pooled - pooled.mean(0)
+        pooled = centred / (centred.square().mean(0) + 1e-5).sqrt()
         return x * torch.sigmoid(self.fc(pooled))
 
 
