@@ -60,14 +60,16 @@ def check_with_cp(subject: Subject) -> None:
 
 
 def _slot_calls(subject: Subject, with_cp: bool, backward: bool = True) -> tuple:
-    """A train step of a block with hooks on the module and its submodules: the step, and
-    how many times each of them ran (the forward only, without ``backward``)."""
+    """A train step of a block whose slot module and its submodules count their calls
+    (only the forward, with gradient, without ``backward``): the step (or None) and the
+    counts, by submodule name (``''``: the module)."""
     block = subject.block(with_cp=with_cp)
     calls = {name: _count_calls(m) for name, m in slot_of(block).named_modules()}
     if backward:
         result = step(block, subject.x)
     else:
-        block.train()(subject.x.requires_grad_())
+        block.train()
+        block(subject.x.requires_grad_().clone())
         result = None
     return result, {name: len(c) for name, c in calls.items()}
 
