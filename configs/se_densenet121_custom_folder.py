@@ -17,7 +17,7 @@ model = dict(
     backbone=dict(
         type='se_plugin.SEDenseNet',
         arch='121',
-        se_cfg=dict(type='se_plugin.SELayer', ratio=16),
+        attn_cfg=dict(type='se_plugin.SELayer', ratio=16),
         init_cfg=dict(
             type='Pretrained',
             checkpoint='https://download.openmmlab.com/mmclassification/v0/densenet/'

@@ -1,6 +1,6 @@
 # SE-DenseNet-121 on ImageNet-1k: mmpretrain's DenseNet-121 with an SE layer (r=16)
 # recalibrating the 1024 channels of the last dense block (SEDenseNet default); for SE
-# after every dense block set se_stages=(True, True, True, True).
+# after every dense block set attn_stages=(True, True, True, True).
 # SENet's ImageNet recipe from _base_ (SGD lr 0.1 for 256 images per step, lr / 10 every
 # 30 epochs), cut to the 90 epochs of mmpretrain's DenseNet recipe.
 _base_ = [
@@ -13,8 +13,8 @@ model = dict(
     backbone=dict(
         type='se_plugin.SEDenseNet',
         arch='121',
-        se_cfg=dict(type='se_plugin.SELayer', ratio=16),
-        se_stages=(False, False, False, True),
+        attn_cfg=dict(type='se_plugin.SELayer', ratio=16),
+        attn_stages=(False, False, False, True),
     ),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(

@@ -49,9 +49,9 @@ def _parity_models() -> dict:
     return {
         'SELayer avg': (lambda: SELayer(64, ratio=4), (8, 64, 14, 14)),
         'SELayer avgmax': (lambda: SELayer(64, ratio=4, squeeze='avgmax'), (8, 64, 14, 14)),
-        'SEBasicBlock (norm fold)': (lambda: SEBasicBlock(64, 64, se_cfg=se), (8, 64, 14, 14)),
+        'SEBasicBlock (norm fold)': (lambda: SEBasicBlock(64, 64, attn_cfg=se), (8, 64, 14, 14)),
         'SEBottleneck (norm fold)': (
-            lambda: SEBottleneck(32, 64, se_cfg=se, downsample=copy.deepcopy(down)),
+            lambda: SEBottleneck(32, 64, attn_cfg=se, downsample=copy.deepcopy(down)),
             (8, 32, 14, 14),
         ),
         'SKConv stride 2': (lambda: SKConv(64, 64, stride=2, groups=8), (8, 64, 15, 15)),

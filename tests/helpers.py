@@ -41,11 +41,11 @@ def timm_resnet50_params(attn_layer=None) -> int:
     return num_params(timm.create_model('resnet50', block_args=block_args))
 
 
-def resnet50_params(se_cfg) -> int:
-    """Parameters of our SE-ResNet-50 classifier (1000 classes) with ``se_cfg`` in its slot."""
+def resnet50_params(attn_cfg) -> int:
+    """Parameters of our SE-ResNet-50 classifier (1000 classes) with ``attn_cfg`` in its slot."""
     from se_plugin.registry import MODELS
 
-    backbone = dict(type='se_plugin.SEResNet', depth=50, se_cfg=se_cfg)
+    backbone = dict(type='se_plugin.SEResNet', depth=50, attn_cfg=attn_cfg)
     return num_params(MODELS.build(classifier(backbone, 2048)))
 
 
@@ -68,7 +68,7 @@ TINY_OPTIONS = {
     'default_hooks.logger.interval': 1,
     'default_hooks.checkpoint.max_keep_ckpts': 2,
 }
-TINY_SWEEP = ['model.backbone.se_cfg.ratio=2,8']
+TINY_SWEEP = ['model.backbone.attn_cfg.ratio=2,8']
 
 
 def plan_tiny(work_dir, **kwargs):

@@ -34,14 +34,14 @@ SE = dict(type='se_plugin.SELayer', ratio=4)
 NARROW = dict(stem_type='cifar', stem_channels=16, base_channels=16)
 TWO_STAGES = dict(num_stages=2, strides=(1, 2), dilations=(1, 1), out_indices=(1,))
 BACKBONES = {
-    'se_resnet': dict(type='se_plugin.SEResNet', depth=18, se_cfg=SE, **NARROW),
+    'se_resnet': dict(type='se_plugin.SEResNet', depth=18, attn_cfg=SE, **NARROW),
     'se_resnext': dict(
         type='se_plugin.SEResNeXt',
         depth=50,
         groups=4,
         width_per_group=4,
-        se_cfg=dict(SE, squeeze='avgmax'),
-        se_position='post',
+        attn_cfg=dict(SE, squeeze='avgmax'),
+        attn_position='post',
         **NARROW,
         **TWO_STAGES,
     ),
@@ -51,7 +51,7 @@ BACKBONES = {
     'se_densenet': dict(
         type='se_plugin.SEDenseNet',
         arch=dict(growth_rate=8, depths=[2, 2, 2], init_channels=16),
-        se_stages=(True, True, True),
+        attn_stages=(True, True, True),
     ),
     'attention_injected': dict(
         type='se_plugin.AttentionInjected',

@@ -223,8 +223,8 @@ BLOCK_VALID = dict(
     planes=st.integers(1, 8),
     stride=st.integers(1, 2),
     grow=st.booleans(),
-    se_cfg=se_cfgs,
-    se_position=st.sampled_from(['standard', 'pre', 'post', 'identity', 'after_conv2']),
+    attn_cfg=se_cfgs,
+    attn_position=st.sampled_from(['standard', 'pre', 'post', 'identity', 'after_conv2']),
     groups=st.sampled_from([1, 1, 2]),
     drop_path_rate=st.one_of(st.just(0.0), st.floats(0, 0.9)),
     style=st.sampled_from(['pytorch', 'caffe']),
@@ -233,8 +233,8 @@ BLOCK_BAD = dict(
     in_channels=bad_ints,
     out_channels=st.one_of(bad_ints, st.integers(5, 7)),
     stride=bad_ints,
-    se_cfg=bad_se_cfgs,
-    se_position=bad_names,
+    attn_cfg=bad_se_cfgs,
+    attn_position=bad_names,
     groups=bad_ints,
     drop_path_rate=st.one_of(st.sampled_from([-0.5, 1.0, 2.0, math.nan]), junk),
     style=bad_names,
@@ -282,8 +282,8 @@ BACKBONE_VALID = dict(
     base_channels=st.sampled_from([2, 4]),
     stem_channels=st.integers(2, 6),
     num_stages=st.integers(1, 4),
-    se_cfg=se_cfgs,
-    se_position=st.sampled_from(['standard', 'pre', 'post', 'identity', 'after_conv2']),
+    attn_cfg=se_cfgs,
+    attn_position=st.sampled_from(['standard', 'pre', 'post', 'identity', 'after_conv2']),
     all_se_stages=st.booleans(),
     stem_type=st.sampled_from(['imagenet', 'cifar']),
     groups=st.sampled_from([1, 2]),
@@ -299,9 +299,9 @@ BACKBONE_BAD = dict(
     base_channels=bad_ints,
     stem_channels=bad_ints,
     num_stages=st.one_of(bad_ints, st.just(5)),
-    se_cfg=bad_se_cfgs,
-    se_position=bad_names,
-    se_stages=bad_tuples(4, st.booleans()),
+    attn_cfg=bad_se_cfgs,
+    attn_position=bad_names,
+    attn_stages=bad_tuples(4, st.booleans()),
     stem_type=bad_names,
     groups=bad_ints,
     width_per_group=bad_ints,
@@ -331,9 +331,9 @@ def test_backbones(args):
         else 4
     )
     if args.pop('all_se_stages'):
-        args.setdefault('se_stages', None)
+        args.setdefault('attn_stages', None)
     else:
-        args.setdefault('se_stages', tuple(i % 2 == 0 for i in range(n)))
+        args.setdefault('attn_stages', tuple(i % 2 == 0 for i in range(n)))
     args.setdefault('out_indices', (n - 1,))
     if arch != 'SEResNet':
         args.update(groups=groups, width_per_group=width)

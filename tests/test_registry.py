@@ -63,7 +63,7 @@ def test_attention_layers_are_registered_slot_modules():
     import se_plugin
     from se_plugin.models.layers import ATTENTION_LAYERS
 
-    assert ATTENTION_LAYERS[0] == 'SELayer' and len(set(ATTENTION_LAYERS)) == 9
+    assert 'SELayer' in ATTENTION_LAYERS and len(set(ATTENTION_LAYERS)) == len(ATTENTION_LAYERS)
     for name in ATTENTION_LAYERS:
         layer = registry.MODELS.build(dict(type=f'se_plugin.{name}', in_channels=16))
         assert type(layer).__name__ == name and hasattr(se_plugin, name)

@@ -4,7 +4,7 @@
 [--max-epochs N] [--work-dir WORK]``
 
 Values are separated by commas outside brackets, so tuples need no other separator:
-``--sweep 'model.backbone.se_stages=(False,True,True,True),(True,True,True,True)'``.
+``--sweep 'model.backbone.attn_stages=(False,True,True,True),(True,True,True,True)'``.
 Rerunning the same command skips finished runs and resumes interrupted ones.
 See :mod:`se_plugin.sweep` (and :mod:`se_plugin.sweep.records` for the layout of WORK).
 """

@@ -48,7 +48,7 @@ def parse_args():
         '--cfg-options',
         nargs='+',
         action=CfgOptionsAction,
-        help='override config entries, e.g. model.backbone.se_cfg.ratio=8',
+        help='override config entries, e.g. model.backbone.attn_cfg.ratio=8',
     )
     return parser.parse_args()
 

@@ -6,7 +6,7 @@ from se_plugin.cli.parser import add_run_options, parse_tool_args, positive_int,
 
 
 def parse_args():
-    parser = tool_parser('Train a model with mmengine.', 'model.backbone.se_cfg.ratio=8')
+    parser = tool_parser('Train a model with mmengine.', 'model.backbone.attn_cfg.ratio=8')
     parser.add_argument(
         '--resume',
         nargs='?',

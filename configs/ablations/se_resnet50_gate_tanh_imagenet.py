@@ -1,2 +1,2 @@
 _base_ = ['../se_resnet50_imagenet.py']
-model = dict(backbone=dict(se_cfg=dict(act_cfg=(dict(type='ReLU'), dict(type='Tanh')))))
+model = dict(backbone=dict(attn_cfg=dict(act_cfg=(dict(type='ReLU'), dict(type='Tanh')))))

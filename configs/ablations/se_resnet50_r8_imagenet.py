@@ -1,2 +1,2 @@
 _base_ = ['../se_resnet50_imagenet.py']
-model = dict(backbone=dict(se_cfg=dict(ratio=8)))
+model = dict(backbone=dict(attn_cfg=dict(ratio=8)))

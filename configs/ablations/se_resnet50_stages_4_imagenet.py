@@ -1,2 +1,2 @@
 _base_ = ['../se_resnet50_imagenet.py']
-model = dict(backbone=dict(se_stages=(False, False, False, True)))
+model = dict(backbone=dict(attn_stages=(False, False, False, True)))

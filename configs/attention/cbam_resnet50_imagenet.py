@@ -3,6 +3,6 @@
 _base_ = ['../se_resnet50_imagenet.py']
 model = dict(
     backbone=dict(
-        se_cfg=dict(_delete_=True, type='se_plugin.CBAM', ratio=16, spatial_kernel_size=7)
+        attn_cfg=dict(_delete_=True, type='se_plugin.CBAM', ratio=16, spatial_kernel_size=7)
     )
 )

@@ -3,6 +3,6 @@
 _base_ = ['../se_resnet50_imagenet.py']
 model = dict(
     backbone=dict(
-        se_cfg=dict(_delete_=True, type='se_plugin.CoordAttention', reduction=32, min_channels=8)
+        attn_cfg=dict(_delete_=True, type='se_plugin.CoordAttention', reduction=32, min_channels=8)
     )
 )

@@ -3,6 +3,6 @@
 _base_ = ['../se_resnet50_imagenet.py']
 model = dict(
     backbone=dict(
-        se_cfg=dict(_delete_=True, type='se_plugin.GlobalContext', ratio=1 / 16, fusion='add')
+        attn_cfg=dict(_delete_=True, type='se_plugin.GlobalContext', ratio=1 / 16, fusion='add')
     )
 )

@@ -8,7 +8,7 @@ model = dict(
         _delete_=True,  # drop mmdet ResNet's arguments (and its torchvision weights)
         type='se_plugin.SEResNet',
         depth=50,
-        se_cfg=dict(type='se_plugin.SELayer', ratio=16),
+        attn_cfg=dict(type='se_plugin.SELayer', ratio=16),
         out_indices=(0, 1, 2, 3),
         frozen_stages=1,
         norm_cfg=dict(type='BN', requires_grad=True),

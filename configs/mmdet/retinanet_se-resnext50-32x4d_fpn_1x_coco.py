@@ -9,7 +9,7 @@ model = dict(
         depth=50,
         groups=32,
         width_per_group=4,
-        se_cfg=dict(type='se_plugin.SELayer', ratio=16),
+        attn_cfg=dict(type='se_plugin.SELayer', ratio=16),
         out_indices=(0, 1, 2, 3),
         frozen_stages=1,
         norm_cfg=dict(type='BN', requires_grad=True),

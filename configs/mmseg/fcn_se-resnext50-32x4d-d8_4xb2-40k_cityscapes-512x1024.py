@@ -11,7 +11,7 @@ model = dict(
         depth=50,
         groups=32,
         width_per_group=4,
-        se_cfg=dict(type='se_plugin.SELayer', ratio=16),
+        attn_cfg=dict(type='se_plugin.SELayer', ratio=16),
         out_indices=(0, 1, 2, 3),
         strides=(1, 2, 1, 1),
         dilations=(1, 1, 2, 4),

@@ -10,7 +10,7 @@ model = dict(
         _delete_=True,
         type='se_plugin.SEResNet',
         depth=50,
-        se_cfg=dict(type='se_plugin.SELayer', ratio=16),
+        attn_cfg=dict(type='se_plugin.SELayer', ratio=16),
         out_indices=(0, 1, 2, 3),
         norm_cfg=norm_cfg,
         norm_eval=False,

@@ -19,7 +19,7 @@ model = dict(
         num_paths=2,
         sk_ratio=16,
         min_channels=16,
-        se_cfg=None,
+        attn_cfg=None,
         out_indices=(3,),
     ),
     head=dict(in_channels=1024),

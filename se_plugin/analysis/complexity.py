@@ -227,20 +227,20 @@ def model_name(cfg: Config) -> str:
     if isinstance(groups, int) and groups > 1 and isinstance(width, int):
         name += f' {groups}x{width}d'
     notes = []
-    se_cfg = backbone.get('se_cfg')
-    if isinstance(se_cfg, Mapping) and _type_name(se_cfg) == 'SELayer':
-        ratio = se_cfg.get('ratio', 16)
-        stages = backbone.get('se_stages')
+    attn_cfg = backbone.get('attn_cfg')
+    if isinstance(attn_cfg, Mapping) and _type_name(attn_cfg) == 'SELayer':
+        ratio = attn_cfg.get('ratio', 16)
+        stages = backbone.get('attn_stages')
         on = [str(i + 1) for i, flag in enumerate(stages or ()) if flag]
         where = (
             '' if not stages or all(stages) else f' in stage{"s" * (len(on) > 1)} {",".join(on)}'
         )
         notes.append(f'SE r={ratio}{where}')
-    elif isinstance(se_cfg, Mapping):
-        notes.append(_type_name(se_cfg))
+    elif isinstance(attn_cfg, Mapping):
+        notes.append(_type_name(attn_cfg))
     if _type_name(backbone) == 'SKNet':
         notes.append(f'SK M={backbone.get("num_paths", 2)} r={backbone.get("sk_ratio", 16)}')
-    elif 'se_cfg' in backbone and se_cfg is None:
+    elif 'attn_cfg' in backbone and attn_cfg is None:
         notes.append('no attention')
     return f'{name} ({", ".join(notes)})' if notes else name
 

@@ -47,7 +47,7 @@ def se_layer_names(model: nn.Module) -> list:
 def _stage(name: str) -> str:
     """The stage of a block's module: the name up to its first numeric part.
 
-    >>> _stage('backbone.layer3.5.se')
+    >>> _stage('backbone.layer3.5.attn')
     'backbone.layer3'
     """
     parts = name.split('.')
@@ -63,9 +63,9 @@ def default_layers(names: Sequence[str]) -> list:
     For a 4-stage ResNet: ``layer1``, ``layer3`` and ``layer4`` (SENet's SE_2_x,
     SE_4_x and SE_5_x).
 
-    >>> names = [f'backbone.layer{s}.{b}.se' for s in (1, 2, 3, 4) for b in (0, 1)]
+    >>> names = [f'backbone.layer{s}.{b}.attn' for s in (1, 2, 3, 4) for b in (0, 1)]
     >>> default_layers(names)
-    ['backbone.layer1.1.se', 'backbone.layer3.1.se', 'backbone.layer4.1.se']
+    ['backbone.layer1.1.attn', 'backbone.layer3.1.attn', 'backbone.layer4.1.attn']
     """
     stages: dict = {}
     for name in names:
@@ -80,12 +80,12 @@ def default_layers(names: Sequence[str]) -> list:
 def select_layers(names: Sequence[str], wanted: Optional[Sequence[str]]) -> list:
     """Resolve ``--layers``: exact names, unique dotted suffixes or globs.
 
-    >>> names = ['backbone.layer1.0.se', 'backbone.layer1.1.se', 'backbone.layer2.0.se']
-    >>> select_layers(names, ['layer1.1.se', 'backbone.layer2.*'])
-    ['backbone.layer1.1.se', 'backbone.layer2.0.se']
+    >>> names = ['backbone.layer1.0.attn', 'backbone.layer1.1.attn', 'backbone.layer2.0.attn']
+    >>> select_layers(names, ['layer1.1.attn', 'backbone.layer2.*'])
+    ['backbone.layer1.1.attn', 'backbone.layer2.0.attn']
     """
     if not names:
-        raise ValueError('the model has no SELayer: nothing to record (is se_cfg None?)')
+        raise ValueError('the model has no SELayer: nothing to record (is attn_cfg None?)')
     if not wanted:
         return default_layers(names)
     chosen = []

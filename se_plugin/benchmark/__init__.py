@@ -5,7 +5,7 @@ What ``tools/benchmark.py`` does, as functions. A model is named by a spec:
 * ``se_plugin.SEResNet:depth=50`` / ``mmpretrain.SEResNet:depth=50``: a
   registered backbone (``key=value`` pairs after ``:``, comma-separated,
   values read as ``--cfg-options`` reads them (:mod:`se_plugin.cli.values`),
-  dotted keys for nested dicts such as ``se_cfg.impl='reference'``), wrapped
+  dotted keys for nested dicts such as ``attn_cfg.impl='reference'``), wrapped
   in an ImageClassifier with global average pooling and a linear head; a
   registered classifier is used as it is;
 * ``torchvision.resnet50`` (a ``torchvision.models`` builder, same ``:k=v``);

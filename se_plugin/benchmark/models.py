@@ -25,8 +25,8 @@ def parse_spec(spec: str) -> tuple[str, dict]:
     of ``--cfg-options``.
 
     Example:
-        >>> parse_spec("se_plugin.SEResNet:strides=(1,2,2,2),se_cfg.impl='reference'")
-        ('se_plugin.SEResNet', {'strides': (1, 2, 2, 2), 'se_cfg': {'impl': 'reference'}})
+        >>> parse_spec("se_plugin.SEResNet:strides=(1,2,2,2),attn_cfg.impl='reference'")
+        ('se_plugin.SEResNet', {'strides': (1, 2, 2, 2), 'attn_cfg': {'impl': 'reference'}})
     """
     name, _, args = spec.partition(':')
     if len(name) == 1 and args[:1] in ('\\', '/'):  # a Windows drive letter
@@ -87,9 +87,9 @@ def _feat_dim(backbone: nn.Module) -> int:
 
 
 def _with_dict_defaults(cfg: dict) -> dict:
-    """Complete nested overrides (``se_cfg.impl=...``) with the constructor's dict defaults.
+    """Complete nested overrides (``attn_cfg.impl=...``) with the constructor's dict defaults.
 
-    An override that names another ``type`` (``se_cfg.type=se_plugin.ECALayer``)
+    An override that names another ``type`` (``attn_cfg.type=se_plugin.ECALayer``)
     replaces the default instead: the default's other keys (SELayer's ``ratio``)
     are arguments of the default's type, not of the new one.
     """
@@ -98,7 +98,7 @@ def _with_dict_defaults(cfg: dict) -> dict:
     cls = MODELS.get(cfg['type'])
     if cls is None:
         raise ValueError(f'no registered model {cfg["type"]!r}')
-    defaults = {}  # a subclass's __init__ (SEResNeXt) may pass se_cfg on in **kwargs
+    defaults = {}  # a subclass's __init__ (SEResNeXt) may pass attn_cfg on in **kwargs
     for klass in cls.__mro__:
         init = klass.__dict__.get('__init__')
         if init is None:

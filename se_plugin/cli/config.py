@@ -75,6 +75,10 @@ def check_option_key(cfg: Config, key: str) -> None:
         else:
             known = sorted(node) if isinstance(node, Mapping) else []
             hint = did_you_mean(part, KNOWN_KEYS if depth == 0 else known)
+            renamed = _renamed(part, known)
+            if renamed:
+                rest = '.'.join([*parts[:depth], renamed, *parts[depth + 1 :]])
+                hint = f' ({part} is the deprecated name of {renamed}: use {rest})'
             raise ConfigError(
                 f'--cfg-options {key}: the config has no {where!r}{hint}'
                 + (f' (known keys there: {", ".join(known)})' if known else '')
@@ -83,6 +87,16 @@ def check_option_key(cfg: Config, key: str) -> None:
             raise ConfigError(
                 f'--cfg-options {key}: {where!r} is a {type(node).__name__}, not a dict or list'
             )
+
+
+def _renamed(part: str, known: list) -> Optional[str]:
+    """The new name of a deprecated backbone argument (``se_cfg``) the config has, or None."""
+    if not part.startswith('se_'):
+        return None
+    from se_plugin.models.backbones.base import SE_NAMES  # only on this error path
+
+    new = SE_NAMES.get(part)
+    return new if new in known else None
 
 
 def _set_dataloader_defaults(cfg: Config) -> None:

@@ -70,13 +70,13 @@ _ECA_CFG = dict(type='se_plugin.ECALayer')
 
 
 def _backbone(
-    depth: int, groups: int = 1, width: int = 4, deep: bool = False, se_cfg: dict = _SE_CFG
+    depth: int, groups: int = 1, width: int = 4, deep: bool = False, attn_cfg: dict = _SE_CFG
 ) -> dict:
     cfg = dict(
         type='se_plugin.SEResNet' if groups == 1 else 'se_plugin.SEResNeXt',
         depth=depth,
-        se_cfg=dict(se_cfg),
-        se_position='standard',
+        attn_cfg=dict(attn_cfg),
+        attn_position='standard',
         out_indices=(3,),
         style='pytorch',
     )
@@ -87,8 +87,8 @@ def _backbone(
     return cfg
 
 
-# timm ResNet keys -> ours. The SE layers have the same names (se.fc1, se.fc2), and so
-# have the ECA layers (se.conv).
+# timm ResNet keys -> ours. The attention module is timm's `se` and our `attn`; inside it
+# the SE layers have the same names (fc1, fc2), and so have the ECA layers (conv).
 _TIMM_STEM = (
     (r'conv1\.weight', r'backbone.conv1.weight'),
     (rf'bn1\.{_BN}', r'backbone.bn1.\1'),
@@ -106,6 +106,7 @@ _TIMM_DEEP_STEM = (
     (rf'layer1\.0\.downsample\.2\.{_BN}', r'backbone.layer1.0.downsample.1.\1'),
 )
 _TIMM_BODY = (
+    (r'(layer[1-4]\.\d+)\.se\.(.+)', r'backbone.\1.attn.\2'),
     (r'(layer[1-4]\.\d+\..+)', r'backbone.\1'),
     (r'fc\.(weight|bias)', r'head.fc.\1'),
 )
@@ -113,7 +114,7 @@ _TIMM_BODY = (
 _MMPRETRAIN_RULES = (
     (
         r'backbone\.(layer[1-4]\.\d+)\.se_layer\.conv([12])\.conv\.(weight|bias)',
-        r'backbone.\1.se.fc\2.\3',
+        r'backbone.\1.attn.fc\2.\3',
     ),
     (r'backbone\.(.+)', r'backbone.\1'),
     (r'head\.fc\.(weight|bias)', r'head.fc.\1'),
@@ -126,13 +127,13 @@ def _timm(
     groups: int = 1,
     width: int = 4,
     deep: bool = False,
-    se_cfg: dict = _SE_CFG,
+    attn_cfg: dict = _SE_CFG,
 ) -> Arch:
     stem = _TIMM_DEEP_STEM if deep else _TIMM_STEM
     return Arch(
         source='timm',
         name=name,
-        backbone=_backbone(depth, groups, width, deep, se_cfg),
+        backbone=_backbone(depth, groups, width, deep, attn_cfg),
         head_channels=512 if depth < 50 else 2048,
         rules=stem + _TIMM_BODY,
         peer=f'timm.create_model({name!r})',
@@ -173,7 +174,7 @@ def _timm_sknet(name: str, depth: int) -> Arch:
         min_channels=32,
         groups=32,
         width_per_group=4,
-        se_cfg=None,
+        attn_cfg=None,
         out_indices=(3,),
         style='pytorch',
     )
@@ -217,8 +218,8 @@ _ALL = (
     _timm('seresnext101_64x4d', 101, 64, 4),
     _timm_sknet('skresnext50_32x4d', 50),
     # ECA-ResNet-D (configs/attention/eca_resnet50d_imagenet.py, eca_resnet101d_imagenet.py)
-    _timm('ecaresnet50d', 50, deep=True, se_cfg=_ECA_CFG),
-    _timm('ecaresnet101d', 101, deep=True, se_cfg=_ECA_CFG),
+    _timm('ecaresnet50d', 50, deep=True, attn_cfg=_ECA_CFG),
+    _timm('ecaresnet101d', 101, deep=True, attn_cfg=_ECA_CFG),
     _mmpretrain('seresnet50', 50),
     _mmpretrain('seresnet101', 101),
     _mmpretrain('seresnet152', 152),

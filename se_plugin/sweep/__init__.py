@@ -3,7 +3,7 @@
 What ``tools/ablate.py`` does::
 
     python tools/ablate.py configs/quickstart/se_resnet18_mnist5k.py \\
-        --sweep model.backbone.se_cfg.ratio=2,4,8,16,32 --seeds 0 1 2 \\
+        --sweep model.backbone.attn_cfg.ratio=2,4,8,16,32 --seeds 0 1 2 \\
         --max-epochs 3 --work-dir work_dirs/ablate_ratio
 
 One module per step:
@@ -12,7 +12,7 @@ One module per step:
   points they span and its point names. Several ``--sweep`` give the full grid,
   in the order given; none gives the config alone (useful with ``--seeds``).
   Values may be strings, e.g. attention types:
-  ``--sweep model.backbone.se_cfg.type=se_plugin.SELayer,mmpretrain.SELayer``.
+  ``--sweep model.backbone.attn_cfg.type=se_plugin.SELayer,mmpretrain.SELayer``.
 * :mod:`~se_plugin.sweep.schedule`: ``--max-epochs N`` sets
   ``train_cfg.max_epochs`` and cuts epoch-based lr schedulers to the new length.
 * :mod:`~se_plugin.sweep.plan`: every check up front (errors end the tool with

@@ -2,11 +2,11 @@
 
 A spec sweeps one config key (a dotted path, as for ``--cfg-options``) over its
 values. Values are separated by commas outside brackets and quotes, so tuples
-need no other separator (``se_stages=(False,True),(True,True)``), and each
+need no other separator (``attn_stages=(False,True),(True,True)``), and each
 value is read by the one value grammar of the tools,
 :mod:`se_plugin.cli.values` (mmengine's ``DictAction`` semantics; a value in
 quotes stays that exact string, ``'None'``): type names stay strings
-(``se_cfg.type=se_plugin.SELayer,SELayer``).
+(``attn_cfg.type=se_plugin.SELayer,SELayer``).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class Axis:
         label (str): The short name of the key. Default: ''.
 
     Example:
-        >>> Axis('model.backbone.se_cfg.ratio', (2, 4), 'ratio').values
+        >>> Axis('model.backbone.attn_cfg.ratio', (2, 4), 'ratio').values
         (2, 4)
     """
 
@@ -51,12 +51,12 @@ class Point:
     """One grid point: a name (its directory) and the config entries it sets.
 
     Args:
-        name (str): The point's name, e.g. ``ratio-8_se_position-post``.
+        name (str): The point's name, e.g. ``ratio-8_attn_position-post``.
         options (dict): Config key -> value, merged like ``--cfg-options``.
 
     Example:
-        >>> point = Point('ratio-8', {'model.backbone.se_cfg.ratio': 8})
-        >>> point.values([Axis('model.backbone.se_cfg.ratio', (8,), 'ratio')])
+        >>> point = Point('ratio-8', {'model.backbone.attn_cfg.ratio': 8})
+        >>> point.values([Axis('model.backbone.attn_cfg.ratio', (8,), 'ratio')])
         (8,)
     """
 
@@ -71,8 +71,8 @@ class Point:
 def parse_sweep(spec: str) -> Axis:
     """``KEY=V1,V2,...`` as an :class:`Axis` (``label`` left empty).
 
-    >>> parse_sweep('model.backbone.se_cfg.ratio=2,4,8')
-    Axis(key='model.backbone.se_cfg.ratio', values=(2, 4, 8), label='')
+    >>> parse_sweep('model.backbone.attn_cfg.ratio=2,4,8')
+    Axis(key='model.backbone.attn_cfg.ratio', values=(2, 4, 8), label='')
     """
     if not isinstance(spec, str) or '=' not in spec:
         raise SweepError(f'--sweep {spec!r}: expected KEY=V1,V2,... (e.g. model.x.ratio=2,4)')
@@ -107,8 +107,8 @@ def _labels(keys: Sequence[str]) -> list:
 def parse_sweeps(specs: Optional[Sequence[str]]) -> list:
     """The axes of several ``--sweep`` specs (labels filled in, keys distinct).
 
-    >>> [a.label for a in parse_sweeps(['model.se_cfg.ratio=2', 'model.head.ratio=1'])]
-    ['se_cfg.ratio', 'head.ratio']
+    >>> [a.label for a in parse_sweeps(['model.attn_cfg.ratio=2', 'model.head.ratio=1'])]
+    ['attn_cfg.ratio', 'head.ratio']
     """
     axes = [parse_sweep(spec) for spec in specs or ()]
     keys = [axis.key for axis in axes]
@@ -150,8 +150,8 @@ def _check_names(axis: Axis) -> None:
 def grid(axes: Sequence[Axis]) -> list:
     """Every combination of the axes' values, named ``label-value[_label-value...]``.
 
-    >>> [p.name for p in grid(parse_sweeps(['a.ratio=2,4', 'a.se_position=standard,post']))]
-    ['ratio-2_se_position-standard', 'ratio-2_se_position-post', 'ratio-4_se_position-standard', 'ratio-4_se_position-post']
+    >>> [p.name for p in grid(parse_sweeps(['a.ratio=2,4', 'a.attn_position=standard,post']))]
+    ['ratio-2_attn_position-standard', 'ratio-2_attn_position-post', 'ratio-4_attn_position-standard', 'ratio-4_attn_position-post']
     """  # noqa: E501
     if not axes:
         return [Point('base', {})]

@@ -172,7 +172,7 @@ def test_ratio_matches_senet_table10():
     row = config_complexity(
         osp.join(CONFIGS, 'se_resnet50_imagenet.py'),
         shape=[32],
-        cfg_options={'model.backbone.se_cfg.ratio': 2},
+        cfg_options={'model.backbone.attn_cfg.ratio': 2},
     )
     assert row.params / 1e6 == pytest.approx(45.7, rel=0.005)
 
@@ -201,7 +201,7 @@ def test_tool(monkeypatch, capsys, tmp_path):
     code, _, err = run_tool(monkeypatch, capsys, 'configs/nope.py')
     assert code == 2 and 'config file not found' in err
     code, _, err = run_tool(
-        monkeypatch, capsys, QUICKSTART, '--cfg-options', 'model.backbone.se_cfg.ratio=0'
+        monkeypatch, capsys, QUICKSTART, '--cfg-options', 'model.backbone.attn_cfg.ratio=0'
     )
     assert code == 2 and 'ratio must be > 0' in err and len(err.strip().splitlines()) == 1
 

@@ -28,18 +28,21 @@ TOOL = osp.join(ROOT, 'tools', 'analysis', 'excitation.py')
 def test_layer_names_and_defaults():
     model = SEResNet(depth=18, in_channels=1, base_channels=8, stem_channels=8, stem_type='cifar')
     names = se_layer_names(model)
-    assert names == [f'layer{s}.{b}.se' for s in (1, 2, 3, 4) for b in (0, 1)]
-    assert default_layers(names) == ['layer1.1.se', 'layer3.1.se', 'layer4.1.se']
-    assert default_layers(['a.layer1.0.se', 'a.layer2.0.se']) == ['a.layer1.0.se', 'a.layer2.0.se']
-    assert select_layers(names, ['layer4.0.se', 'layer2.*']) == [
-        'layer4.0.se',
-        'layer2.0.se',
-        'layer2.1.se',
+    assert names == [f'layer{s}.{b}.attn' for s in (1, 2, 3, 4) for b in (0, 1)]
+    assert default_layers(names) == ['layer1.1.attn', 'layer3.1.attn', 'layer4.1.attn']
+    assert default_layers(['a.layer1.0.attn', 'a.layer2.0.attn']) == [
+        'a.layer1.0.attn',
+        'a.layer2.0.attn',
+    ]
+    assert select_layers(names, ['layer4.0.attn', 'layer2.*']) == [
+        'layer4.0.attn',
+        'layer2.0.attn',
+        'layer2.1.attn',
     ]
     with pytest.raises(ValueError, match='matches 4 SE layers'):
-        select_layers(names, ['0.se'])
-    with pytest.raises(ValueError, match='no such SE layer; the model has layer1.0.se'):
-        select_layers(names, ['layer5.0.se'])
+        select_layers(names, ['0.attn'])
+    with pytest.raises(ValueError, match='no such SE layer; the model has layer1.0.attn'):
+        select_layers(names, ['layer5.0.attn'])
     with pytest.raises(ValueError, match='the model has no SELayer'):
         select_layers([], None)
 
@@ -74,7 +77,7 @@ run_tool = partial(run_script, TOOL)  # (monkeypatch, capsys, *args) -> (code, o
 # the test set of the tiny sweep (50 digits, 5 per class), and its ratio-2 model
 TOOL_OPTIONS = [
     '--cfg-options',
-    'model.backbone.se_cfg.ratio=2',
+    'model.backbone.attn_cfg.ratio=2',
     f'test_dataloader.dataset.indices={list(range(0, 1000, 20))}'.replace(' ', ''),
     'test_dataloader.batch_size=20',
 ]
@@ -91,10 +94,11 @@ def test_tool_on_trained_checkpoint(monkeypatch, capsys, tmp_path, tiny_sweep):
     )
     assert code == 0, err
     assert (
-        '50 images, layers: backbone.layer1.1.se, backbone.layer3.1.se, backbone.layer4.1.se' in out
+        '50 images, layers: backbone.layer1.1.attn, backbone.layer3.1.attn, backbone.layer4.1.attn'
+        in out
     )
     model = dict(build_model(load_config(QUICKSTART)).named_modules())
-    for layer in ('backbone.layer1.1.se', 'backbone.layer3.1.se', 'backbone.layer4.1.se'):
+    for layer in ('backbone.layer1.1.attn', 'backbone.layer3.1.attn', 'backbone.layer4.1.attn'):
         channels = model[layer].in_channels
         means = np.load(tmp_path / f'{layer}.npy')
         assert means.shape == (10, channels)
@@ -103,18 +107,18 @@ def test_tool_on_trained_checkpoint(monkeypatch, capsys, tmp_path, tiny_sweep):
     assert (tmp_path / 'excitation.png').is_file()
     summary = json.loads((tmp_path / 'summary.json').read_text())
     assert summary['counts'] == [5] * 10 and summary['classes'] == [str(d) for d in range(10)]
-    stats = summary['stats']['backbone.layer4.1.se']
+    stats = summary['stats']['backbone.layer4.1.attn']
     assert 0 < stats['mean'] < 1 and 0 <= stats['saturated'] <= 1
     assert 0 <= stats['class_spread'] <= stats['max_class_spread']
-    assert 'backbone.layer4.1.se: mean ' in out and 'class spread' in out
+    assert 'backbone.layer4.1.attn: mean ' in out and 'class spread' in out
 
     # a chosen layer and classes, a sample limit
     code, out, err = run_tool(
         monkeypatch, capsys, QUICKSTART, checkpoint, '--out-dir', tmp_path / 'one',
-        '--layers', 'layer2.0.se', '--classes', '3', '7', '--max-samples', '20', *TOOL_OPTIONS,
+        '--layers', 'layer2.0.attn', '--classes', '3', '7', '--max-samples', '20', *TOOL_OPTIONS,
     )  # fmt: skip
     assert code == 0, err
-    assert '20 images, layers: backbone.layer2.0.se' in out
+    assert '20 images, layers: backbone.layer2.0.attn' in out
     summary = json.loads((tmp_path / 'one' / 'summary.json').read_text())
     assert sum(summary['counts']) == 20 and summary['plotted_classes'] == [3, 7]
 
@@ -125,11 +129,11 @@ def test_tool_errors(monkeypatch, capsys, tmp_path, tiny_sweep):
     cases = [
         # trained with ratio 2: the quick start's ratio 4 does not fit
         ((QUICKSTART, checkpoint), "does not fit the config's model"),
-        ((QUICKSTART, checkpoint, *TOOL_OPTIONS, '--layers', 'layer9.0.se'), 'no such SE layer'),
+        ((QUICKSTART, checkpoint, *TOOL_OPTIONS, '--layers', 'layer9.0.attn'), 'no such SE layer'),
         ((QUICKSTART, tmp_path / 'none.pth'), 'checkpoint not found'),
         ((QUICKSTART, checkpoint, *TOOL_OPTIONS, '--classes', '10'), 'class indices are 0..9'),
         (
-            (QUICKSTART, checkpoint, '--cfg-options', 'model.backbone.se_cfg=None'),
+            (QUICKSTART, checkpoint, '--cfg-options', 'model.backbone.attn_cfg=None'),
             'the model has no SELayer',
         ),
     ]

@@ -20,9 +20,9 @@ def test_saved_activations_fused_se_keeps_less_than_the_reference(channels_last)
     spec = 'se_plugin.SEResNet:depth=18'
     saved = {}
     for name, extra in [
-        ('plain', ',se_cfg=None'),
+        ('plain', ',attn_cfg=None'),
         ('fused', ''),
-        ('ref', ',se_cfg.impl="reference"'),
+        ('ref', ',attn_cfg.impl="reference"'),
     ]:
         model = build_model(spec + extra, num_classes=10)
         if channels_last:

@@ -12,6 +12,7 @@ from se_plugin.benchmark import (
     parse_spec,
 )
 from se_plugin.models import SELayer, SimAM
+from se_plugin.models.layers import ATTENTION_LAYERS
 
 from .tiny import TINY
 
@@ -21,13 +22,13 @@ TOOL = osp.join(ROOT, 'tools', 'benchmark.py')
 
 def test_parse_spec():
     assert parse_spec('torchvision.resnet50') == ('torchvision.resnet50', {})
-    assert parse_spec('se_plugin.SEResNet:depth=50,se_cfg.impl=reference,strides=(1,2,2,2)') == (
+    assert parse_spec('se_plugin.SEResNet:depth=50,attn_cfg.impl=reference,strides=(1,2,2,2)') == (
         'se_plugin.SEResNet',
-        {'depth': 50, 'se_cfg': {'impl': 'reference'}, 'strides': (1, 2, 2, 2)},
+        {'depth': 50, 'attn_cfg': {'impl': 'reference'}, 'strides': (1, 2, 2, 2)},
     )
-    assert parse_spec("configs/a.py:backbone.se_cfg.squeeze='max'") == (
+    assert parse_spec("configs/a.py:backbone.attn_cfg.squeeze='max'") == (
         'configs/a.py',
-        {'backbone': {'se_cfg': {'squeeze': 'max'}}},
+        {'backbone': {'attn_cfg': {'squeeze': 'max'}}},
     )
     with pytest.raises(ValueError, match='key=value'):
         parse_spec('se_plugin.SEResNet:50')
@@ -39,17 +40,17 @@ def test_build_model_specs(repo_root):
     tiny.eval()
     assert tiny(torch.randn(1, 3, 32, 32)).shape == (1, 10)
     layers = [m for m in tiny.modules() if isinstance(m, SELayer)]
-    # nested overrides keep the constructor's other se_cfg defaults
+    # nested overrides keep the constructor's other attn_cfg defaults
     assert layers and {(m.impl, m.squeeze) for m in layers} == {('fused', 'avg')}
-    assert layers[0].squeeze_channels == 8  # se_cfg.ratio=4 on 32 channels, divisor 8
-    ref = build_model(TINY + ',se_cfg.impl=reference', num_classes=10)
+    assert layers[0].squeeze_channels == 8  # attn_cfg.ratio=4 on 32 channels, divisor 8
+    ref = build_model(TINY + ',attn_cfg.impl=reference', num_classes=10)
     assert {m.impl for m in ref.modules() if isinstance(m, SELayer)} == {'reference'}
-    # se_cfg is SEResNet's argument, reached through SEResNeXt's **kwargs
-    ref_x = build_model('se_plugin.SEResNeXt:depth=50,se_cfg.impl="reference"')
+    # attn_cfg is SEResNet's argument, reached through SEResNeXt's **kwargs
+    ref_x = build_model('se_plugin.SEResNeXt:depth=50,attn_cfg.impl="reference"')
     layers = [m for m in ref_x.modules() if isinstance(m, SELayer)]
     assert len(layers) == 16 and {(m.impl, m.squeeze) for m in layers} == {('reference', 'avg')}
-    # another type replaces the default se_cfg (SELayer's ratio is no SimAM argument)
-    simam = build_model(TINY.replace('se_cfg.ratio=4', 'se_cfg.type="se_plugin.SimAM"'))
+    # another type replaces the default attn_cfg (SELayer's ratio is no SimAM argument)
+    simam = build_model(TINY.replace('attn_cfg.ratio=4', 'attn_cfg.type="se_plugin.SimAM"'))
     assert sum(isinstance(m, SimAM) for m in simam.modules()) == 8  # one per block
     assert build_model('torchvision.resnet18', num_classes=10).fc.out_features == 10
     cfg_model = build_model(
@@ -90,15 +91,14 @@ def test_attention_commands_cover_every_module():
     from se_plugin.registry import MODELS
 
     ours = [models[0] for models in attention_commands()]
-    types = [parse_spec(spec)[1]['se_cfg']['type'] for spec in ours]
-    zoo = ['ECALayer', 'EffectiveSELayer', 'CBAM', 'GlobalContext', 'CoordAttention']
-    zoo += ['GatherExcite', 'SimAM', 'SRMLayer']
-    assert types == [f'se_plugin.{name}' for name in zoo]
+    types = [parse_spec(spec)[1]['attn_cfg']['type'] for spec in ours]
+    zoo = [f'se_plugin.{name}' for name in ATTENTION_LAYERS if name != 'SELayer']
+    assert sorted(types) == sorted(zoo)  # one command each
     assert all(MODELS.get(t) is not None for t in types)
 
 
 def _attention_id(models: list) -> str:
-    return parse_spec(models[0])[1]['se_cfg']['type'].split('.')[-1]
+    return parse_spec(models[0])[1]['attn_cfg']['type'].split('.')[-1]
 
 
 @pytest.mark.parametrize('models', attention_commands(), ids=_attention_id)
@@ -112,7 +112,7 @@ def test_attention_specs_build_beside_timm(models):
     small = [m.replace('depth=50', 'depth=18').replace('timm.resnet50', 'timm.resnet18')
              for m in models]  # fmt: skip
     ours = build_model(small[0], num_classes=10)
-    cls = MODELS.get(parse_spec(small[0])[1]['se_cfg']['type'])
+    cls = MODELS.get(parse_spec(small[0])[1]['attn_cfg']['type'])
     assert sum(type(m) is cls for m in ours.modules()) == 8
     ours.eval()
     assert ours(torch.randn(1, 3, 32, 32)).shape == (1, 10)

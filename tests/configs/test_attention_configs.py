@@ -9,6 +9,7 @@ from mmengine.config import Config
 
 import se_plugin  # noqa: F401  (registers the se_plugin modules)
 from se_plugin.models import SEResNet
+from se_plugin.models.layers import ATTENTION_LAYERS
 from se_plugin.registry import MODELS
 
 CONFIGS = Path(__file__).resolve().parents[2] / 'configs'
@@ -36,10 +37,11 @@ def build(name):
 def slot_modules(model):
     """The attention module of every block, in order (None where the slot is empty)."""
     backbone = model.backbone
-    return [block.se for i in range(4) for block in getattr(backbone, f'layer{i + 1}')]
+    return [block.attn for i in range(4) for block in getattr(backbone, f'layer{i + 1}')]
 
 
 def test_every_module_has_an_imagenet_and_a_quickstart_config():
+    assert {'SELayer', *MODULES.values()} == set(ATTENTION_LAYERS)  # SE: configs/*.py
     imagenet = {p.name for p in (CONFIGS / 'attention').glob('*_resnet50_imagenet.py')}
     quick = {p.name for p in (CONFIGS / 'quickstart' / 'attention').glob('*.py')}
     assert imagenet == {f'{stem}_resnet50_imagenet.py' for stem in MODULES}
@@ -48,13 +50,13 @@ def test_every_module_has_an_imagenet_and_a_quickstart_config():
 
 
 def test_sweep_base_leaves_only_the_type_in_the_slot():
-    """A sweep over model.backbone.se_cfg.type starts from a type-only se_cfg, so every
+    """A sweep over model.backbone.attn_cfg.type starts from a type-only attn_cfg, so every
     module is built with its own defaults (SE's ratio=4 would reach modules without one)."""
     cfg, model = build('quickstart/attention/sweep_base_resnet18_mnist5k.py')
-    assert cfg.model.backbone.se_cfg == dict(type='se_plugin.SELayer')
+    assert cfg.model.backbone.attn_cfg == dict(type='se_plugin.SELayer')
     assert {m.squeeze_channels for m in slot_modules(model)} == {8, 16}  # r=16, divisor 8
     for name in MODULES.values():
-        cfg.model.backbone.se_cfg.type = f'se_plugin.{name}'
+        cfg.model.backbone.attn_cfg.type = f'se_plugin.{name}'
         assert type(slot_modules(MODELS.build(cfg.model))[0]).__name__ == name
 
 
@@ -65,14 +67,14 @@ def test_imagenet_config_is_se_resnet50_with_the_module(stem):
     # the same recipe as SE-ResNet-50: only the module in the slot differs
     for key in ('train_dataloader', 'optim_wrapper', 'param_scheduler', 'train_cfg'):
         assert cfg[key] == base[key], key
-    base.model.backbone.se_cfg = cfg.model.backbone.se_cfg
+    base.model.backbone.attn_cfg = cfg.model.backbone.attn_cfg
     assert cfg.model == base.model
-    assert cfg.model.backbone.se_cfg.type == f'se_plugin.{MODULES[stem]}'
+    assert cfg.model.backbone.attn_cfg.type == f'se_plugin.{MODULES[stem]}'
     assert type(model.backbone) is SEResNet and model.backbone.depth == 50
     cls = MODELS.get(f'se_plugin.{MODULES[stem]}')
     modules = slot_modules(model)
     assert len(modules) == 16 and all(type(m) is cls for m in modules)
-    firsts = [getattr(model.backbone, f'layer{i}')[0].se for i in range(1, 5)]
+    firsts = [getattr(model.backbone, f'layer{i}')[0].attn for i in range(1, 5)]
     assert [m.in_channels for m in firsts] == [256, 512, 1024, 2048]
     assert model(torch.rand(1, 3, 64, 64), mode='tensor').shape == (1, 1000)
 
@@ -80,7 +82,7 @@ def test_imagenet_config_is_se_resnet50_with_the_module(stem):
 def test_eca_kernel_sizes_follow_the_width():
     # k = |log2(C) / 2 + 1 / 2|, the nearest odd number up: 5, 5, 5, 7 for 256-2048 channels
     _, model = build('attention/eca_resnet50_imagenet.py')
-    stages = [getattr(model.backbone, f'layer{i}')[0].se for i in range(1, 5)]
+    stages = [getattr(model.backbone, f'layer{i}')[0].attn for i in range(1, 5)]
     assert [m.conv.kernel_size for m in stages] == [(5,), (5,), (5,), (7,)]
 
 
@@ -103,7 +105,7 @@ def test_quickstart_twin_swaps_only_the_module(stem):
     base = Config.fromfile(CONFIGS / 'quickstart' / 'se_resnet18_mnist5k.py')
     assert cfg.train_dataloader == base.train_dataloader and cfg.train_cfg == base.train_cfg
     assert cfg.randomness == base.randomness
-    assert dict(cfg.model.backbone, se_cfg=None) == dict(base.model.backbone, se_cfg=None)
+    assert dict(cfg.model.backbone, attn_cfg=None) == dict(base.model.backbone, attn_cfg=None)
     cls = MODELS.get(f'se_plugin.{MODULES[stem]}')
     modules = slot_modules(model)
     assert len(modules) == 8 and all(type(m) is cls for m in modules)

@@ -93,20 +93,20 @@ def test_paper_ablations_change_the_model_and_speed_toggles_do_not(folder):
         ),
         (
             'se_resnet50_position_pre_imagenet.py',
-            lambda m: m.backbone.layer1[0].se.in_channels == 64,
+            lambda m: m.backbone.layer1[0].attn.in_channels == 64,
         ),
-        ('se_resnet50_position_post_imagenet.py', lambda m: m.backbone.se_position == 'post'),
+        ('se_resnet50_position_post_imagenet.py', lambda m: m.backbone.attn_position == 'post'),
         (
             'se_resnet50_position_identity_imagenet.py',
-            lambda m: m.backbone.layer1[0].se_position == 'identity',
+            lambda m: m.backbone.layer1[0].attn_position == 'identity',
         ),
         (
             'se_resnet50_position_after_conv2_imagenet.py',
-            lambda m: m.backbone.layer4[0].se.in_channels == 512,
+            lambda m: m.backbone.layer4[0].attn.in_channels == 512,
         ),
         (
             'se_resnet50_stages_234_imagenet.py',
-            lambda m: m.backbone.layer1[0].se is None and m.backbone.layer2[0].se is not None,
+            lambda m: m.backbone.layer1[0].attn is None and m.backbone.layer2[0].attn is not None,
         ),
         ('se_resnet50_stages_4_imagenet.py', lambda m: len(se_layers(m)) == 3),
         ('resnet50_no_se_imagenet.py', lambda m: not se_layers(m)),

@@ -43,7 +43,7 @@ def test_imagenet_configs_build(name):
     convs = [m for m in backbone.modules() if isinstance(m, SKConv)]
     assert len(convs) == sum(backbone.stage_blocks)
     assert all(len(c.paths) == num_paths and c.ratio == sk_ratio for c in convs)
-    assert all(b.se is None for b in backbone.modules() if hasattr(b, 'se'))
+    assert all(b.attn is None for b in backbone.modules() if hasattr(b, 'attn'))
     assert backbone.feat_dim == model.head.fc.in_features == head_channels
     assert model.head.fc.out_features == 1000
 
@@ -62,7 +62,7 @@ def test_quickstart_config_builds_and_backpropagates_on_digits():
     backbone = model.backbone
     assert type(backbone) is SKNet
     assert backbone.stem_type == 'cifar' and backbone.depth == 26
-    assert backbone.se_cfg is None
+    assert backbone.attn_cfg is None
     assert backbone.feat_dim == model.head.fc.in_features
     assert model.head.fc.out_features == 10
     model.train()

@@ -57,7 +57,7 @@ def test_timm_eca_weights_give_timm_logits_in_their_configs(arch, repo_root):
     expected, got = logits(peer, x), logits(ours, x)
     assert (expected - got).abs().max() <= TOL
     with torch.no_grad():
-        ours.backbone.layer4[2].se.conv.weight.mul_(-1.0)
+        ours.backbone.layer4[2].attn.conv.weight.mul_(-1.0)
     assert (logits(ours, x) - got).abs().max() > 10 * TOL
 
 
@@ -79,8 +79,8 @@ def test_152_archs_match_keys_and_shapes():
     assert list(converted) == list(ours)
     # mmpretrain's SE-ResNet-152 keys, renamed by hand, are what the rules give
     mm = {
-        k.replace('.se.fc1.', '.se_layer.conv1.conv.').replace(
-            '.se.fc2.', '.se_layer.conv2.conv.'
+        k.replace('.attn.fc1.', '.se_layer.conv1.conv.').replace(
+            '.attn.fc2.', '.se_layer.conv2.conv.'
         ): v
         for k, v in ours.items()
     }
@@ -101,7 +101,7 @@ def test_se_weights_matter():
     x = torch.randn(1, 3, 64, 64)
     before = logits(ours, x)
     with torch.no_grad():
-        ours.backbone.layer4[2].se.fc2.bias.add_(1.0)
+        ours.backbone.layer4[2].attn.fc2.bias.add_(1.0)
     assert (logits(ours, x) - before).abs().max() > 10 * TOL
 
 
@@ -110,7 +110,7 @@ def test_timm_se_widths_match_ours():
     peer = timm_peer('seresnet18')
     ours = build_model('timm', 'seresnet18')
     timm_widths = [m.fc1.out_channels for n, m in peer.named_modules() if n.endswith('.se')]
-    our_widths = [m.squeeze_channels for n, m in ours.named_modules() if n.endswith('.se')]
+    our_widths = [m.squeeze_channels for n, m in ours.named_modules() if n.endswith('.attn')]
     assert timm_widths == our_widths == [8, 8, 8, 8, 16, 16, 32, 32]
 
 

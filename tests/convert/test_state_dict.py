@@ -19,7 +19,7 @@ def test_missing_keys_are_named(mm_r50):
         convert_state_dict(sd, 'mmpretrain', 'seresnet50', reference=ours.state_dict())
     msg = str(err.value)
     assert '2 missing key(s)' in msg
-    assert 'backbone.layer2.1.se.fc1.weight' in msg and 'head.fc.bias' in msg
+    assert 'backbone.layer2.1.attn.fc1.weight' in msg and 'head.fc.bias' in msg
 
 
 def test_misshaped_keys_are_named(mm_r50):
@@ -31,7 +31,7 @@ def test_misshaped_keys_are_named(mm_r50):
         convert_state_dict(sd, 'mmpretrain', 'seresnet50', reference=ours.state_dict())
     msg = str(err.value)
     assert '1 mis-shaped key(s)' in msg
-    assert f'backbone.layer3.0.se.fc2.weight (source {key}): (1024, 32, 1, 1)' in msg
+    assert f'backbone.layer3.0.attn.fc2.weight (source {key}): (1024, 32, 1, 1)' in msg
     assert 'ours (1024, 64, 1, 1)' in msg
 
 

@@ -23,8 +23,8 @@ DOC = os.path.join(REPO_ROOT, 'docs', 'mmdet_mmseg.md')
 SIZE = 64  # input images are SIZE x SIZE
 WIDTH = 8  # base_channels of the shrunk backbones: stage outputs 32, 64, 128, 256 (depth 50)
 NECK = 16  # channels of the shrunk necks and heads
-# the attention zoo (issue 15): each module as an mmcv plugin after conv3 of stages 2-4
-ZOO = ATTENTION_LAYERS[1:]
+# each built-in slot module but SE as an mmcv plugin after conv3 of stages 2-4
+ZOO = tuple(name for name in ATTENTION_LAYERS if name != 'SELayer')
 
 
 def configs(codebase: str) -> list:

@@ -1,16 +1,19 @@
 """The models every semantic test runs on: each attention module, alone, in a block, in a backbone.
 
-Add an attention module's config to ``ATTENTION`` and it is tested as a layer, in a
-bottleneck (every slot position for ``'se'``, the standard one for the others) and in
-a small SE-ResNet, by ``tests/models/test_semantics.py``, against its reference twin:
+Every built-in slot module (``ATTENTION_LAYERS``, derived from the registry) is
+tested with its default config, as a layer, in a bottleneck (every slot position for
+``SELayer``, the standard one for the others) and in a small SE-ResNet, by
+``tests/models/test_semantics.py``, against its reference twin:
 
-* a module with an entry in ``FORMULAS`` (every module without an
-  ``impl='reference'``, and any other): the same module whose ``forward`` is that
-  entry, the paper's formula written out plainly here. A formula calls the module's
-  submodules in the order the module does, so that hooks fire alike;
-* otherwise, a module with an ``impl`` argument (a fused fast path): the same
-  module with ``impl='reference'`` (its textbook ops). (A module with both gets
-  both, so that a block calls it plainly, running the formula.)
+* the same module with ``impl='reference'`` (the plain composition in a block, the
+  module's textbook ops);
+* and, for a module with an entry in ``FORMULAS``, whose ``forward`` is that entry,
+  the paper's formula written out plainly here. A formula calls the module's
+  submodules in the order the module does, so that hooks fire alike.
+
+``STRONGER`` (optional) gives a module arguments that make its tiny-size test
+stronger; ``VARIANTS`` adds configs beside the defaults (other squeezes, variants,
+implementation modes).
 """
 
 from __future__ import annotations
@@ -39,32 +42,40 @@ from se_plugin.models import (
     SKNet,
     SRMLayer,
 )
+from se_plugin.models.layers import ATTENTION_LAYERS
 from se_plugin.registry import MODELS
 
-# shape-keeping attention modules of the slot (in_channels filled in by the block)
-ATTENTION = {
-    'se': dict(type='se_plugin.SELayer', ratio=4, divisor=1),
-    'se-max': dict(type='se_plugin.SELayer', ratio=4, divisor=1, squeeze='max'),
-    'se-avgmax': dict(type='se_plugin.SELayer', ratio=4, divisor=1, squeeze='avgmax'),
-    'se-prelu-hsigmoid': dict(
+# arguments that make a test at 16 channels stronger: a wider hidden layer, no
+# zero-initialised (identity) transform
+STRONGER = {
+    'SELayer': dict(ratio=4, divisor=1),
+    'CBAM': dict(ratio=4),
+    'GatherExcite': dict(ratio=4),  # theta-plus, extent 8
+    'GlobalContext': dict(ratio=1 / 4, zero_init_last=False),
+}
+VARIANTS = {
+    'SELayer-max': dict(type='se_plugin.SELayer', ratio=4, divisor=1, squeeze='max'),
+    'SELayer-avgmax': dict(type='se_plugin.SELayer', ratio=4, divisor=1, squeeze='avgmax'),
+    'SELayer-prelu-hsigmoid': dict(
         type='se_plugin.SELayer',
         ratio=4,
         divisor=1,
         act_cfg=(dict(type='PReLU'), dict(type='HSigmoid')),
     ),
-    'eca': dict(type='se_plugin.ECALayer'),
-    'ese': dict(type='se_plugin.EffectiveSELayer'),
-    'cbam': dict(type='se_plugin.CBAM', ratio=4),
-    'simam': dict(type='se_plugin.SimAM'),
-    'ge': dict(type='se_plugin.GatherExcite', ratio=4),  # theta-plus, extent 8
-    'ge-theta-minus': dict(type='se_plugin.GatherExcite', variant='theta-minus', extent=2),
-    'gc': dict(type='se_plugin.GlobalContext', ratio=1 / 4, zero_init_last=False),
-    'gc-scale': dict(
+    'SELayer-recompute': dict(type='se_plugin.SELayer', ratio=4, divisor=1, impl='recompute'),
+    'SimAM-fused': dict(type='se_plugin.SimAM', impl='fused'),
+    'GatherExcite-theta-minus': dict(
+        type='se_plugin.GatherExcite', variant='theta-minus', extent=2
+    ),
+    'GlobalContext-scale': dict(
         type='se_plugin.GlobalContext', ratio=1 / 4, fusion='scale', zero_init_last=False
     ),
-    'coord': dict(type='se_plugin.CoordAttention'),
-    'srm': dict(type='se_plugin.SRMLayer'),
 }
+# the shape-keeping attention modules of the slot (in_channels filled in by the block)
+ATTENTION = {
+    name: dict(type=f'se_plugin.{name}', **STRONGER.get(name, {})) for name in ATTENTION_LAYERS
+}
+ATTENTION.update(VARIANTS)
 
 
 def _eca(m: ECALayer, x: torch.Tensor) -> torch.Tensor:
@@ -133,7 +144,7 @@ def _srm(m: SRMLayer, x: torch.Tensor) -> torch.Tensor:
     return x * m.gate(m.bn(z[:, :, None, None])).to(x.dtype)  # the gate in x's dtype
 
 
-# the reference twins of modules without an impl='reference' (module, x) -> output
+# the paper's formulas: reference twins beside impl='reference' (module, x) -> output
 FORMULAS = {ECALayer: _eca, EffectiveSELayer: _effective_se, CBAM: _cbam, SimAM: _simam}
 FORMULAS.update(
     {
@@ -156,10 +167,10 @@ class Case(NamedTuple):
     with_cp: bool  # whether the model takes a with_cp argument
 
 
-def _bottleneck(se_cfg, position, **kwargs):
+def _bottleneck(attn_cfg, position, **kwargs):
     downsample = nn.Sequential(nn.Conv2d(16, 32, 1, bias=False), nn.BatchNorm2d(32))
     return SEBottleneck(
-        16, 32, se_cfg=se_cfg, se_position=position, downsample=downsample, **kwargs
+        16, 32, attn_cfg=attn_cfg, attn_position=position, downsample=downsample, **kwargs
     )
 
 
@@ -180,31 +191,41 @@ def _cases() -> dict:
         cases[f'layer:{name}'] = Case(
             lambda cfg=cfg: MODELS.build(dict(cfg, in_channels=16)), (3, 16, 5, 6), False
         )
-        positions = POSITIONS if name == 'se' else ('standard',)
+        positions = POSITIONS if name == 'SELayer' else ('standard',)
         for position in positions:
             cases[f'bottleneck:{name}:{position}'] = Case(
                 lambda cfg=cfg, p=position, **kw: _bottleneck(cfg, p, **kw), (3, 16, 6, 5), True
             )
         cases[f'se_resnet18:{name}'] = Case(
-            lambda cfg=cfg, **kw: SEResNet(18, se_cfg=cfg, **TINY_RESNET, **kw), (2, 3, 10, 9), True
+            lambda cfg=cfg, **kw: SEResNet(18, attn_cfg=cfg, **TINY_RESNET, **kw),
+            (2, 3, 10, 9),
+            True,
         )
-    se = ATTENTION['se']
+    se, cbam = ATTENTION['SELayer'], ATTENTION['CBAM']
     cases.update(
         {
             'layer:sk': Case(lambda: _sk(), (3, 16, 6, 6), False),
             'layer:sk-stride2': Case(lambda: _sk(stride=2, num_paths=3), (3, 16, 7, 7), False),
             'layer:sk-sum': Case(lambda: _sk(select='sum'), (3, 16, 6, 6), False),
-            'basic:se': Case(
-                lambda **kw: SEBasicBlock(16, 16, se_cfg=se, **kw), (3, 16, 6, 5), True
+            'basic:SELayer': Case(
+                lambda **kw: SEBasicBlock(16, 16, attn_cfg=se, **kw), (3, 16, 6, 5), True
             ),
-            'bottleneck:se:drop-path': Case(
+            'basic:CBAM': Case(
+                lambda **kw: SEBasicBlock(16, 16, attn_cfg=cbam, **kw), (3, 16, 6, 5), True
+            ),
+            'bottleneck:SELayer:drop-path': Case(
                 lambda **kw: _bottleneck(se, 'standard', drop_path_rate=0.5, **kw),
                 (3, 16, 6, 5),
                 True,
             ),
-            'skblock:se': Case(
+            'bottleneck:CBAM:drop-path': Case(
+                lambda **kw: _bottleneck(cbam, 'standard', drop_path_rate=0.5, **kw),
+                (3, 16, 6, 5),
+                True,
+            ),
+            'skblock:SELayer': Case(
                 lambda **kw: SKBlock(
-                    32, 32, groups=2, base_channels=8, min_channels=4, se_cfg=se, **kw
+                    32, 32, groups=2, base_channels=8, min_channels=4, attn_cfg=se, **kw
                 ),
                 (3, 32, 6, 6),
                 True,
@@ -239,7 +260,7 @@ def _densenet():
 
     arch = dict(growth_rate=4, depths=[2, 2], init_channels=8)
     return SEDenseNet(
-        arch=arch, se_cfg=dict(type='se_plugin.SELayer', ratio=4, divisor=1), out_indices=(0, 1)
+        arch=arch, attn_cfg=dict(type='se_plugin.SELayer', ratio=4, divisor=1), out_indices=(0, 1)
     )
 
 
@@ -274,7 +295,7 @@ def build(name: str, dtype=torch.float64, **kwargs) -> tuple:
 def as_reference(model: nn.Module) -> nn.Module:
     """``model`` with each attention module replaced by its reference twin (in place)."""
     for m in model.modules():
-        if type(m) in FORMULAS:  # also for a module with a fused path (SimAM, ECA, eSE)
+        if type(m) in FORMULAS:
             m.forward = types.MethodType(FORMULAS[type(m)], m)
         if hasattr(m, 'impl'):  # (a block then calls the module plainly, its twin's forward)
             m.impl = 'reference'

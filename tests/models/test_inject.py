@@ -14,8 +14,8 @@ from se_plugin.models.layers import ATTENTION_LAYERS
 from se_plugin.registry import MODELS
 
 SE = dict(type='se_plugin.SELayer', ratio=4)
-# the attention zoo (issue 15): every registered module at its defaults
-ZOO = ATTENTION_LAYERS[1:]
+# every built-in slot module but SE (tested on its own here) at its defaults
+ZOO = tuple(name for name in ATTENTION_LAYERS if name != 'SELayer')
 
 
 def small_resnet(depth=18, **kwargs):
@@ -91,7 +91,7 @@ def test_every_module_injects_and_trains(name):
 def test_injected_resnet18_equals_se_resnet18():
     """SE after each basic block's bn2 is SE-ResNet's 'standard' position: same function."""
     torch.manual_seed(0)
-    ours = SEResNet(18, se_cfg=SE, out_indices=(3,)).eval()
+    ours = SEResNet(18, attn_cfg=SE, out_indices=(3,)).eval()
     injected = MODELS.build(
         dict(
             type='se_plugin.AttentionInjected',
@@ -103,8 +103,8 @@ def test_injected_resnet18_equals_se_resnet18():
     assert type(injected) is ResNet
     state = {}
     for key, value in ours.state_dict().items():
-        if '.se.' in key:
-            block, param = key.split('.se.')
+        if '.attn.' in key:
+            block, param = key.split('.attn.')
             key = f'{INJECTED}.{block.replace(".", "_")}_bn2.{param}'
         state[key] = value
     injected.load_state_dict(state, strict=True)

@@ -2,9 +2,9 @@
 forward-mode AD, empty batches, tracing and export, autocast.
 
 Runs over every case of :mod:`tests.models.semantics` (each attention module as a
-layer, in a bottleneck, in backbones), comparing the default model with its
-reference twin: ``impl='reference'`` for modules with a fused path, the paper's
-formula (``FORMULAS``) for the others.
+layer, in a bottleneck, in backbones), comparing the default model (fused Functions,
+or the norm and module recomputed in the backward) with its reference twin:
+``impl='reference'``, and the paper's formula (``FORMULAS``) where there is one.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ from se_plugin.models import (
     SRMLayer,
 )
 from se_plugin.models.backbones.blocks import AttentionSlotMixin
+from se_plugin.models.layers import ATTENTION_LAYERS, AttentionModule, recompute
 from se_plugin.models.layers.fused import FusedNormSqueezeScale, FusedSqueezeScale
+from se_plugin.registry import MODELS
 from tests.models.semantics import ATTENTION, CASES, FORMULAS, build, flat
 
 NAMES = sorted(CASES)
@@ -44,8 +46,7 @@ def test_every_attention_module_has_a_reference_twin(name):
     if type(model) in FORMULAS:
         assert reference.forward.__func__ is FORMULAS[type(model)]
         assert 'forward' not in vars(model)
-    if hasattr(model, 'impl') or type(model) not in FORMULAS:
-        assert model.impl != 'reference' and reference.impl == 'reference'
+    assert model.impl != 'reference' and reference.impl == 'reference'
 
 
 def step(model, x, train=True, create_graph=False):
@@ -117,7 +118,7 @@ def test_one_hook_on_the_last_norm_or_the_attention_fires(name, where):
     seen, results = [], []
     for net in (reference, model):
         log = []
-        target = net.last_norm if where == 'norm' else net.se
+        target = net.last_norm if where == 'norm' else net.attn
         target.register_forward_hook(lambda m, a, out, log=log: log.append(out.detach().clone()))
         results.append(step(net, x))
         seen.append(log)
@@ -179,7 +180,10 @@ GRADGRAD = {
     'se': lambda: SELayer(4, ratio=2, divisor=1),
     'se-max': lambda: SELayer(4, ratio=2, divisor=1, squeeze='max'),
     'sk': lambda: SKConv(4, 4, groups=2, min_channels=2),
-    'basic': lambda: SEBasicBlock(4, 4, se_cfg=dict(type='se_plugin.SELayer', ratio=2, divisor=1)),
+    'basic': lambda: SEBasicBlock(
+        4, 4, attn_cfg=dict(type='se_plugin.SELayer', ratio=2, divisor=1)
+    ),
+    'basic-cbam': lambda: SEBasicBlock(4, 4, attn_cfg=dict(type='se_plugin.CBAM', ratio=2)),
     'eca': lambda: ECALayer(4, kernel_size=3),
     'ese': lambda: EffectiveSELayer(4, act_cfg=dict(type='Sigmoid')),  # hsigmoid'' is 0
     'cbam': lambda: CBAM(4, ratio=2),
@@ -191,6 +195,12 @@ GRADGRAD = {
     'coord': lambda: CoordAttention(4, min_channels=2),
     'srm': lambda: _srm_with_weights(4),
 }
+
+
+def test_gradgradcheck_covers_every_attention_module():
+    """A module added to the slot needs a tiny GRADGRAD entry (in_channels=4)."""
+    covered = {type(GRADGRAD[name]()).__name__ for name in GRADGRAD}
+    assert set(ATTENTION_LAYERS) <= covered
 
 
 @pytest.mark.parametrize('train', [True, False], ids=['train', 'eval'])
@@ -278,8 +288,9 @@ def test_trace_sees_the_plain_graph(name):
         torch.testing.assert_close(flat(traced(x2)), flat(reference(x2)))
 
 
-EXPORT_NAMES = ['layer:se', 'layer:sk-stride2', 'bottleneck:se:standard', 'se_resnet18:se']
-EXPORT_NAMES += ['sknet26', *(f'layer:{n}' for n in ATTENTION if not n.startswith('se'))]
+EXPORT_NAMES = ['layer:SELayer', 'layer:sk-stride2', 'bottleneck:SELayer:standard']
+EXPORT_NAMES += ['se_resnet18:SELayer', 'bottleneck:CBAM:standard', 'sknet26']
+EXPORT_NAMES += [f'layer:{n}' for n in ATTENTION if not n.startswith('SELayer')]
 
 
 @pytest.mark.parametrize('name', EXPORT_NAMES)
@@ -323,7 +334,7 @@ def test_autocast_bf16_is_as_accurate_as_the_reference(name, train):
         torch.testing.assert_close(runs[0][0], runs[1][0], rtol=0.05, atol=0.05)
 
 
-@pytest.mark.parametrize('name', ['bottleneck:se:standard', 'basic:se', 'se_resnet50'])
+@pytest.mark.parametrize('name', ['bottleneck:SELayer:standard', 'basic:SELayer', 'se_resnet50'])
 def test_the_norm_fold_runs_under_autocast(name, monkeypatch):
     model = build(name, dtype=torch.float32)[0]
     calls = []
@@ -357,7 +368,7 @@ def test_fp16_squeeze_of_large_activations_is_finite(op, shape):
 
 def test_fused_functions_are_used_by_default(monkeypatch):
     """The control: the semantic tests above compare two different paths."""
-    model, _, x = build('layer:se')
+    model, _, x = build('layer:SELayer')
     calls = []
     apply = FusedSqueezeScale.apply
     monkeypatch.setattr(FusedSqueezeScale, 'apply', lambda *a: calls.append(1) or apply(*a))
@@ -369,7 +380,7 @@ def test_fused_functions_are_used_by_default(monkeypatch):
     assert not calls  # a hook on the layer: the plain ops
 
 
-@pytest.mark.parametrize('name', ['eca', 'ese'])
+@pytest.mark.parametrize('name', ['ECALayer', 'EffectiveSELayer'])
 @pytest.mark.parametrize('case', ['layer:{}', 'bottleneck:{}:standard'])
 def test_se_functions_run_ecas_and_eses_by_default(case, name, monkeypatch):
     """The control: ECA and eSE take SE's fused Functions (in a block, the norm fold)."""
@@ -382,7 +393,10 @@ def test_se_functions_run_ecas_and_eses_by_default(case, name, monkeypatch):
     assert calls
 
 
-@pytest.mark.parametrize('name', ['layer:simam', 'bottleneck:simam:standard', 'se_resnet18:simam'])
+@pytest.mark.parametrize(
+    'name',
+    ['layer:SimAM', 'bottleneck:SimAM:standard', 'se_resnet18:SimAM', 'layer:SimAM-fused'],
+)
 def test_fused_simam_is_used_by_default(name, monkeypatch):
     """The control for SimAM: its fused Function runs in training, not where it may not."""
     from se_plugin.models.layers.fused.simam import FusedSimAM
@@ -398,3 +412,48 @@ def test_fused_simam_is_used_by_default(name, monkeypatch):
         model(x)
     torch.jit.trace(model, x, check_trace=False)
     assert not calls
+
+
+RECOMPUTED = [name for name in ATTENTION_LAYERS if MODELS.get(name)(16).impl == 'recompute']
+
+
+RECOMPUTE_CASES = [f'bottleneck:{name}:standard' for name in RECOMPUTED]
+RECOMPUTE_CASES += ['basic:CBAM', 'bottleneck:CBAM:drop-path', 'se_resnet18:CBAM']
+RECOMPUTE_CASES += ['bottleneck:SELayer-recompute:standard']
+
+
+@pytest.mark.parametrize('name', RECOMPUTE_CASES)
+def test_recompute_runs_by_default(name, monkeypatch):
+    """The control: a block recomputes its last norm and such a module in the backward,
+    not without a gradient to record, while tracing or with a hook on the module."""
+    assert 'bottleneck:CBAM:standard' in RECOMPUTE_CASES
+    model, _, x = build(name)
+    calls = []
+    run = recompute.checkpoint
+    monkeypatch.setattr(recompute, 'checkpoint', lambda *a, **k: calls.append(1) or run(*a, **k))
+    step(model, x)
+    assert calls
+    calls.clear()
+    with torch.no_grad():
+        model(x)
+    torch.jit.trace(model, x, check_trace=False)
+    for m in model.modules():
+        if isinstance(m, AttentionModule):
+            m.register_forward_hook(lambda *args: None)
+    step(model, x)
+    assert not calls
+
+
+@pytest.mark.parametrize('with_cp', [False, True], ids=['recompute', 'with_cp'])
+def test_the_module_is_recomputed_once(with_cp, monkeypatch):
+    """The slot's recomputation and a block's own checkpoint never recompute twice."""
+    model, _, x = build('bottleneck:CBAM:standard', with_cp=with_cp)
+    forwards, checkpoints = [], []
+    forward, run = CBAM.forward, recompute.checkpoint
+    monkeypatch.setattr(CBAM, 'forward', lambda self, x: forwards.append(1) or forward(self, x))
+    monkeypatch.setattr(
+        recompute, 'checkpoint', lambda *a, **k: checkpoints.append(1) or run(*a, **k)
+    )
+    step(model, x)
+    assert len(forwards) == 2  # the forward and one recomputation
+    assert len(checkpoints) == (0 if with_cp else 1)

@@ -74,7 +74,7 @@ def test_aggregate_markdown_and_plot(tmp_path):
 
 def test_write_outputs_of_string_values(tmp_path):
     """Type names as values: cells without quotes, a categorical plot, no temp files left."""
-    axes = parse_sweeps(['model.backbone.se_cfg.type=se_plugin.SELayer,SELayer'])
+    axes = parse_sweeps(['model.backbone.attn_cfg.type=se_plugin.SELayer,SELayer'])
     points = grid(axes)
     runs = [Run(p, 0, str(tmp_path / p.name / 'seed0'), {}) for p in points]
     complexity = {p.name: (1000, None) for p in points}

@@ -17,29 +17,29 @@ from se_plugin.sweep import (
     'spec, key, values',
     [
         (
-            'model.backbone.se_cfg.ratio=2,4,8,16,32',
-            'model.backbone.se_cfg.ratio',
+            'model.backbone.attn_cfg.ratio=2,4,8,16,32',
+            'model.backbone.attn_cfg.ratio',
             (2, 4, 8, 16, 32),
         ),
         (
-            'model.backbone.se_position=standard,post',
-            'model.backbone.se_position',
+            'model.backbone.attn_position=standard,post',
+            'model.backbone.attn_position',
             ('standard', 'post'),
         ),
         (
-            'model.backbone.se_stages=(False,True,True,True),(True,True,True,True)',
-            'model.backbone.se_stages',
+            'model.backbone.attn_stages=(False,True,True,True),(True,True,True,True)',
+            'model.backbone.attn_stages',
             ((False, True, True, True), (True, True, True, True)),
         ),
         ('optim_wrapper.optimizer.lr=0.1,1e-2', 'optim_wrapper.optimizer.lr', (0.1, 0.01)),
-        ('model.backbone.se_cfg=None', 'model.backbone.se_cfg', (None,)),
+        ('model.backbone.attn_cfg=None', 'model.backbone.attn_cfg', (None,)),
         ('a.b=[1,2],[3]', 'a.b', ([1, 2], [3])),
         ('a.b=\'None\',"x,y"', 'a.b', ('None', 'x,y')),
         ('train_cfg.max_epochs=3', 'train_cfg.max_epochs', (3,)),
         # attention types: dotted type names stay strings, None is None
         (
-            'model.backbone.se_cfg.type=se_plugin.SELayer,SELayer,None',
-            'model.backbone.se_cfg.type',
+            'model.backbone.attn_cfg.type=se_plugin.SELayer,SELayer,None',
+            'model.backbone.attn_cfg.type',
             ('se_plugin.SELayer', 'SELayer', None),
         ),
     ],
@@ -54,15 +54,15 @@ def test_parse_sweep(spec, key, values):
 @pytest.mark.parametrize(
     'spec, needle',
     [
-        ('model.backbone.se_cfg.ratio', 'expected KEY=V1,V2'),
-        ('model.backbone.se_cfg.ratio=', 'no values'),
-        ('model.backbone.se_cfg.ratio=  ', 'no values'),
-        ('model.backbone.se_cfg.ratio=2,,4', 'empty value'),
-        ('model.backbone.se_cfg.ratio=2,', 'empty value'),
+        ('model.backbone.attn_cfg.ratio', 'expected KEY=V1,V2'),
+        ('model.backbone.attn_cfg.ratio=', 'no values'),
+        ('model.backbone.attn_cfg.ratio=  ', 'no values'),
+        ('model.backbone.attn_cfg.ratio=2,,4', 'empty value'),
+        ('model.backbone.attn_cfg.ratio=2,', 'empty value'),
         ('=2,4', 'not a dotted config key'),
         ('model..ratio=2', 'not a dotted config key'),
-        ('model.backbone.se_stages=(True,False', 'unclosed'),
-        ('model.backbone.se_stages=True,False)', 'unbalanced'),
+        ('model.backbone.attn_stages=(True,False', 'unclosed'),
+        ('model.backbone.attn_stages=True,False)', 'unbalanced'),
         ("a.b='x", 'unclosed quote'),
     ],
 )
@@ -79,25 +79,25 @@ def test_split_and_values():
 
 
 def test_axes_labels_and_overlaps():
-    axes = parse_sweeps(['model.backbone.se_cfg.ratio=2', 'model.head.ratio=1'])
-    assert [a.label for a in axes] == ['se_cfg.ratio', 'head.ratio']
-    axes = parse_sweeps(['model.backbone.se_cfg.ratio=2', 'model.backbone.se_position=post'])
-    assert [a.label for a in axes] == ['ratio', 'se_position']
+    axes = parse_sweeps(['model.backbone.attn_cfg.ratio=2', 'model.head.ratio=1'])
+    assert [a.label for a in axes] == ['attn_cfg.ratio', 'head.ratio']
+    axes = parse_sweeps(['model.backbone.attn_cfg.ratio=2', 'model.backbone.attn_position=post'])
+    assert [a.label for a in axes] == ['ratio', 'attn_position']
     with pytest.raises(SweepError, match='overlaps'):
-        parse_sweeps(['model.backbone.se_cfg.ratio=2', 'model.backbone.se_cfg.ratio=4'])
+        parse_sweeps(['model.backbone.attn_cfg.ratio=2', 'model.backbone.attn_cfg.ratio=4'])
     with pytest.raises(SweepError, match='overlaps'):
-        parse_sweeps(['model.backbone.se_cfg=None', 'model.backbone.se_cfg.ratio=4'])
+        parse_sweeps(['model.backbone.attn_cfg=None', 'model.backbone.attn_cfg.ratio=4'])
 
 
 def test_grid_names():
-    points = grid(parse_sweeps(['m.ratio=2,4', 'm.se_stages=(False,True),(True,True)']))
+    points = grid(parse_sweeps(['m.ratio=2,4', 'm.attn_stages=(False,True),(True,True)']))
     assert [p.name for p in points] == [
-        'ratio-2_se_stages-False-True',
-        'ratio-2_se_stages-True-True',
-        'ratio-4_se_stages-False-True',
-        'ratio-4_se_stages-True-True',
+        'ratio-2_attn_stages-False-True',
+        'ratio-2_attn_stages-True-True',
+        'ratio-4_attn_stages-False-True',
+        'ratio-4_attn_stages-True-True',
     ]
-    assert points[1].options == {'m.ratio': 2, 'm.se_stages': (True, True)}
+    assert points[1].options == {'m.ratio': 2, 'm.attn_stages': (True, True)}
     assert [p.name for p in grid([])] == ['base']
     with pytest.raises(SweepError, match='given twice'):
         grid(parse_sweeps(['m.ratio=2,2']))
@@ -107,13 +107,13 @@ def test_grid_names():
 
 
 def test_grid_of_type_names():
-    axes = parse_sweeps(['model.backbone.se_cfg.type=se_plugin.SELayer,se_plugin.ECALayer'])
+    axes = parse_sweeps(['model.backbone.attn_cfg.type=se_plugin.SELayer,se_plugin.ECALayer'])
     points = grid(axes)
     assert [p.name for p in points] == ['type-se-plugin.SELayer', 'type-se-plugin.ECALayer']
     assert [p.options for p in points] == [
-        {'model.backbone.se_cfg.type': 'se_plugin.SELayer'},
-        {'model.backbone.se_cfg.type': 'se_plugin.ECALayer'},
+        {'model.backbone.attn_cfg.type': 'se_plugin.SELayer'},
+        {'model.backbone.attn_cfg.type': 'se_plugin.ECALayer'},
     ]
     # the string 'None' and the value None would share a directory
     with pytest.raises(SweepError, match="values None and 'None' give the same point name"):
-        grid(parse_sweeps(["model.backbone.se_cfg.type=None,'None'"]))
+        grid(parse_sweeps(["model.backbone.attn_cfg.type=None,'None'"]))

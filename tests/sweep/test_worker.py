@@ -14,7 +14,7 @@ from se_plugin.sweep.records import json_text
 def test_edited_config_is_noticed(tmp_path):
     config = tmp_path / 'cfg.py'
     config.write_text(f'_base_ = [{QUICKSTART!r}]\nrandomness = dict(seed=0)\n')
-    sweep = ['model.backbone.se_cfg.ratio=4']
+    sweep = ['model.backbone.attn_cfg.ratio=4']
     run = plan_sweep(str(config), sweep, work_dir=str(tmp_path / 'w')).runs[0]
     os.makedirs(run.work_dir)
     atomic_write_text(json_text(run.spec), osp.join(run.work_dir, 'point.json'))

@@ -15,11 +15,11 @@ run_tool = partial(run_script, TOOL)  # (monkeypatch, capsys, *args) -> (code, o
 @pytest.mark.parametrize(
     'sweep, needle',
     [
-        ('model.backbone.se_cfg.ratio=', '--sweep model.backbone.se_cfg.ratio: no values'),
-        ('model.backbone.se_cfg.ratio', 'expected KEY=V1,V2'),
+        ('model.backbone.attn_cfg.ratio=', '--sweep model.backbone.attn_cfg.ratio: no values'),
+        ('model.backbone.attn_cfg.ratio', 'expected KEY=V1,V2'),
         ('modle.backbone.depth=18,34', "the config has no 'modle'"),
-        ('model.backbone.se_position=standard,middle', 'se_position must be one of'),
-        ('model.backbone.se_cfg.type=se_plugin.SELayer,NoSuchLayer', "'NoSuchLayer' is not a"),
+        ('model.backbone.attn_position=standard,middle', 'attn_position must be one of'),
+        ('model.backbone.attn_cfg.type=se_plugin.SELayer,NoSuchLayer', "'NoSuchLayer' is not a"),
     ],
 )
 def test_tool_bad_specs(monkeypatch, capsys, tmp_path, sweep, needle):
@@ -37,9 +37,9 @@ def test_tool_dry_run(monkeypatch, capsys, tmp_path):
         capsys,
         QUICKSTART,
         '--sweep',
-        'model.backbone.se_stages=(False,True,True,True),(True,True,True,True)',
+        'model.backbone.attn_stages=(False,True,True,True),(True,True,True,True)',
         '--sweep',
-        'model.backbone.se_position=standard,post',
+        'model.backbone.attn_position=standard,post',
         '--max-epochs',
         '1',
         '--work-dir',
@@ -47,7 +47,7 @@ def test_tool_dry_run(monkeypatch, capsys, tmp_path):
         '--dry-run',
     )
     assert code == 0, err
-    assert 'se_stages-False-True-True-True_se_position-post/seed0' in out
+    assert 'attn_stages-False-True-True-True_attn_position-post/seed0' in out
     assert len([line for line in out.splitlines() if '/seed0:' in line]) == 4
     assert not osp.exists(tmp_path / 'w')
 
@@ -58,7 +58,7 @@ def test_tool_dry_run_over_attention_types(monkeypatch, capsys, tmp_path):
         capsys,
         QUICKSTART,
         '--sweep',
-        'model.backbone.se_cfg.type=se_plugin.SELayer,SELayer',
+        'model.backbone.attn_cfg.type=se_plugin.SELayer,SELayer',
         '--seeds',
         '0',
         '1',
@@ -81,7 +81,7 @@ def test_tool_dry_run_over_attention_types(monkeypatch, capsys, tmp_path):
     'option, needle',
     [
         ('model.backbone.depth', 'expected KEY=VALUE'),
-        ('model.backbone.se_stages=(True,False', 'unclosed'),
+        ('model.backbone.attn_stages=(True,False', 'unclosed'),
     ],
 )
 def test_tool_bad_cfg_options(monkeypatch, capsys, tmp_path, option, needle):
@@ -114,7 +114,7 @@ def test_tool_sweeps_a_type_name(monkeypatch, capsys, tmp_path):
         capsys,
         QUICKSTART,
         '--sweep',
-        'model.backbone.se_cfg.type=se_plugin.SELayer',
+        'model.backbone.attn_cfg.type=se_plugin.SELayer',
         '--max-epochs',
         '1',
         '--cfg-options',
@@ -126,5 +126,5 @@ def test_tool_sweeps_a_type_name(monkeypatch, capsys, tmp_path):
     assert '[1/1] type-se-plugin.SELayer/seed0: accuracy/top1 ' in out
     assert '| type-se-plugin.SELayer | se_plugin.SELayer |' in out  # results.md, printed
     result = json.loads((work / 'type-se-plugin.SELayer' / 'seed0' / 'result.json').read_text())
-    assert result['spec']['options']['model.backbone.se_cfg.type'] == 'se_plugin.SELayer'
+    assert result['spec']['options']['model.backbone.attn_cfg.type'] == 'se_plugin.SELayer'
     assert result['checkpoint'].endswith('epoch_1.pth')

@@ -318,25 +318,25 @@ CASES = [
     (
         'ratio_zero',
         'train.py',
-        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.se_cfg.ratio=0'],
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.attn_cfg.ratio=0'],
         'ratio must be > 0',
     ),
     (
         'ratio_negative',
         'train.py',
-        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.se_cfg.ratio=-4'],
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.attn_cfg.ratio=-4'],
         'ratio must be > 0',
     ),
     (
         'ratio_string',
         'train.py',
-        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.se_cfg.ratio=abc'],
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.attn_cfg.ratio=abc'],
         'ratio must be a number',
     ),
     (
         'ratio_too_large',
         'train.py',
-        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.se_cfg.squeeze_channels=999'],
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.attn_cfg.squeeze_channels=999'],
         'squeeze width',
     ),
     (
@@ -348,37 +348,37 @@ CASES = [
     (
         'se_position_unknown',
         'train.py',
-        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.se_position=middle'],
-        'se_position',
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.attn_position=middle'],
+        'attn_position',
     ),
     (
         'se_stages_short',
         'train.py',
-        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.se_stages=[True,False]'],
-        'se_stages',
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.attn_stages=[True,False]'],
+        'attn_stages',
     ),
     (
         'se_stages_ints',
         'train.py',
-        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.se_stages=[1,0,1,1]'],
-        'se_stages',
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.attn_stages=[1,0,1,1]'],
+        'attn_stages',
     ),
     (
         'se_type_unknown',
         'train.py',
-        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.se_cfg.type=SELayr'],
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.attn_cfg.type=SELayr'],
         'SELayr',
     ),
     (
         'se_act_not_dict',
         'train.py',
-        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.se_cfg.act_cfg=Softmax'],
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.attn_cfg.act_cfg=Softmax'],
         'act_cfg must be',
     ),
     (
         'se_squeeze_unknown',
         'train.py',
-        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.se_cfg.squeeze=median'],
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.attn_cfg.squeeze=median'],
         'squeeze must be one of',
     ),
     (
@@ -671,13 +671,13 @@ CASES = [
     (
         'se_stages_unbalanced',
         'train.py',
-        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.se_stages=(True,True'],
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.attn_stages=(True,True'],
         "unbalanced brackets (missing ')')",
     ),
     (
         'cfg_option_extra_bracket',
         'train.py',
-        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.se_stages=[True]]'],
+        lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.attn_stages=[True]]'],
         "unbalanced brackets (unexpected ']')",
     ),
     (

@@ -89,7 +89,7 @@ def test_missing_keys(monkeypatch, capsys, mm_r50, tmp_path):
     code, _, err = run_tool(
         monkeypatch, capsys, src, tmp_path / 'o.pth', '--from', 'mmpretrain', '--arch', 'seresnet50'
     )
-    assert_user_error(code, err, '1 missing key(s): backbone.layer4.2.se.fc2.bias')
+    assert_user_error(code, err, '1 missing key(s): backbone.layer4.2.attn.fc2.bias')
     assert 'ConversionError' in err
 
 
@@ -186,7 +186,7 @@ def test_finetune_recipe_one_iteration(converted_r50, tmp_path, how):
     # the converted backbone was loaded (one tiny warm-up step moves it by far less
     # than a fresh init would differ), and the head is a new 10-class one
     converted = load_checkpoint_file(converted_r50)['state_dict']
-    for key in ('conv1.weight', 'layer4.2.se.fc2.weight', 'layer3.5.conv2.weight'):
+    for key in ('conv1.weight', 'layer4.2.attn.fc2.weight', 'layer3.5.conv2.weight'):
         diff = (model.backbone.state_dict()[key] - converted['backbone.' + key]).abs().max()
         assert diff < 1e-2, (key, diff)
     assert model.head.fc.weight.shape == (10, 2048)

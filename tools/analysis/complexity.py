@@ -29,7 +29,7 @@ def parse_args():
         '--cfg-options',
         nargs='+',
         action=CfgOptionsAction,
-        help='override config entries of every config, e.g. model.backbone.se_cfg.ratio=8',
+        help='override config entries of every config, e.g. model.backbone.attn_cfg.ratio=8',
     )
     parser.add_argument('--out', metavar='FILE.md', help='also write the table (and command) here')
     parser.add_argument(

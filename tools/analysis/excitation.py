@@ -23,7 +23,7 @@ def parse_args():
         '--layers',
         nargs='+',
         metavar='NAME',
-        help='SE modules by name (exact, dotted suffix like layer4.1.se, or glob); default: '
+        help='SE modules by name (exact, dotted suffix like layer4.1.attn, or glob); default: '
         'the last SE layer of the first, middle and last stage',
     )
     parser.add_argument(

@@ -4,14 +4,14 @@ model = dict(
     backbone=dict(
         type='se_plugin.SEResNet',
         depth=50,
-        se_cfg=dict(
+        attn_cfg=dict(
             type='se_plugin.SELayer',
             ratio=16,
             squeeze='avg',
             act_cfg=(dict(type='ReLU'), dict(type='Sigmoid')),
         ),
-        se_position='standard',
-        se_stages=(True, True, True, True),
+        attn_position='standard',
+        attn_stages=(True, True, True, True),
         out_indices=(3,),
     ),
     neck=dict(type='GlobalAveragePooling'),

@@ -10,7 +10,7 @@ model = dict(
         min_channels=32,
         groups=32,
         width_per_group=4,
-        se_cfg=None,
+        attn_cfg=None,
         out_indices=(3,),
     ),
     neck=dict(type='GlobalAveragePooling'),

@@ -2,4 +2,4 @@
 # CBAM in the SE slot, its channel MLP at r=4 (paper 16).
 # Reductions scale like the quick start's SE (r=4, not 16) for the narrow widths.
 _base_ = ['../se_resnet18_mnist5k.py']
-model = dict(backbone=dict(se_cfg=dict(_delete_=True, type='se_plugin.CBAM', ratio=4)))
+model = dict(backbone=dict(attn_cfg=dict(_delete_=True, type='se_plugin.CBAM', ratio=4)))

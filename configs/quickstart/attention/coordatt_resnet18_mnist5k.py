@@ -5,6 +5,6 @@
 _base_ = ['../se_resnet18_mnist5k.py']
 model = dict(
     backbone=dict(
-        se_cfg=dict(_delete_=True, type='se_plugin.CoordAttention', reduction=8, min_channels=8)
+        attn_cfg=dict(_delete_=True, type='se_plugin.CoordAttention', reduction=8, min_channels=8)
     )
 )

@@ -5,7 +5,7 @@
 _base_ = ['../se_resnet18_mnist5k.py']
 model = dict(
     backbone=dict(
-        se_cfg=dict(
+        attn_cfg=dict(
             _delete_=True, type='se_plugin.GatherExcite', variant='theta-plus', extent=8, ratio=4
         )
     )

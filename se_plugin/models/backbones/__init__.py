@@ -1,11 +1,11 @@
-from .blocks import SE_POSITIONS, AttentionSlotMixin, SEBasicBlock, SEBottleneck
+from .blocks import ATTN_POSITIONS, AttentionSlotMixin, SEBasicBlock, SEBottleneck
 from .se_densenet import SEDenseNet
 from .se_resnet import SEResNet
 from .se_resnext import SEResNeXt
 from .sknet import SKBlock, SKNet
 
 __all__ = [
-    'SE_POSITIONS',
+    'ATTN_POSITIONS',
     'AttentionSlotMixin',
     'SEBasicBlock',
     'SEBottleneck',

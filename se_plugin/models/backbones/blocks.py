@@ -2,9 +2,8 @@
 
 The residual logic (shortcut, drop path, gradient checkpointing, final
 activation) lives once, in :class:`AttentionSlotMixin.forward`. The blocks only
-describe their residual branch; the attention module built from ``se_cfg`` is
-applied by :meth:`AttentionSlotMixin._attend` at exactly one of the positions
-of SENet Tables 14-15:
+describe their residual branch; the attention module built from ``attn_cfg``
+sits at exactly one of the positions of SENet Tables 14-15:
 
 ============== ===============================================================
 position       where the attention module sits
@@ -18,27 +17,26 @@ position       where the attention module sits
 ============== ===============================================================
 
 Any registered module that keeps the shape of its ``in_channels``-channel input
-fits the slot (``SELayer``, or your own).
-
-Speed path: at ``standard`` with no drop path, the block asks the module
-once, when it is built, how it takes the branch (its ``fusion_with(norm)``
-method; modules without one are called plainly). ``'norm'`` (the fused
-``SELayer``): the block calls ``se.forward_after_norm(z, last_norm, identity)``
-with the branch before its last norm, which returns
-``se(last_norm(z)) + identity`` with the norm folded in where that keeps the
-module semantics (see :mod:`se_plugin.models.layers.fused`).
+fits the slot (``SELayer``, or your own). At ``standard`` the block hands the
+module its branch before the last norm, through
+:func:`~se_plugin.models.layers.attend_after_norm` (the slot's contract,
+:mod:`se_plugin.models.layers.base`): ``module(last_norm(z)) + shortcut``, which
+an :class:`~se_plugin.models.layers.AttentionModule` may compute with the norm
+folded into a fused Function or recomputed in the backward.
 
 Gradient checkpointing (``with_cp=True``) recomputes the block's forward once
-in the backward; the recomputation leaves the batch-norm running statistics
-as the forward left them, so they match ``with_cp=False``.
+in the backward (the slot module then does not recompute on its own); the
+recomputation leaves the batch-norm running statistics as the forward left
+them, so they match ``with_cp=False``.
+
+The slot's module is the ``attn`` attribute; checkpoints whose keys name it
+``se`` (``layer1.0.se.fc1.weight``) load as they are.
 """
 
 from __future__ import annotations
 
-import contextlib
 from typing import Optional
 
-import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_activation_layer, build_conv_layer, build_norm_layer
@@ -48,7 +46,6 @@ from mmpretrain.models.backbones.resnet import BasicBlock as _BasicBlock
 from mmpretrain.models.backbones.resnet import eps
 from mmpretrain.models.backbones.resnext import Bottleneck as _GroupedBottleneck
 from torch import Tensor
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from se_plugin.checks import (
     check_choice,
@@ -57,9 +54,13 @@ from se_plugin.checks import (
     check_int,
     check_registered,
 )
+from se_plugin.models.layers import attend_after_norm
+from se_plugin.models.layers.recompute import block_checkpoint_contexts
 from se_plugin.registry import MODELS
 
-SE_POSITIONS = ('standard', 'pre', 'post', 'identity', 'after_conv2')
+from .base import accepts_se_names
+
+ATTN_POSITIONS = ('standard', 'pre', 'post', 'identity', 'after_conv2')
 
 
 def check_block_args(in_channels, out_channels, kwargs: dict, expansion: int) -> None:
@@ -84,26 +85,11 @@ def check_block_args(in_channels, out_channels, kwargs: dict, expansion: int) ->
         )
 
 
-@contextlib.contextmanager
-def running_statistics_kept(module: nn.Module):
-    """Restore the batch-norm buffers of ``module`` on exit (a checkpoint's recomputation).
-
-    The recomputed forward would update the running statistics a second time.
-    """
-    buffers = [
-        buf
-        for norm in module.modules()
-        if isinstance(norm, _BatchNorm)
-        for buf in (norm.running_mean, norm.running_var, norm.num_batches_tracked)
-        if buf is not None
-    ]
-    saved = [buf.clone() for buf in buffers]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for buf, value in zip(buffers, saved):
-                buf.copy_(value)
+def _load_se_keys(module, state_dict, prefix, *args) -> None:
+    """Load-state-dict pre-hook: a checkpoint's ``<block>.se.*`` keys are ``<block>.attn.*``."""
+    old = prefix + 'se.'
+    for key in [k for k in state_dict if k.startswith(old)]:
+        state_dict[prefix + 'attn.' + key[len(old) :]] = state_dict.pop(key)
 
 
 class AttentionSlotMixin:
@@ -114,46 +100,37 @@ class AttentionSlotMixin:
     :meth:`_build_attention` at the end of its ``__init__``.
     """
 
-    se_positions: tuple = SE_POSITIONS
+    attn_positions: tuple = ATTN_POSITIONS
 
-    def _build_attention(self, se_cfg: Optional[dict], se_position: str) -> None:
-        se_cfg = check_registered('se_cfg', se_cfg, MODELS, 'attention')
-        self.se_position = check_choice('se_position', se_position, self.se_positions)
+    def _build_attention(self, attn_cfg: Optional[dict], attn_position: str) -> None:
+        attn_cfg = check_registered('attn_cfg', attn_cfg, MODELS, 'attention')
+        self.attn_position = check_choice('attn_position', attn_position, self.attn_positions)
         channels = {
             'standard': self.out_channels,
             'post': self.out_channels,
             'identity': self.out_channels,
             'pre': self.in_channels,
             'after_conv2': self.mid_channels,
-        }[se_position]
-        self.se = None if se_cfg is None else MODELS.build(dict(se_cfg, in_channels=channels))
-        # how the module takes the branch, asked once ('norm': forward_after_norm)
-        fusion_with = getattr(self.se, 'fusion_with', None)
-        plain_sum = se_position != 'standard' or not isinstance(self.drop_path, nn.Identity)
-        self.se_fusion = 'none' if fusion_with is None or plain_sum else fusion_with(self.last_norm)
-        check_choice('se_fusion', self.se_fusion, ('none', 'norm'))
+        }[attn_position]
+        self.attn = None if attn_cfg is None else MODELS.build(dict(attn_cfg, in_channels=channels))
+        self.register_load_state_dict_pre_hook(_load_se_keys)
 
     def _attend(self, position: str, x: Tensor) -> Tensor:
         """Apply the attention module if ``position`` is the configured one."""
-        if self.se is not None and position == self.se_position:
-            return self.se(x)
+        if self.attn is not None and position == self.attn_position:
+            return self.attn(x)
         return x
-
-    def _residual_branch(self, x: Tensor) -> Tensor:
-        return self.last_norm(self._branch_before_last_norm(x))
 
     def _inner_forward(self, x: Tensor) -> Tensor:
         identity = x if self.downsample is None else self.downsample(x)
         x = self._attend('pre', x)
-        if self.se_fusion == 'norm':  # se(norm(z)) + identity, the norm folded in
-            z = self._branch_before_last_norm(x)
-            return self.se.forward_after_norm(z, self.last_norm, identity)
-        out = self.drop_path(self._attend('standard', self._residual_branch(x)))
+        z = self._branch_before_last_norm(x)
+        slot = self.attn if self.attn_position == 'standard' else None
+        if isinstance(self.drop_path, nn.Identity) and self.attn_position != 'identity':
+            return attend_after_norm(slot, z, self.last_norm, identity)  # one pass
+        out = self.drop_path(attend_after_norm(slot, z, self.last_norm))
         out += self._attend('identity', identity)
         return out
-
-    def _checkpoint_contexts(self) -> tuple:
-        return contextlib.nullcontext(), running_statistics_kept(self)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.with_cp and x.requires_grad:
@@ -167,6 +144,9 @@ class AttentionSlotMixin:
             out = self._inner_forward(x)
         return self._attend('post', self.relu(out))
 
+    def _checkpoint_contexts(self) -> tuple:
+        return block_checkpoint_contexts(self)
+
 
 @MODELS.register_module()
 class SEBasicBlock(AttentionSlotMixin, _BasicBlock):
@@ -175,13 +155,14 @@ class SEBasicBlock(AttentionSlotMixin, _BasicBlock):
     Args:
         in_channels (int): Input channels of this block.
         out_channels (int): Output channels of this block.
-        se_cfg (dict, optional): Config of the attention module, built with
-            ``in_channels`` set to the channels at ``se_position``. None gives
-            a plain ResNet block. Default: dict(type='se_plugin.SELayer', ratio=16).
-        se_position (str): Where the attention module sits: ``'standard'``,
+        attn_cfg (dict, optional): Config of the attention module, built with
+            ``in_channels`` set to the channels at ``attn_position``. None
+            gives a plain ResNet block. ``se_cfg`` is a deprecated alias.
+            Default: dict(type='se_plugin.SELayer', ratio=16).
+        attn_position (str): Where the attention module sits: ``'standard'``,
             ``'pre'``, ``'post'`` or ``'identity'`` (``'after_conv2'`` is the
             same point as ``'standard'`` in a basic block and is refused).
-            Default: 'standard'.
+            ``se_position`` is a deprecated alias. Default: 'standard'.
         **kwargs: The arguments of mmpretrain's ``BasicBlock`` (``expansion``,
             ``stride``, ``dilation``, ``downsample``, ``style``, ``with_cp``,
             ``conv_cfg``, ``norm_cfg``, ``act_cfg``, ``drop_path_rate``,
@@ -190,19 +171,20 @@ class SEBasicBlock(AttentionSlotMixin, _BasicBlock):
     Example:
         >>> import torch
         >>> from se_plugin.models import SEBasicBlock
-        >>> block = SEBasicBlock(64, 64, se_cfg=dict(type='se_plugin.SELayer', ratio=4))
+        >>> block = SEBasicBlock(64, 64, attn_cfg=dict(type='se_plugin.SELayer', ratio=4))
         >>> block(torch.rand(1, 64, 8, 8)).shape
         torch.Size([1, 64, 8, 8])
     """
 
-    se_positions = ('standard', 'pre', 'post', 'identity')
+    attn_positions = ('standard', 'pre', 'post', 'identity')
 
+    @accepts_se_names
     def __init__(
         self,
         in_channels: int,
         out_channels: int,
-        se_cfg: Optional[dict] = dict(type='se_plugin.SELayer', ratio=16),
-        se_position: str = 'standard',
+        attn_cfg: Optional[dict] = dict(type='se_plugin.SELayer', ratio=16),
+        attn_position: str = 'standard',
         **kwargs,
     ) -> None:
         expansion = kwargs.get('expansion', 1)
@@ -210,7 +192,7 @@ class SEBasicBlock(AttentionSlotMixin, _BasicBlock):
         if expansion != 1:
             raise ValueError(f'a basic block has expansion 1, got expansion={expansion}')
         super().__init__(in_channels, out_channels, **kwargs)
-        self._build_attention(se_cfg, se_position)
+        self._build_attention(attn_cfg, attn_position)
 
     @property
     def last_norm(self) -> nn.Module:
@@ -231,12 +213,13 @@ class SEBottleneck(AttentionSlotMixin, _GroupedBottleneck):
     Args:
         in_channels (int): Input channels of this block.
         out_channels (int): Output channels of this block.
-        se_cfg (dict, optional): Config of the attention module, built with
-            ``in_channels`` set to the channels at ``se_position``. None gives
-            a plain ResNet/ResNeXt block.
-            Default: dict(type='se_plugin.SELayer', ratio=16).
-        se_position (str): One of ``SE_POSITIONS``: ``'standard'``, ``'pre'``,
-            ``'post'``, ``'identity'``, ``'after_conv2'``. Default: 'standard'.
+        attn_cfg (dict, optional): Config of the attention module, built with
+            ``in_channels`` set to the channels at ``attn_position``. None
+            gives a plain ResNet/ResNeXt block. ``se_cfg`` is a deprecated
+            alias. Default: dict(type='se_plugin.SELayer', ratio=16).
+        attn_position (str): One of ``ATTN_POSITIONS``: ``'standard'``,
+            ``'pre'``, ``'post'``, ``'identity'``, ``'after_conv2'``.
+            ``se_position`` is a deprecated alias. Default: 'standard'.
         groups (int): Groups of the 3x3 conv. Default: 1.
         width_per_group (int): Width of each group of the 3x3 conv at the
             first stage (used when ``groups > 1``). Default: 4.
@@ -251,19 +234,20 @@ class SEBottleneck(AttentionSlotMixin, _GroupedBottleneck):
         >>> import torch
         >>> from se_plugin.models import SEBottleneck
         >>> block = SEBottleneck(256, 256, groups=4, width_per_group=4,
-        ...                      se_position='after_conv2')
-        >>> block.mid_channels, block.se.in_channels
+        ...                      attn_position='after_conv2')
+        >>> block.mid_channels, block.attn.in_channels
         (16, 16)
         >>> block(torch.rand(1, 256, 8, 8)).shape
         torch.Size([1, 256, 8, 8])
     """
 
+    @accepts_se_names
     def __init__(
         self,
         in_channels: int,
         out_channels: int,
-        se_cfg: Optional[dict] = dict(type='se_plugin.SELayer', ratio=16),
-        se_position: str = 'standard',
+        attn_cfg: Optional[dict] = dict(type='se_plugin.SELayer', ratio=16),
+        attn_position: str = 'standard',
         groups: int = 1,
         width_per_group: int = 4,
         base_channels: int = 64,
@@ -283,7 +267,7 @@ class SEBottleneck(AttentionSlotMixin, _GroupedBottleneck):
         self._build_layers(
             in_channels, out_channels, groups, width_per_group, base_channels, **kwargs
         )
-        self._build_attention(se_cfg, se_position)
+        self._build_attention(attn_cfg, attn_position)
 
     def _build_layers(
         self,

@@ -11,7 +11,7 @@ from se_plugin.checks import check_bool_tuple, check_cfg
 from se_plugin.models.inject import inject_attention
 from se_plugin.registry import MODELS
 
-from .base import TrainReturnsSelf
+from .base import TrainReturnsSelf, accepts_se_names, reset_attention
 
 
 @MODELS.register_module()
@@ -21,7 +21,7 @@ class SEDenseNet(TrainReturnsSelf, DenseNet):
     DenseNet has no residual branch to put SE in; the common SE-DenseNet
     recipe recalibrates the concatenated features of a dense block. By default
     only the last dense block gets SE (before the final norm and activation);
-    ``se_stages`` selects others, e.g. ``(True,) * 4`` for SE after every
+    ``attn_stages`` selects others, e.g. ``(True,) * 4`` for SE after every
     dense block (before each transition). The modules are inserted with
     :func:`se_plugin.models.inject_attention`, so the plain DenseNet's
     state-dict keys (and pretrained weights) are unchanged and the SE modules
@@ -31,11 +31,13 @@ class SEDenseNet(TrainReturnsSelf, DenseNet):
         arch (str | dict): DenseNet architecture: ``'121'``, ``'169'``,
             ``'201'``, ``'161'`` or a dict with ``growth_rate``, ``depths``
             and ``init_channels``. Default: '121'.
-        se_cfg (dict): Config of the attention module; ``in_channels`` is set
-            to the block's output channels. Default:
+        attn_cfg (dict): Config of the attention module (any slot module);
+            ``in_channels`` is set to the block's output channels. ``se_cfg``
+            is a deprecated alias. Default:
             dict(type='se_plugin.SELayer', ratio=16).
-        se_stages (Sequence[bool], optional): Which dense blocks get the
-            module, one bool per block. Default: None (the last one only).
+        attn_stages (Sequence[bool], optional): Which dense blocks get the
+            module, one bool per block; ``se_stages`` is a deprecated alias.
+            Default: None (the last one only).
         **kwargs: Further arguments of mmpretrain's ``DenseNet``
             (``in_channels``, ``bn_size``, ``drop_rate``,
             ``compression_factor``, ``memory_efficient``, ``norm_cfg``,
@@ -53,24 +55,25 @@ class SEDenseNet(TrainReturnsSelf, DenseNet):
         torch.Size([1, 1024, 2, 2])
     """
 
+    @accepts_se_names
     def __init__(
         self,
         arch: Union[str, dict] = '121',
-        se_cfg: dict = dict(type='se_plugin.SELayer', ratio=16),
-        se_stages: Optional[Sequence[bool]] = None,
+        attn_cfg: dict = dict(type='se_plugin.SELayer', ratio=16),
+        attn_stages: Optional[Sequence[bool]] = None,
         **kwargs,
     ) -> None:
         if isinstance(arch, str) and arch not in self.arch_settings:
             allowed = ', '.join(repr(a) for a in self.arch_settings)
             raise ValueError(f'arch must be one of {allowed} or a dict, got {arch!r}')
-        se_cfg = check_cfg('se_cfg', se_cfg, optional=False)
+        attn_cfg = check_cfg('attn_cfg', attn_cfg, optional=False)
         if isinstance(kwargs.get('out_indices'), (list, tuple)):
             kwargs['out_indices'] = list(kwargs['out_indices'])  # DenseNet edits it
         super().__init__(arch, **kwargs)
-        self.se_stages = (
+        self.attn_stages = (
             (False,) * (self.num_stages - 1) + (True,)
-            if se_stages is None
-            else check_bool_tuple('se_stages', se_stages, self.num_stages)
+            if attn_stages is None
+            else check_bool_tuple('attn_stages', attn_stages, self.num_stages)
         )
         # The output channels of each dense block, told to the inserter.
         channels, block_channels = self.init_channels, []
@@ -82,6 +85,15 @@ class SEDenseNet(TrainReturnsSelf, DenseNet):
             if conv is not None:
                 channels = conv.out_channels
         self.block_channels = tuple(block_channels)
-        after = [f'stages.{i}' for i, on in enumerate(self.se_stages) if on]
+        after = [f'stages.{i}' for i, on in enumerate(self.attn_stages) if on]
         if after:
-            inject_attention(self, se_cfg, after)
+            inject_attention(self, attn_cfg, after)
+
+    def init_weights(self) -> None:
+        """mmpretrain's init, then each attention module's own (its paper's, see
+        :func:`~se_plugin.models.backbones.base.reset_attention`); not with a
+        ``Pretrained`` init."""
+        super().init_weights()
+        if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
+            return
+        reset_attention(self)

@@ -20,7 +20,7 @@ from se_plugin.checks import (
 )
 from se_plugin.registry import MODELS
 
-from .base import TrainReturnsSelf
+from .base import TrainReturnsSelf, accepts_se_names, reset_attention
 from .blocks import SEBasicBlock, SEBottleneck
 
 STEM_TYPES = ('imagenet', 'cifar')
@@ -36,19 +36,23 @@ class SEResNet(TrainReturnsSelf, ResNet):
 
     Args:
         depth (int): 18, 34, 50, 101 or 152.
-        se_cfg (dict, optional): Config of the attention module put in each
-            block of the selected stages; ``in_channels`` is filled in. None
-            gives a plain ResNet. Default: dict(type='se_plugin.SELayer', ratio=16).
-        se_position (str): Where the module sits in each block, one of
+        attn_cfg (dict, optional): Config of the attention module put in each
+            block of the selected stages (any slot module: SE, ECA, CBAM, ...
+            or your own); ``in_channels`` is filled in. None gives a plain
+            ResNet. Default: dict(type='se_plugin.SELayer', ratio=16).
+        attn_position (str): Where the module sits in each block, one of
             ``'standard'``, ``'pre'``, ``'post'``, ``'identity'``,
             ``'after_conv2'`` (bottleneck depths only); see
             :mod:`se_plugin.models.backbones.blocks`. Default: 'standard'.
-        se_stages (Sequence[bool], optional): Which stages get attention (SENet
-            Table 13), one bool per stage. Default: None (all stages).
+        attn_stages (Sequence[bool], optional): Which stages get attention
+            (SENet Table 13), one bool per stage. Default: None (all stages).
         stem_type (str): ``'imagenet'`` (7x7 stride-2 conv + max pool) or
             ``'cifar'`` (3x3 stride-1 conv, no pool; for 28-64 px inputs).
             Default: 'imagenet'.
         **kwargs: Further arguments of mmpretrain's ``ResNet``.
+
+    ``se_cfg``, ``se_position`` and ``se_stages`` are deprecated aliases of
+    the ``attn_*`` arguments (one ``FutureWarning`` per build).
 
     Example:
         >>> import torch
@@ -67,12 +71,13 @@ class SEResNet(TrainReturnsSelf, ResNet):
         152: (SEBottleneck, (3, 8, 36, 3)),
     }
 
+    @accepts_se_names
     def __init__(
         self,
         depth: int,
-        se_cfg: Optional[dict] = dict(type='se_plugin.SELayer', ratio=16),
-        se_position: str = 'standard',
-        se_stages: Optional[Sequence[bool]] = None,
+        attn_cfg: Optional[dict] = dict(type='se_plugin.SELayer', ratio=16),
+        attn_position: str = 'standard',
+        attn_stages: Optional[Sequence[bool]] = None,
         stem_type: str = 'imagenet',
         **kwargs,
     ) -> None:
@@ -84,12 +89,12 @@ class SEResNet(TrainReturnsSelf, ResNet):
         if num_stages > 4:
             raise ValueError(f'num_stages must be in [1, 4], got {num_stages}')
         block = self.arch_settings[depth][0]
-        self.se_cfg = check_registered('se_cfg', se_cfg, MODELS, 'attention')
-        self.se_position = check_choice('se_position', se_position, block.se_positions)
-        self.se_stages = (
+        self.attn_cfg = check_registered('attn_cfg', attn_cfg, MODELS, 'attention')
+        self.attn_position = check_choice('attn_position', attn_position, block.attn_positions)
+        self.attn_stages = (
             (True,) * num_stages
-            if se_stages is None
-            else check_bool_tuple('se_stages', se_stages, num_stages)
+            if attn_stages is None
+            else check_bool_tuple('attn_stages', attn_stages, num_stages)
         )
         self.stem_type = check_choice('stem_type', stem_type, STEM_TYPES)
         # mmpretrain's defaults have 4 entries: fewer stages take the first ones
@@ -104,20 +109,14 @@ class SEResNet(TrainReturnsSelf, ResNet):
         The blocks sit in ``nn.Sequential`` stages, which mmengine's init does
         not descend into, so the backbone's Kaiming init of every ``Conv2d``
         would be the last word on an attention module's convs (e.g. GCNet's
-        zero-initialised last conv). After it, each attention module without
-        an ``init_cfg`` of its own that has a ``reset_parameters`` method
-        (:class:`~se_plugin.models.GlobalContext`) gets it called. Not with a
-        ``Pretrained`` init: the loaded weights stay.
+        zero-initialised last conv). After it, each slot module without an
+        ``init_cfg`` of its own gets its paper's init (:func:`reset_attention`).
+        Not with a ``Pretrained`` init: the loaded weights stay.
         """
         super().init_weights()
         if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
             return
-        for module in self.modules():
-            se = getattr(module, 'se', None)
-            if se is not None and getattr(se, 'init_cfg', None) is None:
-                reset = getattr(se, 'reset_parameters', None)
-                if callable(reset):
-                    reset()
+        reset_attention(self)
 
     @staticmethod
     def _check_resnet_args(kwargs: dict) -> None:
@@ -161,8 +160,8 @@ class SEResNet(TrainReturnsSelf, ResNet):
     def make_res_layer(self, **kwargs) -> nn.Module:
         stage = len(self.res_layers)  # ResNet appends each layer after making it
         return ResLayer(
-            se_cfg=self.se_cfg if self.se_stages[stage] else None,
-            se_position=self.se_position,
+            attn_cfg=self.attn_cfg if self.attn_stages[stage] else None,
+            attn_position=self.attn_position,
             **self.block_kwargs(),
             **kwargs,
         )

@@ -18,8 +18,9 @@ class SEResNeXt(SEResNet):
         groups (int): Groups (cardinality) of the 3x3 convs. Default: 32.
         width_per_group (int): Width of each group at the first stage; 32x4d
             means ``groups=32, width_per_group=4``. Default: 4.
-        **kwargs: Arguments of :class:`SEResNet` (``se_cfg``, ``se_position``,
-            ``se_stages``, ``stem_type``) and of mmpretrain's ``ResNet``.
+        **kwargs: Arguments of :class:`SEResNet` (``attn_cfg``,
+            ``attn_position``, ``attn_stages``, ``stem_type``) and of
+            mmpretrain's ``ResNet``.
 
     Example:
         >>> import torch

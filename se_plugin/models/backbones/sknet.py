@@ -10,6 +10,7 @@ from se_plugin.checks import check_positive_number
 from se_plugin.models.layers.sk_conv import SKConv
 from se_plugin.registry import MODELS
 
+from .base import accepts_se_names
 from .blocks import SEBottleneck
 from .se_resnext import SEResNeXt
 
@@ -21,8 +22,8 @@ class SKBlock(SEBottleneck):
     Only the 3x3 stage differs from :class:`SEBottleneck`: its ``_make_conv2``
     builds ``conv2`` as an SKConv (which carries its own norms and
     activations) and no ``norm2``. The residual logic (drop path, gradient
-    checkpointing) and the attention slot (``se_cfg`` / ``se_position``, so SE
-    can sit on top of SK) are the shared ones of :class:`AttentionSlotMixin`.
+    checkpointing) and the attention slot (``attn_cfg`` / ``attn_position``, so
+    SE can sit on top of SK) are the shared ones of :class:`AttentionSlotMixin`.
 
     Args:
         in_channels (int): Input channels of this block.
@@ -33,9 +34,11 @@ class SKBlock(SEBottleneck):
         sk_select (str): ``'attention'`` (the paper's selection) or ``'sum'``
             (the paths summed: the cost of the extra paths alone, see
             :class:`SKConv`). Default: 'attention'.
-        se_cfg (dict, optional): Config of an extra attention module in the
-            slot (e.g. ``SELayer``). Default: None (plain SK block).
-        se_position (str): Position of that module, one of ``SE_POSITIONS``.
+        attn_cfg (dict, optional): Config of an extra attention module in the
+            slot (e.g. ``SELayer``); ``se_cfg`` is a deprecated alias.
+            Default: None (plain SK block).
+        attn_position (str): Position of that module, one of
+            ``ATTN_POSITIONS``; ``se_position`` is a deprecated alias.
             Default: 'standard'.
         groups (int): Groups of the SK paths. Default: 32.
         width_per_group (int): Width of each group at the first stage.
@@ -59,6 +62,7 @@ class SKBlock(SEBottleneck):
         False
     """
 
+    @accepts_se_names
     def __init__(
         self,
         in_channels: int,
@@ -67,8 +71,8 @@ class SKBlock(SEBottleneck):
         sk_ratio: float = 16,
         min_channels: int = 32,
         sk_select: str = 'attention',
-        se_cfg: Optional[dict] = None,
-        se_position: str = 'standard',
+        attn_cfg: Optional[dict] = None,
+        attn_position: str = 'standard',
         groups: int = 32,
         width_per_group: int = 4,
         base_channels: int = 64,
@@ -83,8 +87,8 @@ class SKBlock(SEBottleneck):
         super().__init__(
             in_channels,
             out_channels,
-            se_cfg=se_cfg,
-            se_position=se_position,
+            attn_cfg=attn_cfg,
+            attn_position=attn_position,
             groups=groups,
             width_per_group=width_per_group,
             base_channels=base_channels,
@@ -117,7 +121,7 @@ class SKNet(SEResNeXt):
 
     SKNet-50 is ResNeXt-50 (32x4d) with ``SK[M=2, G=32, r=16]`` and
     ``L=32`` in every block (paper Table 1). An SE module (or any attention
-    in the slot) can be put on top with ``se_cfg``. All arguments of
+    in the slot) can be put on top with ``attn_cfg``. All arguments of
     :class:`SEResNet` and mmpretrain's ``ResNet`` work (``out_indices``,
     ``frozen_stages``, ``norm_eval``, ``drop_path_rate``, ``with_cp``,
     ``stem_type``, ``init_cfg``, ...).
@@ -129,14 +133,14 @@ class SKNet(SEResNeXt):
         min_channels (int): Minimum SK fuse width L. Default: 32.
         sk_select (str): ``'attention'`` or ``'sum'`` (no selection: the floor
             that times the extra paths alone). Default: 'attention'.
-        se_cfg (dict, optional): Config of an attention module put in the slot
-            of each block of the selected stages (e.g. SE on top of SK).
-            Default: None (plain SKNet).
+        attn_cfg (dict, optional): Config of an attention module put in the
+            slot of each block of the selected stages (e.g. SE on top of SK);
+            ``se_cfg`` is a deprecated alias. Default: None (plain SKNet).
         groups (int): Groups G of the SK paths. Default: 32.
         width_per_group (int): Width of each group at the first stage.
             Default: 4.
-        **kwargs: Arguments of :class:`SEResNet` (``se_position``,
-            ``se_stages``, ``stem_type``) and of mmpretrain's ``ResNet``.
+        **kwargs: Arguments of :class:`SEResNet` (``attn_position``,
+            ``attn_stages``, ``stem_type``) and of mmpretrain's ``ResNet``.
 
     Example:
         >>> import torch
@@ -154,6 +158,7 @@ class SKNet(SEResNeXt):
         101: (SKBlock, (3, 4, 23, 3)),
     }
 
+    @accepts_se_names
     def __init__(
         self,
         depth: int,
@@ -161,7 +166,7 @@ class SKNet(SEResNeXt):
         sk_ratio: float = 16,
         min_channels: int = 32,
         sk_select: str = 'attention',
-        se_cfg: Optional[dict] = None,
+        attn_cfg: Optional[dict] = None,
         groups: int = 32,
         width_per_group: int = 4,
         **kwargs,
@@ -170,7 +175,7 @@ class SKNet(SEResNeXt):
         self.num_paths, self.sk_ratio, self.min_channels = num_paths, sk_ratio, min_channels
         self.sk_select = sk_select
         super().__init__(
-            depth, groups=groups, width_per_group=width_per_group, se_cfg=se_cfg, **kwargs
+            depth, groups=groups, width_per_group=width_per_group, attn_cfg=attn_cfg, **kwargs
         )
 
     def block_kwargs(self) -> dict:

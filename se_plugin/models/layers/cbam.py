@@ -16,13 +16,10 @@ from typing import Optional, Union
 
 import torch
 from mmcv.cnn import ConvModule, build_conv_layer
-from mmengine.model import BaseModule
 from torch import Tensor
 
 from se_plugin.checks import (
     check_act_pair,
-    check_feature_map,
-    check_int,
     check_odd,
     check_registered,
     check_squeeze_width,
@@ -30,8 +27,9 @@ from se_plugin.checks import (
 from se_plugin.models.layers.activation import build_activation
 from se_plugin.registry import MODELS
 
-from .fused.kernels import acc_dtype
-from .se_layer import full_precision, squeeze
+from .base import AttentionModule
+from .functional import full_precision
+from .fused.kernels import acc_dtype, pool_parts
 
 
 def channel_pool(x: Tensor) -> Tensor:
@@ -41,7 +39,7 @@ def channel_pool(x: Tensor) -> Tensor:
 
 
 @MODELS.register_module()
-class CBAM(BaseModule):
+class CBAM(AttentionModule):
     """Convolutional Block Attention Module.
 
     Args:
@@ -69,6 +67,11 @@ class CBAM(BaseModule):
             one of ``HIDDEN_ACTIVATIONS``; gate: ``'Sigmoid'``, ``'HSigmoid'``,
             ``'Tanh'`` or ``'ReLU'``.
             Default: (dict(type='ReLU'), dict(type='Sigmoid')).
+        impl (str): ``'recompute'`` (in a residual block, the block's last
+            norm and this module are recomputed in the backward, see
+            :class:`~se_plugin.models.layers.base.AttentionModule`) or
+            ``'reference'`` (plain autograd). The same function either way.
+            Default: 'recompute'.
         init_cfg (dict | list[dict], optional): Initialization config.
             Default: None.
 
@@ -96,10 +99,10 @@ class CBAM(BaseModule):
         spatial_kernel_size: int = 7,
         norm_cfg: Optional[dict] = dict(type='BN'),
         act_cfg: Union[dict, Sequence[dict]] = (dict(type='ReLU'), dict(type='Sigmoid')),
+        impl: str = 'recompute',
         init_cfg: Optional[Union[dict, list]] = None,
     ) -> None:
-        super().__init__(init_cfg)
-        self.in_channels = check_int('in_channels', in_channels, minimum=1)
+        super().__init__(in_channels, impl, init_cfg)
         self.squeeze_channels = check_squeeze_width(
             self.in_channels, ratio, squeeze_channels, divisor
         )
@@ -124,10 +127,11 @@ class CBAM(BaseModule):
 
     def channel_weight(self, x: Tensor) -> Tensor:
         """``M_c``: the ``(N, C, 1, 1)`` channel weights (the MLP in the parameters' dtype)."""
-        avg, peak = squeeze(x, 'avg'), squeeze(x, 'max')
+        avg, peak = pool_parts(x, 'avgmax')  # (N, C) each
         with full_precision(avg):
             dtype = self.fc1.weight.dtype
-            logits = self._mlp(avg.to(dtype)) + self._mlp(peak.to(dtype))
+            logits = self._mlp(avg.to(dtype)[:, :, None, None])
+            logits = logits + self._mlp(peak.to(dtype)[:, :, None, None])
             return self.gate(logits).to(x.dtype)
 
     def spatial_weight(self, x: Tensor) -> Tensor:
@@ -136,6 +140,6 @@ class CBAM(BaseModule):
 
     def forward(self, x: Tensor) -> Tensor:
         """Channel attention, then spatial attention: ``x' * M_s(x')`` with ``x' = x * M_c(x)``."""
-        check_feature_map(f'CBAM({self.in_channels})', x, self.in_channels)
+        self._check_input(x)
         x = x * self.channel_weight(x)
         return x * self.spatial_weight(x).to(x.dtype)

@@ -11,19 +11,18 @@ from typing import Optional, Union
 
 import torch
 from mmcv.cnn import build_norm_layer
-from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from se_plugin.checks import (
     HIDDEN_ACTIVATIONS,
     check_act_cfg,
-    check_feature_map,
     check_int,
     check_registered,
 )
 from se_plugin.models.layers.activation import build_activation
 from se_plugin.registry import MODELS
 
+from .base import AttentionModule
 from .fused.kernels import acc_dtype
 
 
@@ -33,7 +32,7 @@ def strip_mean(x: Tensor, dim: int) -> Tensor:
 
 
 @MODELS.register_module()
-class CoordAttention(BaseModule):
+class CoordAttention(AttentionModule):
     """Coordinate Attention.
 
     With ``mip = max(min_channels, in_channels // reduction)`` (the authors'
@@ -65,6 +64,11 @@ class CoordAttention(BaseModule):
         act_cfg (dict): Activation after the norm, one of
             ``HIDDEN_ACTIVATIONS`` (h-swish in the paper).
             Default: dict(type='HSwish').
+        impl (str): ``'recompute'`` (in a residual block, the block's last
+            norm and this module are recomputed in the backward, see
+            :class:`~se_plugin.models.layers.base.AttentionModule`) or
+            ``'reference'`` (plain autograd). The same function either way.
+            Default: 'recompute'.
         init_cfg (dict | list[dict], optional): Initialization config.
             Default: None.
 
@@ -86,10 +90,10 @@ class CoordAttention(BaseModule):
         bias: bool = True,
         norm_cfg: Optional[dict] = dict(type='BN'),
         act_cfg: dict = dict(type='HSwish'),
+        impl: str = 'recompute',
         init_cfg: Optional[Union[dict, list]] = None,
     ) -> None:
-        super().__init__(init_cfg)
-        self.in_channels = check_int('in_channels', in_channels, minimum=1)
+        super().__init__(in_channels, impl, init_cfg)
         reduction = check_int('reduction', reduction, minimum=1)
         min_channels = check_int('min_channels', min_channels, minimum=1)
         norm_cfg = check_registered('norm_cfg', norm_cfg, kind='norm')
@@ -107,7 +111,7 @@ class CoordAttention(BaseModule):
 
     def excitation(self, x: Tensor) -> tuple:
         """The gates ``(a_h, a_w)`` of shapes ``(N, C, H, 1)`` and ``(N, C, 1, W)``."""
-        check_feature_map(f'CoordAttention({self.in_channels})', x, self.in_channels)
+        self._check_input(x)
         height, width = x.shape[2:]
         x_h = strip_mean(x, 3)  # (N, C, H, 1)
         x_w = strip_mean(x, 2).transpose(2, 3)  # (N, C, W, 1)

@@ -15,8 +15,6 @@ from torch import Tensor, nn
 from se_plugin.checks import (
     GATE_ACTIVATIONS,
     check_act_cfg,
-    check_choice,
-    check_int,
     check_odd,
     check_positive_number,
     check_real,
@@ -24,7 +22,8 @@ from se_plugin.checks import (
 from se_plugin.models.layers.activation import build_activation
 from se_plugin.registry import MODELS
 
-from .se_layer import SE_IMPLS, ChannelScaleLayer, full_precision
+from .channel_scale import ChannelScaleLayer
+from .functional import full_precision
 
 
 def eca_kernel_size(channels: int, gamma: float = 2, beta: float = 1) -> int:
@@ -64,11 +63,12 @@ class ECALayer(ChannelScaleLayer):
             ``kernel_size`` is given. Default: 1.
         act_cfg (dict): The gate, one of ``'Sigmoid'``, ``'HSigmoid'``,
             ``'Tanh'``, ``'ReLU'``. Default: dict(type='Sigmoid').
-        impl (str): ``'fused'`` (the fast paths of SE,
-            :mod:`se_plugin.models.layers.fused`: in a residual block the
-            norm before the layer is folded in, so its input is not kept for
-            the backward) or ``'reference'`` (plain autograd). The same
-            function either way. Default: 'fused'.
+        impl (str): ``'fused'`` (SE's fused Functions, see
+            :class:`~se_plugin.models.layers.channel_scale.ChannelScaleLayer`:
+            in a residual block the norm before the layer is folded in, so
+            its output is not kept for the backward), ``'recompute'`` or
+            ``'reference'`` (plain autograd). The same function either way.
+            Default: 'fused'.
         init_cfg (dict | list[dict], optional): Initialization config.
             Default: None.
 
@@ -95,28 +95,20 @@ class ECALayer(ChannelScaleLayer):
         impl: str = 'fused',
         init_cfg: Optional[Union[dict, list]] = None,
     ) -> None:
-        super().__init__(init_cfg)
-        self.in_channels = check_int('in_channels', in_channels, minimum=1)
+        super().__init__(in_channels, impl, init_cfg)
         if kernel_size is None:
             check_positive_number('gamma', gamma)
             kernel_size = eca_kernel_size(self.in_channels, gamma, check_real('beta', beta))
         else:
             kernel_size = check_odd('kernel_size', kernel_size)
         gate_cfg = check_act_cfg('act_cfg', act_cfg, GATE_ACTIVATIONS)
-        self.squeeze = 'avg'
-        self.impl = check_choice('impl', impl, SE_IMPLS)
         self.conv = nn.Conv1d(1, 1, kernel_size, padding=(kernel_size - 1) // 2, bias=False)
         self.gate = build_activation(gate_cfg)
 
-    def excitation_from_pooled(self, pooled: Tensor) -> Tensor:
-        """``(N, C, 1, 1)`` channel means to weights: the convolution across channels, the gate."""
+    def excite(self, pooled: Tensor) -> Tensor:
+        """``(N, C)`` channel means to weights: the convolution across channels, the gate."""
         with full_precision(pooled):
-            weight = self.gate(self.conv(pooled.to(self.conv.weight.dtype).flatten(1)[:, None]))
-        return weight[:, 0, :, None, None]
-
-    def _excite(self, pooled: Tensor) -> Tensor:
-        """The same on ``(N, C)`` means (the fast paths' form)."""
-        return self.excitation_from_pooled(pooled[:, :, None, None]).flatten(1)
+            return self.gate(self.conv(pooled.to(self.conv.weight.dtype)[:, None]))[:, 0]
 
     def extra_repr(self) -> str:
         return f'impl={self.impl!r}'

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Optional, Union
 
-import torch.nn.functional as F
 from mmcv.cnn import build_conv_layer
 from torch import Tensor
 
@@ -18,19 +17,13 @@ from se_plugin.checks import (
     check_act_cfg,
     check_choice,
     check_conv2d,
-    check_int,
     check_registered,
 )
 from se_plugin.models.layers.activation import build_activation
 from se_plugin.registry import MODELS
 
-from .se_layer import (
-    SE_IMPLS,
-    SQUEEZE_OPS,
-    ChannelScaleLayer,
-    full_precision,
-    is_pointwise_linear,
-)
+from .channel_scale import ChannelScaleLayer
+from .functional import SQUEEZE_OPS, full_precision
 
 
 @MODELS.register_module()
@@ -52,11 +45,12 @@ class EffectiveSELayer(ChannelScaleLayer):
             ``build_conv_layer``). Default: None (``nn.Conv2d``).
         act_cfg (dict): The gate, one of ``'Sigmoid'``, ``'HSigmoid'``,
             ``'Tanh'``, ``'ReLU'``. Default: dict(type='HSigmoid').
-        impl (str): ``'fused'`` (the fast paths of SE,
-            :mod:`se_plugin.models.layers.fused`: in a residual block the
-            norm before the layer is folded in, so its input is not kept for
-            the backward) or ``'reference'`` (plain autograd). The same
-            function either way. Default: 'fused'.
+        impl (str): ``'fused'`` (SE's fused Functions, see
+            :class:`~se_plugin.models.layers.channel_scale.ChannelScaleLayer`:
+            in a residual block the norm before the layer is folded in, so
+            its output is not kept for the backward), ``'recompute'`` or
+            ``'reference'`` (plain autograd). The same function either way.
+            Default: 'fused'.
         init_cfg (dict | list[dict], optional): Initialization config.
             Default: None.
 
@@ -83,10 +77,8 @@ class EffectiveSELayer(ChannelScaleLayer):
         impl: str = 'fused',
         init_cfg: Optional[Union[dict, list]] = None,
     ) -> None:
-        super().__init__(init_cfg)
-        self.in_channels = check_int('in_channels', in_channels, minimum=1)
+        super().__init__(in_channels, impl, init_cfg)
         self.squeeze = check_choice('squeeze', squeeze, SQUEEZE_OPS)
-        self.impl = check_choice('impl', impl, SE_IMPLS)
         if not isinstance(bias, bool):
             raise TypeError(f'bias must be a bool, got {bias!r} ({type(bias).__name__})')
         conv_cfg = check_registered('conv_cfg', conv_cfg, kind='conv')
@@ -95,18 +87,11 @@ class EffectiveSELayer(ChannelScaleLayer):
         check_conv2d('conv_cfg', self.fc, conv_cfg)
         self.gate = build_activation(gate_cfg)
 
-    def excitation_from_pooled(self, pooled: Tensor) -> Tensor:
-        """``(N, C, 1, 1)`` pooled values to weights: the convolution, the gate."""
+    def excite(self, pooled: Tensor) -> Tensor:
+        """``(N, C)`` pooled values to weights: the 1x1 convolution, the gate."""
         with full_precision(pooled):
-            return self.gate(self.fc(pooled.to(next(self.fc.parameters()).dtype)))
-
-    def _excite(self, pooled: Tensor) -> Tensor:
-        """The same on ``(N, C)`` pooled values (the fast paths' form)."""
-        if not is_pointwise_linear(self.fc):  # e.g. a custom conv_cfg: the module as built
-            return self.excitation_from_pooled(pooled[:, :, None, None]).flatten(1)
-        with full_precision(pooled):
-            pooled = pooled.to(self.fc.weight.dtype)
-            return self.gate(F.linear(pooled, self.fc.weight.flatten(1), self.fc.bias))
+            pooled = pooled.to(next(self.fc.parameters()).dtype)[:, :, None, None]
+            return self.gate(self.fc(pooled)).flatten(1)
 
     def extra_repr(self) -> str:
         return f'squeeze={self.squeeze!r}, impl={self.impl!r}'

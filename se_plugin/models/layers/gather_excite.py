@@ -13,7 +13,6 @@ from typing import Optional, Union
 
 import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
-from mmengine.model import BaseModule
 from mmpretrain.models.utils import make_divisible
 from torch import Tensor, nn
 
@@ -21,7 +20,6 @@ from se_plugin.checks import (
     HIDDEN_ACTIVATIONS,
     check_act_cfg,
     check_choice,
-    check_feature_map,
     check_int,
     check_positive_number,
     check_registered,
@@ -29,7 +27,8 @@ from se_plugin.checks import (
 from se_plugin.models.layers.activation import build_activation
 from se_plugin.registry import MODELS
 
-from .se_layer import squeeze
+from .base import AttentionModule
+from .functional import squeeze
 
 GE_VARIANTS = ('theta-minus', 'theta', 'theta-plus')
 GE_EXTENTS = (0, 2, 4, 8)
@@ -59,7 +58,7 @@ def _check_feat_size(feat_size, variant: str, extent: int) -> Optional[tuple]:
 
 
 @MODELS.register_module()
-class GatherExcite(BaseModule):
+class GatherExcite(AttentionModule):
     """Gather-Excite attention.
 
     The paper's three variants:
@@ -115,6 +114,11 @@ class GatherExcite(BaseModule):
             ``build_norm_layer``); None for none. Default: dict(type='BN').
         act_cfg (dict): Activation between the depthwise convs and inside the
             MLP, one of ``HIDDEN_ACTIVATIONS``. Default: dict(type='ReLU').
+        impl (str): ``'recompute'`` (in a residual block, the block's last
+            norm and this module are recomputed in the backward, see
+            :class:`~se_plugin.models.layers.base.AttentionModule`) or
+            ``'reference'`` (plain autograd). The same function either way.
+            Default: 'recompute'.
         init_cfg (dict | list[dict], optional): Initialization config.
             Default: None.
 
@@ -140,10 +144,10 @@ class GatherExcite(BaseModule):
         divisor: int = 1,
         norm_cfg: Optional[dict] = dict(type='BN'),
         act_cfg: dict = dict(type='ReLU'),
+        impl: str = 'recompute',
         init_cfg: Optional[Union[dict, list]] = None,
     ) -> None:
-        super().__init__(init_cfg)
-        self.in_channels = check_int('in_channels', in_channels, minimum=1)
+        super().__init__(in_channels, impl, init_cfg)
         self.variant = check_choice('variant', variant, GE_VARIANTS)
         self.extent = check_int('extent', extent)
         if self.extent not in GE_EXTENTS:
@@ -189,7 +193,7 @@ class GatherExcite(BaseModule):
 
     def gathered(self, x: Tensor) -> Tensor:
         """The gather's ``(N, C, h, w)`` output (``h = w = 1`` for the global extent)."""
-        check_feature_map(f'GatherExcite({self.in_channels})', x, self.in_channels)
+        self._check_input(x)
         if self.gather is not None:
             if self.feat_size is not None and tuple(x.shape[2:]) != self.feat_size:
                 raise ValueError(
@@ -199,7 +203,7 @@ class GatherExcite(BaseModule):
                 )
             return self.gather(x)
         if self.extent == 0:
-            return squeeze(x, 'avg')
+            return squeeze(x, 'avg').to(x.dtype)[:, :, None, None]
         kernel = 2 * self.extent - 1
         return F.avg_pool2d(
             x, kernel, stride=self.extent, padding=self.extent - 1, count_include_pad=False

@@ -12,28 +12,26 @@ from __future__ import annotations
 from typing import Optional, Union
 
 import torch
-from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from se_plugin.checks import (
     HIDDEN_ACTIVATIONS,
     check_act_cfg,
     check_choice,
-    check_feature_map,
-    check_int,
     check_positive_number,
 )
 from se_plugin.models.layers.activation import build_activation
 from se_plugin.registry import MODELS
 
-from .se_layer import squeeze
+from .base import AttentionModule
+from .functional import squeeze
 
 GC_FUSIONS = ('add', 'scale')
 GC_POOLINGS = ('att', 'avg')
 
 
 @MODELS.register_module()
-class GlobalContext(BaseModule):
+class GlobalContext(AttentionModule):
     """Global Context block.
 
     Context modeling (``pooling='att'``): ``w = softmax_HW(conv_attn(x))``, a
@@ -65,11 +63,11 @@ class GlobalContext(BaseModule):
     mmcv truncates) up to its LayerNorm eps (1e-6; ours 1e-5 as in the
     paper's code, ``layer.norm.eps``).
 
-    In a backbone: :class:`~se_plugin.models.SEResNet` re-applies this init
-    after its own Kaiming init of every ``Conv2d`` (its stages are plain
-    ``nn.Sequential``, which mmengine's init does not descend into); mmdet's
-    and mmseg's ResNet stages are mmengine ``Sequential`` modules, so there
-    :meth:`init_weights` runs after the backbone's init.
+    In a backbone: the se_plugin backbones re-apply this init
+    (:meth:`reset_parameters`) after their own init (e.g. the Kaiming init of
+    every ``Conv2d``); mmdet's and mmseg's ResNet stages are mmengine
+    ``Sequential`` modules, so there :meth:`init_weights` runs after the
+    backbone's init.
 
     Args:
         in_channels (int): Channels of the input (and output).
@@ -82,6 +80,11 @@ class GlobalContext(BaseModule):
             Default: True.
         act_cfg (dict): Activation of the transform, one of
             ``HIDDEN_ACTIVATIONS``. Default: dict(type='ReLU').
+        impl (str): ``'recompute'`` (in a residual block, the block's last
+            norm and this module are recomputed in the backward, see
+            :class:`~se_plugin.models.layers.base.AttentionModule`) or
+            ``'reference'`` (plain autograd). The same function either way.
+            Default: 'recompute'.
         init_cfg (dict | list[dict], optional): Initialization config; when
             given it replaces the paper's init in :meth:`init_weights`.
             Default: None.
@@ -105,10 +108,10 @@ class GlobalContext(BaseModule):
         pooling: str = 'att',
         zero_init_last: bool = True,
         act_cfg: dict = dict(type='ReLU'),
+        impl: str = 'recompute',
         init_cfg: Optional[Union[dict, list]] = None,
     ) -> None:
-        super().__init__(init_cfg)
-        self.in_channels = check_int('in_channels', in_channels, minimum=1)
+        super().__init__(in_channels, impl, init_cfg)
         check_positive_number('ratio', ratio)
         hidden = int(self.in_channels * ratio)
         if not 1 <= hidden <= self.in_channels:
@@ -139,16 +142,11 @@ class GlobalContext(BaseModule):
             nn.init.zeros_(self.fc2.weight)
             nn.init.zeros_(self.fc2.bias)
 
-    def init_weights(self) -> None:
-        super().init_weights()
-        if self.init_cfg is None:
-            self.reset_parameters()
-
     def context(self, x: Tensor) -> Tensor:
         """The ``(N, C, 1, 1)`` context: attention-weighted (or plain) mean over positions."""
-        check_feature_map(f'GlobalContext({self.in_channels})', x, self.in_channels)
+        self._check_input(x)
         if self.conv_attn is None:
-            return squeeze(x, 'avg')
+            return squeeze(x, 'avg').to(x.dtype)[:, :, None, None]
         weights = torch.softmax(self.conv_attn(x).flatten(2), dim=-1)  # (N, 1, HW)
         return torch.matmul(x.flatten(2), weights.transpose(1, 2))[..., None]  # (N, C, 1, 1)
 

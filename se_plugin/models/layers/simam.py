@@ -13,19 +13,18 @@ from __future__ import annotations
 
 from typing import Optional, Union
 
-from mmengine.model import BaseModule
 from torch import Tensor
 
-from se_plugin.checks import check_choice, check_feature_map, check_int, check_positive_number
+from se_plugin.checks import check_positive_number
 from se_plugin.registry import MODELS
 
+from .base import AttentionModule
 from .fused import fused_function_allowed
 from .fused.simam import FusedSimAM, simam
-from .se_layer import SE_IMPLS
 
 
 @MODELS.register_module()
-class SimAM(BaseModule):
+class SimAM(AttentionModule):
     """SimAM, a parameter-free 3-D (channel and spatial) attention.
 
     Args:
@@ -34,10 +33,14 @@ class SimAM(BaseModule):
         e_lambda (float): lambda, the regulariser of the energy (added to
             the variance), > 0. Default: 1e-4 (the paper's).
         impl (str): ``'fused'`` (training keeps only the input for the
-            backward, :class:`~se_plugin.models.layers.fused.simam.FusedSimAM`)
-            or ``'reference'`` (plain autograd over the formula, which keeps
+            backward, :class:`~se_plugin.models.layers.fused.simam.FusedSimAM`),
+            ``'recompute'`` (the same Function; in a residual block the
+            block's last norm and this module are also recomputed in the
+            backward, so the block keeps only the norm's input, see
+            :class:`~se_plugin.models.layers.base.AttentionModule`) or
+            ``'reference'`` (plain autograd over the formula, which keeps
             four tensors of the input's size). The same function either way.
-            Default: 'fused'.
+            Default: 'recompute'.
         init_cfg (dict | list[dict], optional): Initialization config.
             Default: None.
 
@@ -51,23 +54,23 @@ class SimAM(BaseModule):
         0
     """
 
+    impls = ('fused', 'recompute', 'reference')
+
     def __init__(
         self,
         in_channels: int,
         e_lambda: float = 1e-4,
-        impl: str = 'fused',
+        impl: str = 'recompute',
         init_cfg: Optional[Union[dict, list]] = None,
     ) -> None:
-        super().__init__(init_cfg)
-        self.in_channels = check_int('in_channels', in_channels, minimum=1)
+        super().__init__(in_channels, impl, init_cfg)
         self.e_lambda = float(check_positive_number('e_lambda', e_lambda))
-        self.impl = check_choice('impl', impl, SE_IMPLS)
 
     def forward(self, x: Tensor) -> Tensor:
         """``x * sigmoid((x - mu)^2 / (4 * (var + lambda)) + 0.5)``, per channel map."""
-        check_feature_map(f'SimAM({self.in_channels})', x, self.in_channels)
+        self._check_input(x)
         # the Function calls no submodule: hooks on the layer fire around it
-        if self.impl == 'fused' and fused_function_allowed((), x):
+        if self.impl != 'reference' and fused_function_allowed((), x):
             return FusedSimAM.apply(x, self.e_lambda)
         return simam(x, self.e_lambda)
 

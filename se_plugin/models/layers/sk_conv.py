@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Optional, Union
 
 import torch.nn as nn
-import torch.nn.functional as F
 from mmcv.cnn import ConvModule, build_conv_layer
 from mmengine.model import BaseModule
 from torch import Tensor
@@ -22,18 +21,16 @@ from se_plugin.checks import (
 )
 from se_plugin.registry import MODELS
 
+from .functional import full_precision, squeeze
 from .fused import (
     FusedSelectiveSum,
     fused_function_allowed,
-    has_hooks,
-    plain_graph_required,
+    plain_ops_required,
     run_path,
     selective_sum,
-    spatial_mean,
 )
-from .se_layer import SE_IMPLS, full_precision, is_pointwise_linear, squeeze
 
-SK_IMPLS = SE_IMPLS
+SK_IMPLS = ('fused', 'reference')
 SK_SELECTS = ('attention', 'sum')
 
 
@@ -195,59 +192,29 @@ class SKConv(BaseModule):
     def _path_weights(self, pooled: Tensor) -> Tensor:
         """Softmax weights ``(N, M, C)`` from the pooled ``(N, C)`` of ``U``.
 
-        In the parameters' dtype, also under autocast (see :func:`full_precision`).
+        The fuse and select layers called as built, in the parameters' dtype,
+        also under autocast (see :func:`full_precision`).
         """
-        fuse, select = self.fuse, self.select
         with full_precision(pooled):
-            pooled = pooled.to(select.weight.dtype)
-            if (
-                is_pointwise_linear(fuse.conv)
-                and is_pointwise_linear(select)
-                and tuple(fuse.order) == ('conv', 'norm', 'act')
-                and not fuse.with_explicit_padding
-                and fuse.efficient_conv_bn_eval_forward is None
-            ):
-                z = F.linear(pooled, fuse.conv.weight.flatten(1), fuse.conv.bias)
-                if fuse.with_norm:
-                    z = fuse.norm(z[:, :, None, None]).flatten(1)
-                if fuse.with_activation:
-                    z = fuse.activate(z)
-                logits = F.linear(z, select.weight.flatten(1), select.bias)
-            else:  # a custom conv or ConvModule setting: the modules as built
-                logits = select(fuse(pooled[:, :, None, None])).flatten(1)
-            return logits.view(pooled.shape[0], self.num_paths, -1).softmax(dim=1)
+            logits = self.select(self.fuse(pooled.to(self.select.weight.dtype)[:, :, None, None]))
+            return logits.view(-1, self.num_paths, self.out_channels).softmax(dim=1)
 
-    def _reference_weights(self, feats: list) -> Tensor:
-        """``(N, M, C, 1, 1)`` softmax weights by the plain module calls."""
-        n, c = feats[0].shape[:2]
-        s = squeeze(feats[0], 'avg')
-        for feat in feats[1:]:
-            s = s + squeeze(feat, 'avg')
-        with full_precision(s):
-            logits = self.select(self.fuse(s.to(self.select.weight.dtype)))
-            weights = logits.view(n, self.num_paths, c, 1, 1).softmax(dim=1)
-        return weights.to(feats[0].dtype)
-
-    def _reference_required(self, x: Tensor) -> bool:
-        """The plain module calls: ``impl='reference'``, a graph being captured or
-        transformed, an empty batch, or hooks on a submodule the fast paths skip."""
-        return (
-            self.impl == 'reference'
-            or plain_graph_required()
-            or x.numel() == 0
-            or has_hooks(*self.children())
-        )
+    def _plain_ops(self, x: Tensor) -> bool:
+        """The plain module calls: ``impl='reference'`` or what
+        :func:`~se_plugin.models.layers.fused.autograd.plain_ops_required`
+        says (hooks on a submodule the fast paths skip)."""
+        return self.impl == 'reference' or plain_ops_required(x, *self.children())
 
     def _pooled(self, feats: list) -> Tensor:
         """Global average pool of ``U = sum_m U_m`` as ``(N, C)``, never building U."""
-        pooled = spatial_mean(feats[0])
+        pooled = squeeze(feats[0], 'avg')
         for feat in feats[1:]:
-            pooled = pooled + spatial_mean(feat)
+            pooled = pooled + squeeze(feat, 'avg')
         return pooled
 
     def reference_select(self, feats: list) -> Tensor:
         """``V = sum_m a_m U_m`` in the plain module calls (what the fast paths compute)."""
-        weights = self._reference_weights(feats)
+        weights = self._path_weights(self._pooled(feats)).to(feats[0].dtype)[..., None, None]
         out = feats[0] * weights[:, 0]
         for m in range(1, self.num_paths):
             out = out + feats[m] * weights[:, m]
@@ -259,12 +226,10 @@ class SKConv(BaseModule):
         n, c = feats[0].shape[:2]
         if self.select is None:
             return feats[0].new_full((n, self.num_paths, c, 1, 1), 1.0 / self.num_paths)
-        if self._reference_required(x):
-            return self._reference_weights(feats)
         return self._path_weights(self._pooled(feats)).to(feats[0].dtype)[..., None, None]
 
     def forward(self, x: Tensor) -> Tensor:
-        reference = self._reference_required(x)
+        reference = self._plain_ops(x)
         feats = [run_path(path, x, fast=not reference) for path in self.paths]
         if self.select is None:  # one path, or select='sum'
             out = feats[0]

@@ -11,12 +11,12 @@ from typing import Optional, Union
 
 import torch
 from mmcv.cnn import build_norm_layer
-from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from se_plugin.checks import check_feature_map, check_int, check_real, check_registered
+from se_plugin.checks import check_real, check_registered
 from se_plugin.registry import MODELS
 
+from .base import AttentionModule
 from .fused.kernels import acc_dtype
 
 
@@ -34,7 +34,7 @@ def style_pool(x: Tensor, eps: float) -> Tensor:
 
 
 @MODELS.register_module()
-class SRMLayer(BaseModule):
+class SRMLayer(AttentionModule):
     """Style-based Recalibration Module.
 
     ``t = [mean(x), std(x)]`` per channel (style pooling, see
@@ -55,6 +55,11 @@ class SRMLayer(BaseModule):
             Default: 1e-5.
         norm_cfg (dict, optional): Norm of ``z`` (mmcv ``build_norm_layer``,
             built for ``in_channels``); None for none. Default: dict(type='BN').
+        impl (str): ``'recompute'`` (in a residual block, the block's last
+            norm and this module are recomputed in the backward, see
+            :class:`~se_plugin.models.layers.base.AttentionModule`) or
+            ``'reference'`` (plain autograd). The same function either way.
+            Default: 'recompute'.
         init_cfg (dict | list[dict], optional): Initialization config.
             Default: None.
 
@@ -73,16 +78,18 @@ class SRMLayer(BaseModule):
         in_channels: int,
         eps: float = 1e-5,
         norm_cfg: Optional[dict] = dict(type='BN'),
+        impl: str = 'recompute',
         init_cfg: Optional[Union[dict, list]] = None,
     ) -> None:
-        super().__init__(init_cfg)
-        self.in_channels = check_int('in_channels', in_channels, minimum=1)
+        super().__init__(in_channels, impl, init_cfg)
         if not check_real('eps', eps) >= 0:
             raise ValueError(f'eps must be >= 0, got {eps}')
         self.eps = float(eps)
         norm_cfg = check_registered('norm_cfg', norm_cfg, kind='norm')
         self.cfc = nn.Parameter(torch.zeros(self.in_channels, 2))
-        self.bn = nn.Identity() if norm_cfg is None else build_norm_layer(norm_cfg, in_channels)[1]
+        self.bn = (
+            nn.Identity() if norm_cfg is None else build_norm_layer(norm_cfg, self.in_channels)[1]
+        )
         self.gate = nn.Sigmoid()
 
     def excitation(self, x: Tensor) -> Tensor:
@@ -91,7 +98,7 @@ class SRMLayer(BaseModule):
         The integration, norm and gate run in the parameters' dtype (fp32 under
         mixed precision: ``(N, C)`` values, nothing to save by rounding them).
         """
-        check_feature_map(f'SRMLayer({self.in_channels})', x, self.in_channels)
+        self._check_input(x)
         style = style_pool(x, self.eps).to(self.cfc.dtype)
         z = (style * self.cfc).sum(2)[:, :, None, None]
         return self.gate(self.bn(z)).to(x.dtype)

@@ -4,14 +4,15 @@ import torch.nn.functional as F
 from mmpretrain.models.backbones.resnet import BasicBlock, Bottleneck
 from mmpretrain.models.backbones.resnext import Bottleneck as ResNeXtBottleneck
 
-from se_plugin.models import SE_POSITIONS, SEBasicBlock, SEBottleneck
+from se_plugin.models import ATTN_POSITIONS, SEBasicBlock, SEBottleneck
+from se_plugin.models.layers import AttentionModule
 from se_plugin.registry import MODELS
 
 SE = dict(type='se_plugin.SELayer', ratio=4, divisor=1)
 
 
 def make_bottleneck(**kwargs):
-    kwargs.setdefault('se_cfg', SE)
+    kwargs.setdefault('attn_cfg', SE)
     in_channels = kwargs.pop('in_channels', 32)
     out_channels = kwargs.pop('out_channels', 32)
     stride = kwargs.pop('stride', 1)
@@ -38,7 +39,7 @@ def randomize_norms(module):
 
 def reference_bottleneck(block, x):
     """SENet Fig. 5 / Table 15, written out by hand for one position."""
-    pos, se = block.se_position, block.se
+    pos, se = block.attn_position, block.attn
     identity = x if block.downsample is None else block.downsample(x)
     branch_in = se(x) if pos == 'pre' else x
     out = F.relu(block.norm1(block.conv1(branch_in)))
@@ -54,19 +55,19 @@ def reference_bottleneck(block, x):
     return se(out) if pos == 'post' else out
 
 
-@pytest.mark.parametrize('position', SE_POSITIONS)
+@pytest.mark.parametrize('position', ATTN_POSITIONS)
 @pytest.mark.parametrize('in_channels, out_channels, stride', [(32, 32, 1), (16, 64, 2)])
 def test_bottleneck_positions_match_reference(position, in_channels, out_channels, stride):
     torch.manual_seed(0)
     block = make_bottleneck(
-        in_channels=in_channels, out_channels=out_channels, stride=stride, se_position=position
+        in_channels=in_channels, out_channels=out_channels, stride=stride, attn_position=position
     )
     x = torch.randn(2, in_channels, 8, 8)
     expected_channels = {
         'pre': in_channels,
         'after_conv2': block.mid_channels,
     }.get(position, out_channels)
-    assert block.se.in_channels == expected_channels
+    assert block.attn.in_channels == expected_channels
     with torch.no_grad():
         torch.testing.assert_close(block(x), reference_bottleneck(block, x))
 
@@ -74,10 +75,10 @@ def test_bottleneck_positions_match_reference(position, in_channels, out_channel
 @pytest.mark.parametrize('position', ['standard', 'pre', 'post', 'identity'])
 def test_basic_block_positions(position):
     torch.manual_seed(0)
-    block = SEBasicBlock(16, 16, se_cfg=SE, se_position=position).eval()
+    block = SEBasicBlock(16, 16, attn_cfg=SE, attn_position=position).eval()
     randomize_norms(block)
     x = torch.randn(2, 16, 6, 6)
-    se = block.se
+    se = block.attn
     branch_in = se(x) if position == 'pre' else x
     out = block.norm2(block.conv2(F.relu(block.norm1(block.conv1(branch_in)))))
     out = se(out) if position == 'standard' else out
@@ -89,20 +90,20 @@ def test_basic_block_positions(position):
 
 
 def test_basic_block_refuses_after_conv2():
-    with pytest.raises(ValueError, match="se_position must be one of 'standard', 'pre'"):
-        SEBasicBlock(16, 16, se_position='after_conv2')
+    with pytest.raises(ValueError, match="attn_position must be one of 'standard', 'pre'"):
+        SEBasicBlock(16, 16, attn_position='after_conv2')
 
 
 @pytest.mark.parametrize('position', ['before', 'Standard', None, 3])
 def test_unknown_position(position):
-    with pytest.raises(ValueError, match='se_position must be one of'):
-        SEBottleneck(32, 32, se_position=position)
+    with pytest.raises(ValueError, match='attn_position must be one of'):
+        SEBottleneck(32, 32, attn_position=position)
 
 
-@pytest.mark.parametrize('se_cfg', ['SELayer', dict(ratio=4), 16])
-def test_bad_se_cfg(se_cfg):
-    with pytest.raises(TypeError, match="se_cfg must be a dict with a 'type' key"):
-        SEBottleneck(32, 32, se_cfg=se_cfg)
+@pytest.mark.parametrize('attn_cfg', ['SELayer', dict(ratio=4), 16])
+def test_bad_se_cfg(attn_cfg):
+    with pytest.raises(TypeError, match="attn_cfg must be a dict with a 'type' key"):
+        SEBottleneck(32, 32, attn_cfg=attn_cfg)
 
 
 @pytest.mark.parametrize(
@@ -114,21 +115,21 @@ def test_bad_se_cfg(se_cfg):
 )
 def test_empty_slot_equals_mmpretrain_block(ours, theirs, kwargs):
     torch.manual_seed(0)
-    block = ours(se_cfg=None, **kwargs).eval()
+    block = ours(attn_cfg=None, **kwargs).eval()
     randomize_norms(block)
     plain = theirs(**kwargs).eval()
     plain.load_state_dict(block.state_dict())
-    assert block.se is None
+    assert block.attn is None
     x = torch.randn(2, kwargs['in_channels'], 6, 6)
     with torch.no_grad():
         torch.testing.assert_close(block(x), plain(x))
 
 
-@pytest.mark.parametrize('position', SE_POSITIONS)
+@pytest.mark.parametrize('position', ATTN_POSITIONS)
 def test_drop_path_is_applied(position):
     """mmpretrain's SEBottleneck copies forward and loses drop_path: ours must not."""
     torch.manual_seed(0)
-    block = make_bottleneck(se_position=position, drop_path_rate=0.5).train()
+    block = make_bottleneck(attn_position=position, drop_path_rate=0.5).train()
     x = torch.randn(64, 32, 4, 4)
     with torch.no_grad():
         out = block(x)
@@ -143,11 +144,11 @@ def test_drop_path_is_applied(position):
         assert 0 < dropped.sum() < 64
 
 
-@pytest.mark.parametrize('position', SE_POSITIONS)
+@pytest.mark.parametrize('position', ATTN_POSITIONS)
 def test_with_cp_gives_same_gradients(position):
     torch.manual_seed(0)
-    block = make_bottleneck(se_position=position).train()
-    cp_block = make_bottleneck(se_position=position, with_cp=True).train()
+    block = make_bottleneck(attn_position=position).train()
+    cp_block = make_bottleneck(attn_position=position, with_cp=True).train()
     cp_block.load_state_dict(block.state_dict())
     x = torch.randn(2, 32, 6, 6, requires_grad=True)
     x_cp = x.detach().clone().requires_grad_()
@@ -177,38 +178,53 @@ class ChannelScale(torch.nn.Module):
 
 
 def test_any_registered_module_fits_the_slot():
-    block = make_bottleneck(se_cfg=dict(type='TestChannelScale'), se_position='after_conv2')
-    assert isinstance(block.se, ChannelScale) and block.se.scale.shape[1] == block.mid_channels
+    block = make_bottleneck(attn_cfg=dict(type='TestChannelScale'), attn_position='after_conv2')
+    assert isinstance(block.attn, ChannelScale) and block.attn.scale.shape[1] == block.mid_channels
     x = torch.randn(1, 32, 5, 5)
     with torch.no_grad():
         torch.testing.assert_close(block(x), reference_bottleneck(block, x))
 
 
 @MODELS.register_module(name='TestScaleTakingNorm', force=True)
-class ScaleTakingNorm(ChannelScale):
-    """A module of the ``fusion_with`` contract: the block hands it ``(z, norm, shortcut)``."""
+class ScaleTakingNorm(AttentionModule):
+    """A slot module that takes the block's norm and shortcut: ``(z, norm, residual)``."""
 
-    asked = 0
+    calls = 0
 
-    def fusion_with(self, norm):
-        ScaleTakingNorm.asked += 1
-        return 'norm'
+    def __init__(self, in_channels):
+        super().__init__(in_channels)
+        self.scale = torch.nn.Parameter(torch.full((1, in_channels, 1, 1), 2.0))
 
-    def forward_after_norm(self, z, norm, residual):
-        return self(norm(z)) + residual
+    def forward(self, x):
+        return x * self.scale
+
+    def forward_after_norm(self, z, norm, residual=None):
+        ScaleTakingNorm.calls += 1
+        return super().forward_after_norm(z, norm, residual)
+
+
+@MODELS.register_module(name='TestDuckTakingNorm', force=True)
+class DuckTakingNorm(ChannelScale):
+    """Not an AttentionModule: a method of the same name is not the contract."""
+
+    def forward_after_norm(self, z, norm, residual=None):
+        raise AssertionError('a block must call a plain module plainly')
 
 
 def test_a_module_taking_the_norm_and_the_shortcut():
-    block = make_bottleneck(se_cfg=dict(type='TestScaleTakingNorm'))
-    plain = make_bottleneck(se_cfg=dict(type='TestChannelScale'))
+    block = make_bottleneck(attn_cfg=dict(type='TestScaleTakingNorm'))
+    plain = make_bottleneck(attn_cfg=dict(type='TestChannelScale'))
+    duck = make_bottleneck(attn_cfg=dict(type='TestDuckTakingNorm'))
     plain.load_state_dict(block.state_dict())
-    assert block.se_fusion == 'norm' and plain.se_fusion == 'none'
-    asked = ScaleTakingNorm.asked
-    x = torch.randn(2, 32, 5, 5)
-    block(x), block(x)
-    assert ScaleTakingNorm.asked == asked  # asked once, at build time
+    duck.load_state_dict(block.state_dict())
+    calls = ScaleTakingNorm.calls
     x = torch.randn(2, 32, 5, 5)
     torch.testing.assert_close(block(x), plain(x))
+    torch.testing.assert_close(duck(x), plain(x))
+    assert ScaleTakingNorm.calls == calls + 1  # at the standard position, once per forward
+    other = make_bottleneck(attn_cfg=dict(type='TestScaleTakingNorm'), attn_position='post')
+    other(x)
+    assert ScaleTakingNorm.calls == calls + 1  # elsewhere the module is called on a tensor
 
 
 @pytest.mark.parametrize(
@@ -224,7 +240,7 @@ def test_a_module_taking_the_norm_and_the_shortcut():
 def test_bottleneck_has_mmpretrains_modules_names_and_attributes(kwargs):
     """SEBottleneck builds its layers itself (the 3x3 stage via _make_conv2), as mmpretrain does."""
     downsample = torch.nn.Conv2d(64, 64, 1, kwargs.get('stride', 1)) if 'stride' in kwargs else None
-    ours = SEBottleneck(64, 64, se_cfg=None, downsample=downsample, **kwargs)
+    ours = SEBottleneck(64, 64, attn_cfg=None, downsample=downsample, **kwargs)
     theirs = ResNeXtBottleneck(64, 64, downsample=downsample, **dict(dict(groups=1), **kwargs))
     assert [(n, type(m)) for n, m in ours.named_children()] == [
         (n, type(m)) for n, m in theirs.named_children()

@@ -36,7 +36,7 @@ def test_params_are_densenet121_plus_one_se_layer():
 
 
 def test_se_after_every_dense_block():
-    model = SEDenseNet(arch=TINY, se_stages=(True, True, True), out_indices=(0, 1, 2))
+    model = SEDenseNet(arch=TINY, attn_stages=(True, True, True), out_indices=(0, 1, 2))
     assert model.block_channels == (32, 32, 32)  # 16+2*8=32 -> 16 -> 32 -> 16 -> 32
     assert list(model.injected_attention) == ['stages_0', 'stages_1', 'stages_2']
     outs = model.eval()(torch.rand(2, 3, 64, 64))
@@ -45,7 +45,7 @@ def test_se_after_every_dense_block():
 
 def test_se_recalibrates_the_dense_block_output_before_the_transition():
     torch.manual_seed(0)
-    model = SEDenseNet(arch=TINY, se_stages=(False, True, False)).eval()
+    model = SEDenseNet(arch=TINY, attn_stages=(False, True, False)).eval()
     x = torch.rand(1, 3, 32, 32)
     with torch.no_grad():
         feats = model.transitions[0](model.stages[0](model.stem(x)))
@@ -64,7 +64,7 @@ def _layers_of(dense_block, x):
 
 def test_densenet_weights_load_with_only_se_missing():
     plain = DenseNet(arch=TINY)
-    model = SEDenseNet(arch=TINY, se_stages=(True, True, True))
+    model = SEDenseNet(arch=TINY, attn_stages=(True, True, True))
     missing, unexpected = model.load_state_dict(plain.state_dict(), strict=False)
     assert unexpected == []
     assert sorted({k.split('.')[1] for k in missing}) == ['stages_0', 'stages_1', 'stages_2']
@@ -82,9 +82,9 @@ def test_se_trains_and_frozen_stages_still_work():
     'kwargs, error, match',
     [
         (dict(arch='122'), ValueError, "arch must be one of '121'"),
-        (dict(se_cfg=None), TypeError, 'se_cfg must be a dict'),
-        (dict(se_stages=(True,)), ValueError, 'must have 4 entries'),
-        (dict(se_cfg=dict(type='SELayer', squeeze_channels=2048)), ValueError, 'squeeze width'),
+        (dict(attn_cfg=None), TypeError, 'attn_cfg must be a dict'),
+        (dict(attn_stages=(True,)), ValueError, 'must have 4 entries'),
+        (dict(attn_cfg=dict(type='SELayer', squeeze_channels=2048)), ValueError, 'squeeze width'),
     ],
 )
 def test_clear_errors(kwargs, error, match):

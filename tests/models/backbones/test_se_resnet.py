@@ -21,13 +21,13 @@ def test_golden_params_se_resnet50():
 
 def test_golden_params_resnet50_with_empty_slot():
     """torchvision / mmpretrain ResNet-50: 25,557,032."""
-    model = MODELS.build(classifier(dict(type='se_plugin.SEResNet', depth=50, se_cfg=None), 2048))
+    model = MODELS.build(classifier(dict(type='se_plugin.SEResNet', depth=50, attn_cfg=None), 2048))
     assert num_params(model) == 25_557_032
 
 
 @pytest.mark.parametrize('ratio, paper_millions', [(2, 45.7), (4, 35.7), (8, 30.7), (32, 26.9)])
 def test_ratio_sweep_matches_senet_table10(ratio, paper_millions):
-    backbone = dict(type='se_plugin.SEResNet', depth=50, se_cfg=dict(type='SELayer', ratio=ratio))
+    backbone = dict(type='se_plugin.SEResNet', depth=50, attn_cfg=dict(type='SELayer', ratio=ratio))
     params = num_params(MODELS.build(classifier(backbone, 2048)))
     assert abs(params / 1e6 - paper_millions) / paper_millions < 0.005
 
@@ -61,10 +61,10 @@ def test_imagenet_stem_shapes():
     'stages', [(False, True, True, True), (True, False, False, False), (False, False, False, False)]
 )
 def test_se_stages(stages):
-    model = SEResNet(18, se_stages=stages, **SMALL)
+    model = SEResNet(18, attn_stages=stages, **SMALL)
     for stage, on in enumerate(stages):
         layer = getattr(model, f'layer{stage + 1}')
-        assert all((block.se is not None) == on for block in layer)
+        assert all((block.attn is not None) == on for block in layer)
 
 
 def test_se_stages_follow_num_stages():
@@ -74,16 +74,16 @@ def test_se_stages_follow_num_stages():
         strides=(1, 2),
         dilations=(1, 1),
         out_indices=(1,),
-        se_stages=(False, True),
+        attn_stages=(False, True),
         **SMALL,
     )
-    assert model.layer1[0].se is None and model.layer2[0].se is not None
+    assert model.layer1[0].attn is None and model.layer2[0].attn is not None
 
 
 @pytest.mark.parametrize('position', ['pre', 'post', 'identity', 'after_conv2'])
 def test_position_reaches_every_block(position):
-    model = SEResNet(50, se_position=position, **SMALL)
-    assert {b.se_position for layer in model.res_layers for b in getattr(model, layer)} == {
+    model = SEResNet(50, attn_position=position, **SMALL)
+    assert {b.attn_position for layer in model.res_layers for b in getattr(model, layer)} == {
         position
     }
     model.eval()
@@ -93,18 +93,18 @@ def test_position_reaches_every_block(position):
 def test_se_cfg_reaches_layers():
     model = SEResNet(
         50,
-        se_cfg=dict(
+        attn_cfg=dict(
             type='SELayer', ratio=8, squeeze='max', act_cfg=(dict(type='ReLU'), dict(type='Tanh'))
         ),
         **SMALL,
     )
-    layer = model.layer4[0].se
+    layer = model.layer4[0].attn
     assert layer.squeeze == 'max' and layer.squeeze_channels == 2048 // 8 // 4
     assert isinstance(layer.gate, torch.nn.Tanh)
 
 
 def test_no_se_is_plain_resnet():
-    ours = SEResNet(50, se_cfg=None)
+    ours = SEResNet(50, attn_cfg=None)
     theirs = ResNet(50)
     assert not se_layers(ours)
     assert num_params(ours) == num_params(theirs)
@@ -142,10 +142,14 @@ def test_channels_last_and_backward():
     'kwargs, error, match',
     [
         (dict(depth=42), ValueError, 'depth must be one of 18, 34, 50, 101, 152'),
-        (dict(depth=50, se_position='middle'), ValueError, 'se_position must be one of'),
-        (dict(depth=18, se_position='after_conv2'), ValueError, 'se_position must be one of'),
-        (dict(depth=50, se_stages=(True, True)), ValueError, 'se_stages must have 4 entries'),
-        (dict(depth=50, se_stages=(1, 1, 1, 1)), TypeError, 'se_stages must be a tuple of 4 bools'),
+        (dict(depth=50, attn_position='middle'), ValueError, 'attn_position must be one of'),
+        (dict(depth=18, attn_position='after_conv2'), ValueError, 'attn_position must be one of'),
+        (dict(depth=50, attn_stages=(True, True)), ValueError, 'attn_stages must have 4 entries'),
+        (
+            dict(depth=50, attn_stages=(1, 1, 1, 1)),
+            TypeError,
+            'attn_stages must be a tuple of 4 bools',
+        ),
         (
             dict(depth=50, stem_type='tiny'),
             ValueError,
@@ -154,8 +158,8 @@ def test_channels_last_and_backward():
         (dict(depth=50, out_indices=(4,)), ValueError, r'out_indices must be .* in \[-4, 3\]'),
         (dict(depth=50, num_stages=5), ValueError, r'num_stages must be in \[1, 4\]'),
         (dict(depth=50, style='keras'), ValueError, 'style must be one of'),
-        (dict(depth=50, se_cfg=dict(type='SELayer', ratio=0)), ValueError, 'ratio must be > 0'),
-        (dict(depth=50, se_cfg='SELayer'), TypeError, 'se_cfg must be a dict'),
+        (dict(depth=50, attn_cfg=dict(type='SELayer', ratio=0)), ValueError, 'ratio must be > 0'),
+        (dict(depth=50, attn_cfg='SELayer'), TypeError, 'attn_cfg must be a dict'),
         (dict(depth=50, deep_stem=True, stem_type='cifar'), ValueError, 'deep_stem'),
     ],
 )
@@ -166,7 +170,7 @@ def test_bad_arguments(kwargs, error, match):
 
 def test_unknown_attention_type_names_it():
     with pytest.raises(KeyError, match='SELayr'):
-        SEResNet(18, se_cfg=dict(type='SELayr'), **SMALL)
+        SEResNet(18, attn_cfg=dict(type='SELayr'), **SMALL)
 
 
 def test_negative_out_indices_count_from_the_end():

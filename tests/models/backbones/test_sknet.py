@@ -82,7 +82,7 @@ def test_block_swaps_only_the_3x3_stage():
     assert not hasattr(block, 'norm2')
     assert block.norm2_name not in dict(block.named_children())
     assert not any(name.startswith(block.norm2_name) for name, _ in block.named_parameters())
-    assert block.se is None
+    assert block.attn is None
     assert 'forward' not in SKBlock.__dict__  # the residual logic is the shared one
 
 
@@ -122,7 +122,7 @@ def test_drop_path_rate_reaches_the_blocks():
 def test_with_cp_gives_the_same_output_and_gradients():
     torch.manual_seed(0)
     kwargs = dict(
-        groups=4, width_per_group=4, base_channels=8, min_channels=8, se_cfg=dict(type='SELayer')
+        groups=4, width_per_group=4, base_channels=8, min_channels=8, attn_cfg=dict(type='SELayer')
     )
     plain = SKBlock(32, 32, **kwargs)
     ckpt = SKBlock(32, 32, with_cp=True, **kwargs)
@@ -144,21 +144,25 @@ def test_with_cp_gives_the_same_output_and_gradients():
     'position, channels', [('standard', 64), ('after_conv2', 16), ('pre', 64), ('identity', 64)]
 )
 def test_se_on_top_of_sk(position, channels):
-    model = SKNet(26, se_cfg=dict(type='se_plugin.SELayer', ratio=4), se_position=position, **SMALL)
+    model = SKNet(
+        26, attn_cfg=dict(type='se_plugin.SELayer', ratio=4), attn_position=position, **SMALL
+    )
     block = model.layer1[1]  # 64 -> 64 channels, SK width 16
     assert isinstance(block.conv2, SKConv)
-    assert isinstance(block.se, SELayer) and block.se.in_channels == channels
+    assert isinstance(block.attn, SELayer) and block.attn.in_channels == channels
     calls = []
-    block.se.register_forward_hook(lambda *_: calls.append(1))
+    block.attn.register_forward_hook(lambda *_: calls.append(1))
     model.eval()
     assert model(torch.rand(1, 3, 32, 32))[0].shape == (1, 512, 4, 4)
     assert calls == [1]
 
 
 def test_plain_sknet_has_no_se_and_se_stages_select():
-    assert all(m.se is None for m in SKNet(26, **SMALL).modules() if isinstance(m, SKBlock))
-    model = SKNet(26, se_cfg=dict(type='SELayer'), se_stages=(False, False, True, True), **SMALL)
-    assert [getattr(model, f'layer{i}')[0].se is None for i in range(1, 5)] == [
+    assert all(m.attn is None for m in SKNet(26, **SMALL).modules() if isinstance(m, SKBlock))
+    model = SKNet(
+        26, attn_cfg=dict(type='SELayer'), attn_stages=(False, False, True, True), **SMALL
+    )
+    assert [getattr(model, f'layer{i}')[0].attn is None for i in range(1, 5)] == [
         True, True, False, False
     ]  # fmt: skip
 
@@ -225,8 +229,8 @@ def test_dilated_stages_and_caffe_style():
         (dict(sk_ratio=0), ValueError, r'sk_ratio must be > 0, got 0'),
         (dict(min_channels=0), ValueError, r'min_channels must be >= 1'),
         (dict(groups=0), ValueError, r'groups must be >= 1'),
-        (dict(se_cfg='SELayer'), TypeError, r"se_cfg must be a dict with a 'type' key"),
-        (dict(se_position='middle'), ValueError, r"se_position must be one of .*'after_conv2'"),
+        (dict(attn_cfg='SELayer'), TypeError, r"attn_cfg must be a dict with a 'type' key"),
+        (dict(attn_position='middle'), ValueError, r"attn_position must be one of .*'after_conv2'"),
         (dict(stem_type='tiny'), ValueError, r"stem_type must be one of 'imagenet', 'cifar'"),
     ],
 )

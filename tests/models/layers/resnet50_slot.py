@@ -1,7 +1,7 @@
 """An attention module in ResNet-50's slot, ours and timm's: parameter counts and outputs.
 
 timm's ``resnet50(block_args=dict(attn_layer=...))`` puts the module where our
-``SEResNet(50, se_cfg=...)`` does (after the last norm of each bottleneck,
+``SEResNet(50, attn_cfg=...)`` does (after the last norm of each bottleneck,
 before the addition), and both name the rest of the network alike, so timm's
 weights copy into ours with a rename of the attention's own keys.
 """
@@ -31,8 +31,8 @@ def slot_params(per_layer: Callable[[int], int]) -> int:
     return RESNET50_BACKBONE_PARAMS + sum(n * per_layer(c) for c, n in RESNET50_SLOTS)
 
 
-def ours(se_cfg: dict) -> nn.Module:
-    return SEResNet(50, se_cfg=se_cfg, out_indices=(3,))
+def ours(attn_cfg: dict) -> nn.Module:
+    return SEResNet(50, attn_cfg=attn_cfg, out_indices=(3,))
 
 
 def timm_resnet50(attn_layer) -> nn.Module:

@@ -112,7 +112,7 @@ def test_channels_last_and_empty_batch():
         (dict(act_cfg='Sigmoid'), TypeError, 'act_cfg must be a dict'),
         (dict(in_channels=0), ValueError, 'in_channels must be >= 1'),
         (dict(in_channels=16.0), TypeError, 'in_channels must be an int'),
-        (dict(impl='cuda'), ValueError, "impl must be one of 'fused', 'reference'"),
+        (dict(impl='cuda'), ValueError, "impl must be one of 'fused', 'recompute', 'reference'"),
     ],
 )
 def test_bad_arguments(kwargs, error, match):

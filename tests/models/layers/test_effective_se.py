@@ -72,7 +72,7 @@ def test_build_from_registry_and_empty_batch():
         (dict(conv_cfg=dict(type='Conv1d')), ValueError, 'builds a Conv1d'),
         (dict(conv_cfg=dict(type='NoConv')), ValueError, "'NoConv' is not a registered conv"),
         (dict(in_channels=-1), ValueError, 'in_channels must be >= 1'),
-        (dict(impl='cuda'), ValueError, "impl must be one of 'fused', 'reference'"),
+        (dict(impl='cuda'), ValueError, "impl must be one of 'fused', 'recompute', 'reference'"),
     ],
 )
 def test_bad_arguments(kwargs, error, match):

@@ -146,7 +146,7 @@ TIMM_VARIANTS = {
     'theta': dict(extra_params=True, use_mlp=False),
     'theta-plus': dict(extra_params=True, use_mlp=True),
 }
-TIMM_RENAME = ((r'\.se\.mlp\.fc', '.se.fc'),)
+TIMM_RENAME = ((r'\.se\.mlp\.fc', '.attn.fc'),)
 
 
 @pytest.mark.parametrize(

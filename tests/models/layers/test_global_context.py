@@ -64,7 +64,7 @@ def test_paper_init_is_the_identity_and_survives_a_backbone_init():
             p.add_(1.0)
     model.init_weights()
     for block in (model.layer1[0], model.layer4[2]):
-        assert not block.se.fc2.weight.any() and not block.se.fc2.bias.any()
+        assert not block.attn.fc2.weight.any() and not block.attn.fc2.bias.any()
     scale = GlobalContext(64, fusion='scale')
     torch.testing.assert_close(scale(x), x * 0.5)
     assert GlobalContext(64, zero_init_last=False).fc2.weight.any()
@@ -97,7 +97,7 @@ def test_params_in_se_resnet50(pooling):
 
 
 # timm GlobalContext keys -> ours (timm's 'gca': one add MLP, no scale MLP)
-TIMM_RENAME = ((r'\.se\.mlp_add\.', '.se.'),)
+TIMM_RENAME = ((r'\.se\.mlp_add\.', '.attn.'),)
 
 
 @pytest.mark.parametrize('fusion', ['add', 'scale'])
@@ -110,7 +110,7 @@ def test_equals_timm_in_resnet50(fusion):
     peer = randomize(timm_resnet50(partial(TimmGlobalContext, rd_ratio=1 / 16, **kwargs)))
     model = ours(dict(type='se_plugin.GlobalContext', fusion=fusion))
     assert num_params(model) == num_params(peer)
-    rename = TIMM_RENAME if fusion == 'add' else ((r'\.se\.mlp_scale\.', '.se.'),)
+    rename = TIMM_RENAME if fusion == 'add' else ((r'\.se\.mlp_scale\.', '.attn.'),)
     copy_timm_weights(peer, model, rename).eval()
     for m in model.modules():
         if isinstance(m, GlobalContext):

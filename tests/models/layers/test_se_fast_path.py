@@ -230,7 +230,7 @@ def test_fused_sk_gradcheck_float64():
 def test_impl_switch_from_a_backbone_config(repo_root):
     cfg = load_config(
         f'{repo_root}/configs/se_resnet50_imagenet.py',
-        {'model.backbone.se_cfg.impl': 'reference', 'model.backbone.depth': 18},
+        {'model.backbone.attn_cfg.impl': 'reference', 'model.backbone.depth': 18},
     )
     backbone_cfg = dict(cfg.model.backbone)
     backbone_cfg.pop('type')
@@ -239,7 +239,7 @@ def test_impl_switch_from_a_backbone_config(repo_root):
     assert impls == {'reference'}
     default = SEResNet(depth=18)
     assert {m.impl for m in default.modules() if isinstance(m, SELayer)} == {'fused'}
-    with pytest.raises(ValueError, match="impl must be one of 'fused', 'reference'"):
+    with pytest.raises(ValueError, match="impl must be one of 'fused', 'recompute', 'reference'"):
         SELayer(16, impl='triton')
     with pytest.raises(ValueError, match='impl'):
         SKConv(16, 16, groups=4, impl='fast')
@@ -250,9 +250,8 @@ def test_impl_switch_from_a_backbone_config(repo_root):
 def test_fused_se_adds_a_residual_in_the_same_pass(op, memory_format):
     torch.manual_seed(0)
     ref, fused = pair(SELayer(16, ratio=4, divisor=1, squeeze=op))
-    assert fused.fusion_with(nn.BatchNorm2d(16)) == 'norm'
-    assert ref.fusion_with(nn.BatchNorm2d(16)) == 'none'
     shape = (2, 16, 6, 5)
+    assert fused._fast(torch.randn(shape)) and not ref._fast(torch.randn(shape))
     x, res, grad = (torch.randn(shape).contiguous(memory_format=memory_format) for _ in range(3))
     outs = []
     for layer in (ref, fused):
@@ -281,23 +280,24 @@ def test_fused_se_adds_a_residual_in_the_same_pass(op, memory_format):
 
 @pytest.mark.parametrize('position', ['standard', 'pre', 'post', 'identity', 'after_conv2'])
 @pytest.mark.parametrize('drop_path_rate', [0.0, 0.2])
-def test_fused_blocks_match_reference_blocks(position, drop_path_rate):
+def test_fused_blocks_match_reference_blocks(position, drop_path_rate, monkeypatch):
     from se_plugin.models import SEBottleneck
 
+    calls = []
+    apply = FusedNormSqueezeScale.apply
+    monkeypatch.setattr(FusedNormSqueezeScale, 'apply', lambda *a: calls.append(1) or apply(*a))
     torch.manual_seed(0)
     downsample = nn.Sequential(nn.Conv2d(16, 32, 1, bias=False), nn.BatchNorm2d(32))
     block = SEBottleneck(
         16,
         32,
-        se_cfg=dict(type='se_plugin.SELayer', ratio=4, divisor=1),
-        se_position=position,
+        attn_cfg=dict(type='se_plugin.SELayer', ratio=4, divisor=1),
+        attn_position=position,
         downsample=downsample,
         drop_path_rate=drop_path_rate,
     ).double()
     ref = copy.deepcopy(block)
-    ref.se.impl = 'reference'
-    takes_norm = position == 'standard' and not drop_path_rate
-    assert block.se_fusion == ref.se_fusion == ('norm' if takes_norm else 'none')
+    ref.attn.impl = 'reference'
     x = torch.randn(4, 16, 6, 6, dtype=torch.float64)
     for net in (ref, block):  # eval: drop path off, running statistics
         net.eval()
@@ -316,6 +316,9 @@ def test_fused_blocks_match_reference_blocks(position, drop_path_rate):
     torch.testing.assert_close(gx_f, gx_r)
     for a, b in zip(gp_f, gp_r):
         torch.testing.assert_close(a, b)
+    # the fused block (only) folds its last norm at the standard position, also
+    # under a drop path (which then scales the attended branch), in eval and training
+    assert len(calls) == (2 if position == 'standard' else 0)
 
 
 def _block_pair(block_cls, norm_kwargs, **kwargs):
@@ -325,13 +328,13 @@ def _block_pair(block_cls, norm_kwargs, **kwargs):
     block = block_cls(
         channels,
         channels,
-        se_cfg=dict(type='se_plugin.SELayer', ratio=4, divisor=1),
+        attn_cfg=dict(type='se_plugin.SELayer', ratio=4, divisor=1),
         norm_cfg=dict(type='BN', **norm_kwargs),
         **kwargs,
     ).double()
     randomize(block)
     ref = copy.deepcopy(block)
-    ref.se.impl = 'reference'
+    ref.attn.impl = 'reference'
     return ref, block, channels
 
 
@@ -440,7 +443,7 @@ def test_norm_fold_declines_what_it_does_not_cover(case, monkeypatch):
     elif case == 'compiling':
         monkeypatch.setattr(torch.compiler, 'is_compiling', lambda: True)
     with context:
-        folds = layer._folds_norm(norm, z) and not layer._reference_required(z)
+        folds = layer._folds_norm(norm, z) and layer._fast(z)
     assert not folds
 
 

@@ -3,7 +3,6 @@ import torch
 from mmcv.cnn.bricks.hsigmoid import HSigmoid
 
 from se_plugin.models import SELayer
-from se_plugin.models.layers.se_layer import squeeze
 from se_plugin.registry import MODELS
 
 
@@ -33,16 +32,6 @@ def test_shape_and_scale(squeeze, shape):
     assert weight.shape == (shape[0], 32, 1, 1)
     torch.testing.assert_close(out, x * weight)
     assert SELayer(32, ratio=4, squeeze=squeeze, return_weight=True)(x).shape == weight.shape
-
-
-def test_squeeze_operators():
-    x = torch.randn(2, 8, 4, 4)
-
-    torch.testing.assert_close(squeeze(x, 'avg'), x.mean((2, 3), keepdim=True))
-    torch.testing.assert_close(squeeze(x, 'max'), x.amax((2, 3), keepdim=True))
-    torch.testing.assert_close(
-        squeeze(x, 'avgmax'), 0.5 * (x.mean((2, 3), keepdim=True) + x.amax((2, 3), keepdim=True))
-    )
 
 
 @pytest.mark.parametrize(

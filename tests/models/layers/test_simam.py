@@ -60,7 +60,7 @@ def test_build_from_registry_and_empty_batch():
         (dict(e_lambda='1e-4'), TypeError, 'e_lambda must be a number'),
         (dict(in_channels=0), ValueError, 'in_channels must be >= 1'),
         (dict(in_channels=None), TypeError, 'in_channels must be an int'),
-        (dict(impl='triton'), ValueError, "impl must be one of 'fused', 'reference'"),
+        (dict(impl='triton'), ValueError, "impl must be one of 'fused', 'recompute', 'reference'"),
     ],
 )
 def test_bad_arguments(kwargs, error, match):
@@ -93,11 +93,13 @@ def _kept_bytes(fn, x) -> int:
     return sum(seen.values())
 
 
-@pytest.mark.parametrize('impl, full_size_tensors', [('fused', 1), ('reference', 4)])
+@pytest.mark.parametrize(
+    'impl, full_size_tensors', [('fused', 1), ('recompute', 1), ('reference', 4)]
+)
 def test_activation_memory_kept(impl, full_size_tensors):
     """The fused Function keeps the input (and per-map statistics); autograd keeps four maps."""
     x = torch.randn(2, 16, 8, 8, requires_grad=True)
-    stats = 2 * 2 * 16 * 4 if impl == 'fused' else 2 * 16 * 4  # (N, C, 1, 1) fp32 each
+    stats = 2 * 2 * 16 * 4 if impl != 'reference' else 2 * 16 * 4  # (N, C, 1, 1) fp32 each
     kept = _kept_bytes(SimAM(16, impl=impl), x)
     assert kept == full_size_tensors * x.numel() * 4 + stats
 

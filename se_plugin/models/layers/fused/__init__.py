@@ -23,9 +23,17 @@ convolutions), :mod:`.simam` (SimAM's formula and its Function). Measured
 speed: ``docs/benchmark.md``.
 """
 
-from .autograd import fused_function_allowed, has_hooks, plain_graph_required
-from .kernels import channel_dot, channel_sums, scale_shift, spatial_max, spatial_mean
-from .se import FusedNormSqueezeScale, FusedSqueezeScale, combine_parts, pool_parts
+from .autograd import fused_function_allowed, has_hooks, plain_graph_required, plain_ops_required
+from .kernels import (
+    channel_dot,
+    channel_sums,
+    combine_parts,
+    pool_parts,
+    scale_shift,
+    spatial_max,
+    spatial_mean,
+)
+from .se import FusedNormSqueezeScale, FusedSqueezeScale
 from .simam import FusedSimAM, simam
 from .sk import FusedSelectiveSum, conv_on_stride_grid, run_path, selective_sum
 
@@ -41,6 +49,7 @@ __all__ = [
     'fused_function_allowed',
     'has_hooks',
     'plain_graph_required',
+    'plain_ops_required',
     'pool_parts',
     'run_path',
     'scale_shift',

@@ -13,6 +13,10 @@ differentiate as usual:
 * hooks: callers check :func:`has_hooks` on every module whose call the
   Function would replace, and take the modules' own calls where there are.
 
+:func:`plain_ops_required` joins the conditions under which no speed path
+(neither a fused Function nor the recomputation of
+:mod:`se_plugin.models.layers.recompute`) may run.
+
 Inside a Function, the small ``(N, C)`` graph from the pooled values to the
 attention weights is recorded in :func:`small_graph` and differentiated by
 :func:`small_graph_grads` in the backward; its saved tensors bypass saved-tensor
@@ -101,6 +105,17 @@ def has_hooks(*modules: nn.Module) -> bool:
             ):
                 return True
     return False
+
+
+def plain_ops_required(x: Tensor, *modules: nn.Module) -> bool:
+    """Whether only the plain ops may run on ``x``, whatever a module's ``impl`` says.
+
+    A graph being captured or transformed (:func:`plain_graph_required`), an
+    empty batch, or a hook on one of ``modules`` (or a global one), which a
+    speed path would skip or fire twice. A module adds its own
+    ``impl == 'reference'``.
+    """
+    return plain_graph_required() or x.numel() == 0 or has_hooks(*modules)
 
 
 def _keep(tensor: Tensor) -> Tensor:

@@ -15,7 +15,9 @@ behind a check and with a public-op fallback:
   its running ones) without writing the normalised tensor.
 
 Reductions of fp16/bf16 tensors accumulate in fp32 and return fp32: an fp16
-mean of large activations would otherwise overflow.
+mean of large activations would otherwise overflow. While a graph is captured
+or transformed (tracing, export, ``torch.compile``, ``torch.func``) every
+function takes its plain form.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from .autograd import plain_graph_required
 
 REDUCED_DTYPES = (torch.float16, torch.bfloat16)
 _BN_BACKWARD = getattr(torch.ops.aten, 'native_batch_norm_backward', None)
@@ -48,7 +52,7 @@ def _cpu_kernel_ok(*tensors: Tensor) -> bool:
     x = tensors[0]
     return (
         _BN_BACKWARD is not None
-        and not torch.compiler.is_compiling()
+        and not plain_graph_required()
         and x.device.type == 'cpu'
         and x.dtype in _CPU_KERNEL_DTYPES
         and all(t.dtype == x.dtype for t in tensors)
@@ -129,7 +133,9 @@ def spatial_mean(x: Tensor) -> Tensor:
     the per-plane sum kernel.
     """
     h, w = x.shape[2:]
-    if is_channels_last(x) and x.device.type == 'cpu' and not torch.compiler.is_compiling():
+    if plain_graph_required():
+        return x.mean((2, 3), dtype=acc_dtype(x))
+    if is_channels_last(x) and x.device.type == 'cpu':
         return F.avg_pool2d(x, (h, w)).flatten(1).to(acc_dtype(x))
     if x.dtype in REDUCED_DTYPES and x.is_contiguous() and h * w >= _MIN_KERNEL_HW:
         sums = _plane_sums(x, x, with_dot=False, with_sum=True)
@@ -140,9 +146,28 @@ def spatial_mean(x: Tensor) -> Tensor:
 
 def spatial_max(x: Tensor) -> Tensor:
     """``x.amax((2, 3))`` as ``(N, C)``; channels-last CPU tensors through ``max_pool2d``."""
-    if is_channels_last(x) and x.device.type == 'cpu' and not torch.compiler.is_compiling():
+    if not plain_graph_required() and is_channels_last(x) and x.device.type == 'cpu':
         return F.max_pool2d(x, x.shape[2:]).flatten(1)
     return x.amax((2, 3))
+
+
+def pool_parts(x: Tensor, op: str) -> list:
+    """The ``(N, C)`` poolings a squeeze ``op`` combines: [mean] (``'avg'``), [max] or both.
+
+    In :func:`acc_dtype` (the max cast to it); :func:`combine_parts` makes the
+    squeeze of them.
+    """
+    parts = []
+    if op in ('avg', 'avgmax'):
+        parts.append(spatial_mean(x))
+    if op in ('max', 'avgmax'):
+        parts.append(spatial_max(x).to(acc_dtype(x)))
+    return parts
+
+
+def combine_parts(parts: list, op: str) -> Tensor:
+    """The squeeze from :func:`pool_parts`: ``'avgmax'`` is the mean of both (timm's convention)."""
+    return 0.5 * parts[0] + 0.5 * parts[1] if op == 'avgmax' else parts[0]
 
 
 def scale_shift(x: Tensor, scale: Tensor, shift: Optional[Tensor] = None) -> Tensor:

@@ -24,26 +24,12 @@ from .kernels import (
     batch_norm_statistics,
     channel_dot,
     channel_sums,
+    combine_parts,
+    pool_parts,
     scale_add,
     scale_shift,
-    spatial_max,
     spatial_mean,
 )
-
-
-def pool_parts(x: Tensor, op: str) -> list:
-    """The ``(N, C)`` poolings a squeeze ``op`` combines: [mean], [max] or both."""
-    parts = []
-    if op in ('avg', 'avgmax'):
-        parts.append(spatial_mean(x))
-    if op in ('max', 'avgmax'):
-        parts.append(spatial_max(x).to(parts[0].dtype if parts else x.dtype))
-    return parts
-
-
-def combine_parts(parts: list, op: str) -> Tensor:
-    """The squeeze from :func:`pool_parts`: 'avgmax' is the mean of both (timm's convention)."""
-    return 0.5 * parts[0] + 0.5 * parts[1] if op == 'avgmax' else parts[0]
 
 
 def scale_plain(x: Tensor, weight: Tensor, residual: Optional[Tensor], inplace: bool) -> Tensor:
@@ -57,8 +43,9 @@ class FusedSqueezeScale(torch.autograd.Function):
     """``x * excite(squeeze(x)) [+ residual]`` with a two-pass backward over ``x``.
 
     ``apply(x, residual, layer, *params)``: ``residual`` is None or a tensor
-    added in the same pass; ``layer`` is the :class:`~se_plugin.models.SELayer`
-    (its ``squeeze`` op, its ``_excite`` MLP on ``(N, C)`` and its
+    added in the same pass; ``layer`` is the
+    :class:`~se_plugin.models.layers.channel_scale.ChannelScaleLayer` (SE, ECA,
+    eSE: its ``squeeze`` op, its ``excite`` MLP on ``(N, C)`` and its
     ``reference_forward``), ``params`` its parameters, passed so that autograd
     routes their gradients here.
 
@@ -75,7 +62,7 @@ class FusedSqueezeScale(torch.autograd.Function):
         parts = pool_parts(x, op)
         with small_graph():  # pooled (N, C) -> weight (N, C)
             leaves = [part.detach().requires_grad_() for part in parts]
-            weight = layer._excite(combine_parts(leaves, op))
+            weight = layer.excite(combine_parts(leaves, op))
         ctx.layer, ctx.params, ctx.leaves, ctx.weight = layer, params, leaves, weight
         ctx.save_for_backward(x, *(parts[-1:] if op != 'avg' else ()))
         return scale_plain(x, weight.detach(), residual, inplace=False)
@@ -135,7 +122,8 @@ def batch_norm_settings(norm: nn.BatchNorm2d) -> tuple:
 class FusedNormSqueezeScale(torch.autograd.Function):
     """``se(bn(z)) + residual`` for a ``BatchNorm2d`` ``bn`` and an avg-squeeze SE layer.
 
-    ``apply(z, residual, gamma, beta, norm, layer, *params)``: ``gamma`` and
+    ``apply(z, residual, gamma, beta, norm, layer, *params)``: ``residual`` is
+    None or a tensor added in the same pass (the block's shortcut), ``gamma`` and
     ``beta`` are the norm's affine parameters (or None), ``norm`` the module
     (its running statistics are updated as its own forward would), ``layer``
     the SE layer and ``params`` its parameters.
@@ -165,9 +153,11 @@ class FusedNormSqueezeScale(torch.autograd.Function):
         shift = -mean * scale if beta is None else beta - mean * scale
         with small_graph():
             leaf = torch.addcmul(shift, pooled_z, scale).detach().requires_grad_()
-            weight = layer._excite(leaf)
+            weight = layer.excite(leaf)
         w = weight.detach().to(scale.dtype)
-        out = scale_shift(z, scale * w, shift * w).add_(residual)
+        out = scale_shift(z, scale * w, shift * w)
+        if residual is not None:
+            out.add_(residual)
         ctx.save_for_backward(z, mean, invstd, pooled_z)  # what the norm keeps, plus (N, C)
         ctx.training, ctx.eps, ctx.layer, ctx.gamma_beta = training, norm.eps, layer, (gamma, beta)
         ctx.params, ctx.leaf, ctx.weight = params, leaf, weight

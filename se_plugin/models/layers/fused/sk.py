@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .autograd import reference_grads, small_graph, small_graph_grads
-from .kernels import add_scaled_, channel_dot, scale_shift, spatial_mean
+from .kernels import add_scaled_, channel_dot, scale_shift
 
 
 def conv_on_stride_grid(conv: nn.Module, x: Tensor) -> Optional[Tensor]:
@@ -90,9 +90,7 @@ class FusedSelectiveSum(torch.autograd.Function):
     @staticmethod
     def forward(ctx, layer: nn.Module, *inputs: Tensor) -> Tensor:
         feats, params = inputs[: layer.num_paths], inputs[layer.num_paths :]
-        pooled = spatial_mean(feats[0])
-        for feat in feats[1:]:
-            pooled = pooled + spatial_mean(feat)
+        pooled = layer._pooled(feats)
         with small_graph():  # pooled (N, C) -> weights (N, M, C)
             leaf = pooled.detach().requires_grad_()
             weights = layer._path_weights(leaf)
