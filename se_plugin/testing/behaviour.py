@@ -13,7 +13,7 @@ import io
 import torch
 from torch import Tensor, nn
 
-from .slot import slot_of
+from .slot import REFERENCE_IMPL, slot_of
 from .subject import Failure, Subject, during, loss_weights, require_close, require_same_step, step
 
 SIZES = ((5, 6), (7, 7), (1, 1), (1, 5), (4, 9))  # odd, even, single position, one row
@@ -92,7 +92,46 @@ def check_hooks(subject: Subject) -> None:
             raise Failure(f'the hook ({mode}) did not get the output the call returned')
         expected = step(subject.build(), subject.x, train=train)
         require_same_step(f'with hooks ({mode})', got, expected)
+    _check_hooks_on_submodules(subject)
     _check_hooks_in_block(subject)
+
+
+def _record_all(model: nn.Module, log: list) -> None:
+    """Hooks on ``model`` and each submodule that log ``(kind, name)`` and, for a forward
+    hook, a copy of the output (None if it is no tensor)."""
+    for name, module in model.named_modules():
+        module.register_forward_pre_hook(lambda m, args, n=name: log.append(('pre', n, None)))
+
+        def post(m, args, out, n=name):
+            log.append(('post', n, out.detach().clone() if isinstance(out, Tensor) else None))
+
+        module.register_forward_hook(post)
+
+
+def _check_hooks_on_submodules(subject: Subject) -> None:
+    """In a train step, hooks on the module and each submodule fire in the order and with the
+    outputs of the reference mode (a fast path runs the submodules as the reference does
+    where they have hooks), and change no result."""
+    reference = subject.reference()
+    if reference is None:  # one implementation: nothing to compare the order with
+        return
+    model, logs = subject.build(), ([], [])
+    _record_all(model, logs[0])
+    _record_all(reference, logs[1])
+    with during('a train step with hooks on every submodule'):
+        got, _ = step(model, subject.x), step(reference, subject.x)
+    plain = step(subject.build(), subject.x)
+    require_same_step('with hooks on every submodule (train)', got, plain)
+    fired, expected = ([entry[:2] for entry in log] for log in logs)
+    for i, (call, truth) in enumerate(zip(fired + [None], expected + [None])):
+        if call != truth:
+            raise Failure(
+                f'hooks on the module and its submodules: call {i + 1} fired {call}, '
+                f'in impl={REFERENCE_IMPL!r} {truth}'
+            )
+    for (kind, name, out), (_, _, truth) in zip(logs[0], logs[1]):
+        if kind == 'post' and out is not None:
+            require_close(f'the hook output of {name or "the module"}', out, truth)
 
 
 def _check_hooks_in_block(subject: Subject) -> None:

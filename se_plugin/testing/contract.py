@@ -1,6 +1,6 @@
 """The attention-slot contract as one call: :func:`check_attention_module`.
 
-A module that fits se_plugin's attention slot (``se_cfg``, mmcv ``plugins``,
+A module that fits se_plugin's attention slot (``attn_cfg``, mmcv ``plugins``,
 ``AttentionInjected``) is called in places that expect a plain, well-behaved
 layer: hooks, gradient checkpointing, gradient penalties, ``torch.func``,
 empty batches, mixed precision, tracing and export, checkpoints. The kit runs
@@ -29,7 +29,7 @@ from .behaviour import (
     check_shape,
     check_state_dict,
 )
-from .equivalence import check_autocast, check_impls, check_with_cp
+from .equivalence import check_autocast, check_impls, check_in_block, check_with_cp
 from .graphs import check_export, check_trace
 from .subject import Failure, Subject, describe
 
@@ -41,6 +41,7 @@ PROPERTIES = {
     'hooks': check_hooks,
     'input_kept': check_input_kept,
     'gradient': check_gradient,
+    'in_block': check_in_block,
     'with_cp': check_with_cp,
     'double_backward': check_double_backward,
     'forward_ad': check_forward_ad,
@@ -119,9 +120,17 @@ def check_attention_module(
     - ``empty_batch``: ``N = 0`` forward and backward, training and inference;
     - ``hooks``: forward pre-hooks and hooks fire once per call with the
       module's input and output, alone and in a block's slot (where a hook's
-      returned value is what the block uses), and change no result;
+      returned value is what the block uses), and change no result; hooks on
+      its submodules fire as in ``impl='reference'``;
     - ``input_kept``: the input is not modified in place;
     - ``gradient``: input and parameter gradients equal finite differences;
+    - ``in_block``: an :class:`~se_plugin.models.AttentionModule` in a block's
+      slot (an ``SEBottleneck``, standard position) computes, in each
+      implementation mode, the plain composition ``module(norm(z)) +
+      shortcut`` whatever its ``forward_after_norm`` does (outputs,
+      gradients, buffers of two train steps and an eval step); with
+      ``impl='recompute'`` a train step recomputes the module once in the
+      backward;
     - ``with_cp``: in an ``SEBottleneck`` with ``with_cp=True`` the branch and
       the module are recomputed once, leaving the outputs, gradients and
       running statistics of ``with_cp=False``;
@@ -137,7 +146,8 @@ def check_attention_module(
       hold no Python op or autograd Function and equal eager mode;
     - ``deepcopy``, ``state_dict``: a deep copy, and a module loaded with the
       state dict (``torch.load(weights_only=True)``), compute the same;
-    - ``impls``: each value of the module's ``impl`` argument equals
+    - ``impls``: each implementation mode of an
+      :class:`~se_plugin.models.AttentionModule` (its ``impls``) equals
       ``impl='reference'``, alone and in a block at the standard position
       (outputs, gradients, buffers of two train steps and an eval step).
 
@@ -174,7 +184,7 @@ def check_attention_module(
         >>> check_attention_module(Doubling, in_channels=4)
         Traceback (most recent call last):
         ...
-        AssertionError: Doubling(in_channels=4) breaks 1 of the 15 properties ... checked:
+        AssertionError: Doubling(in_channels=4) breaks 1 of the 16 properties ... checked:
         - input_kept: the input was modified in place (train, with gradient; ...)
     """
     in_channels = check_int('in_channels', in_channels, minimum=1)

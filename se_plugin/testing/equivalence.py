@@ -1,5 +1,6 @@
 """Properties that compare the module with itself computed another way: in a
-checkpointed block, in each implementation mode, under bf16 autocast.
+block against the plain composition, in a checkpointed block, in each
+implementation mode, under bf16 autocast.
 
 Each function takes a :class:`~.subject.Subject` and raises
 :class:`~.subject.Failure` with a one-line reason when the property is broken.
@@ -7,10 +8,12 @@ Each function takes a :class:`~.subject.Subject` and raises
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import Tensor, nn
 
-from .slot import REFERENCE_IMPL, slot_of
+from .slot import RECOMPUTE_IMPL, REFERENCE_IMPL, plain_composition, recomputes, slot_of
 from .subject import Failure, Step, Subject, during, require_same_step, step
 
 
@@ -97,11 +100,56 @@ def _steps(model: nn.Module, x: Tensor) -> list:
     return [step(model, x), step(model, x), step(model, x, train=False, backward=False)]
 
 
+def check_in_block(subject: Subject) -> str:
+    """In a block at the standard position, in each implementation mode, the block computes
+    the plain composition ``module(norm(z)) + shortcut`` (outputs, gradients and buffers
+    of two train steps and an eval step), whatever the module's ``forward_after_norm``
+    does; with ``impl='recompute'`` a train step recomputes the module once in the
+    backward (where the mechanism applies: :func:`~.slot.recomputes`)."""
+    if not subject.modes:
+        return 'no AttentionModule: a block calls it plainly'
+    notes = []
+    for mode in subject.modes:
+        what = f'impl={mode!r} in a block'
+        block, plain = subject.block(impl=mode), subject.block(impl=mode)
+        plain_composition(slot_of(plain))
+        with during(f'{what}: steps of the block and of the plain composition'):
+            got, expected = _steps(block, subject.x), _steps(plain, subject.x)
+        for i, (run, truth) in enumerate(zip(got, expected)):
+            require_same_step(f'{what} vs module(norm(z)) + shortcut, step {i + 1}', run, truth)
+        if mode == RECOMPUTE_IMPL:
+            notes.append(_check_recomputed(subject))
+    return '; '.join(note for note in notes if note) or None
+
+
+def _check_recomputed(subject: Subject) -> Optional[str]:
+    """``impl='recompute'`` runs the module's forward twice in a train step of a block (the
+    forward and its recomputation in the backward), where the mechanism applies; a note
+    where it declines."""
+    block = subject.block(impl=RECOMPUTE_IMPL)
+    if not recomputes(block):
+        return "impl='recompute' declines in this block (hooks): not recomputed"
+    forwards = _count_forwards(slot_of(block))
+    with during("impl='recompute': a train step of the block"):
+        step(block, subject.x)
+    if len(forwards) != 2:
+        raise Failure(
+            f"impl='recompute': a train step of a block ran the module {len(forwards)} times, "
+            'not twice (its forward and one recomputation in the backward)'
+        )
+    return None
+
+
 def check_impls(subject: Subject) -> str:
     """Each implementation mode equals the reference mode, alone and in a block at the
     standard position: outputs, gradients and buffers of two train steps and an eval step."""
     if not subject.modes:
         return 'no implementation modes'
+    if REFERENCE_IMPL not in subject.modes:
+        raise Failure(
+            f'impls {subject.modes} lack {REFERENCE_IMPL!r} (plain autograd, what every mode '
+            'is compared with)'
+        )
     expected_alone = _steps(subject.reference(), subject.x)
     expected_block = _steps(subject.block(impl=REFERENCE_IMPL), subject.x)
     for mode in subject.fast_modes:

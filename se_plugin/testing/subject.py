@@ -168,7 +168,7 @@ class Subject:
         self.channels = in_channels
         module = self._build(cfg)
         self.name = type(module).__name__
-        self.modes = implementation_modes(module)
+        self.modes = implementation_modes(type(module))
         self.weights = module.state_dict()
         self._sample = self.input()
 
@@ -215,5 +215,5 @@ class Subject:
         return tuple(mode for mode in self.modes if mode != REFERENCE_IMPL)
 
     def reference(self, dtype=torch.float64) -> Optional[nn.Module]:
-        """The module in its reference mode (None for a module without modes)."""
-        return self.build(dtype, impl=REFERENCE_IMPL) if self.modes else None
+        """The module in its reference mode (None for a module without one)."""
+        return self.build(dtype, impl=REFERENCE_IMPL) if REFERENCE_IMPL in self.modes else None
