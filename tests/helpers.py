@@ -2,7 +2,9 @@
 
 import io
 import os
+import re
 import runpy
+import subprocess
 import sys
 
 import pytest
@@ -88,3 +90,35 @@ def run_plan(plan):
     stream = io.StringIO()
     outcome = execute(plan, stream=stream, command='python tools/ablate.py (test)')
     return outcome, stream.getvalue()
+
+
+def readme_blocks(section: str, language: str = 'bash') -> list:
+    """The ```language blocks of the README section headed ``## section``, in order."""
+    with open(os.path.join(ROOT, 'README.md'), encoding='utf-8') as f:
+        text = f.read()
+    start = text.index(f'\n## {section}\n')
+    end = text.find('\n## ', start + 1)
+    body = text[start : None if end < 0 else end]
+    return re.findall(rf'^```{language}\n(.*?)^```', body, flags=re.S | re.M)
+
+
+def run_readme_blocks(blocks: list, cwd) -> list:
+    """Run README bash ``blocks`` in order, each in its own ``bash -e``, in ``cwd`` laid out
+    as a fresh clone (links to this checkout's configs/ and tools/, this checkout first
+    on PYTHONPATH as ``tools/activate.sh`` puts it); each block's stdout. A failing block
+    fails the test, with its output."""
+    for name in ('configs', 'tools'):
+        if not os.path.lexists(os.path.join(cwd, name)):
+            os.symlink(os.path.join(ROOT, name), os.path.join(cwd, name))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get('PYTHONPATH', '')]))
+    outputs = []
+    for i, block in enumerate(blocks):
+        run = subprocess.run(
+            ['bash', '-e', '-c', block], cwd=cwd, env=env, capture_output=True, text=True
+        )
+        if run.returncode:
+            pytest.fail(
+                f'README block {i + 1} failed ({run.returncode}):\n{run.stdout}{run.stderr}'
+            )
+        outputs.append(run.stdout)
+    return outputs
