@@ -321,6 +321,19 @@ def test_an_attention_module_opted_into_recompute_passes(impl, monkeypatch):
     assert calls
 
 
+@pytest.mark.parametrize(
+    'name', [name for name in ATTENTION_LAYERS if 'recompute' in MODELS.get(name).impls]
+)
+def test_in_block_runs_the_recomputation_of_every_module_offering_it(name, monkeypatch):
+    """The control of ``in_block``: its block train steps run ``impl='recompute'`` where the
+    recomputation happens (the mechanism's checkpoint), for each built-in module."""
+    calls, run = [], recompute.checkpoint
+    monkeypatch.setattr(recompute, 'checkpoint', lambda *a, **k: calls.append(1) or run(*a, **k))
+    others = tuple(p for p in PROPERTIES if p != 'in_block')
+    assert check_attention_module(name, skip=others)['in_block'] == 'ok'
+    assert calls
+
+
 def test_recompute_declined_by_the_mechanism_is_a_note():
     """A module with a hook of its own is not recomputed (the hook would fire twice)."""
 
