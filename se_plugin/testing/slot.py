@@ -1,8 +1,10 @@
 """What the contract kit asks of se_plugin's attention slot: the block it puts a
-module in, the module in that block's slot, and a module's implementation modes.
+module in, the module in that block's slot, a module's implementation modes,
+whether the block recomputes it, and the plain composition it is compared with.
 
 The kit's only contact with the slot's API (block arguments, the slot
-attribute, :class:`~se_plugin.models.AttentionModule`'s ``impls``) is here.
+attribute, the block's last norm, :class:`~se_plugin.models.AttentionModule`'s
+``impls`` and ``forward_after_norm``, the recomputation's rule) is here.
 """
 
 from __future__ import annotations
