@@ -14,7 +14,7 @@ from se_plugin.version import __version__
 from .archs import get_arch
 from .errors import ConversionError
 from .io import read_source
-from .meta import config_text, source_preprocessing, test_config
+from .meta import config_text, converted_config, source_preprocessing
 from .state_dict import convert_state_dict
 
 
@@ -85,7 +85,7 @@ def convert_checkpoint(
         preprocess=dict(origin=prep['origin'], data_cfg=prep['data_cfg']),
     )
     if head is not None:
-        meta['cfg'] = config_text(test_config(model_cfg, prep))
+        meta['cfg'] = config_text(converted_config(model_cfg, prep))
     if isinstance(src_meta.get('dataset_meta'), Mapping):
         meta['dataset_meta'] = dict(src_meta['dataset_meta'])
     elif head is not None and prep['classes'] is not None:

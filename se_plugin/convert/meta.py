@@ -24,7 +24,7 @@ from .errors import ConversionError
 from .preprocess import mmpretrain_eval_pipeline, timm_data_config, timm_eval_pipeline
 from .tags import mmpretrain_tags
 
-__all__ = ['source_preprocessing', 'test_config', 'config_text']
+__all__ = ['source_preprocessing', 'converted_config', 'config_text']
 
 # the ImageNet-1k evaluation set of configs/_base_/datasets/imagenet_bs32.py
 _IMAGENET_VAL = dict(type='ImageNet', data_root='data/imagenet', split='val')
@@ -109,7 +109,7 @@ def source_preprocessing(
     return _mmpretrain_preprocessing(spec, tag, num_classes)
 
 
-def test_config(model_cfg: dict, preprocessing: dict) -> dict:
+def converted_config(model_cfg: dict, preprocessing: dict) -> dict:
     """The config (a dict) that tests and predicts with a converted model.
 
     Args:

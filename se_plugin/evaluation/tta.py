@@ -3,11 +3,11 @@
 As mmpretrain's ``tools/test.py --tta``: the model becomes the config's
 ``tta_model`` (default ``AverageClsScoreTTA``: the mean of the class scores)
 around the config's model, and the test pipeline becomes ``tta_pipeline``
-(default :func:`flip_tta_pipeline`: the image and its horizontal mirror). One
-difference: the data preprocessor (normalisation) goes with the inner model,
-which runs the forward passes; mmpretrain leaves it on the wrapper, so the
-inner classifier sees unnormalised images when the config keeps
-``data_preprocessor`` at the top level, as OpenMMLab configs do.
+(default :func:`flip_tta_pipeline`: the image and its horizontal mirror).
+mmengine's ``BaseTTAModel`` hands the config's ``data_preprocessor`` to the
+wrapped model, which runs the forward passes. The views must come after the
+test pipeline's own steps: a ``tta_pipeline`` that repeats those steps with
+other arguments (a stale copy) is refused.
 """
 
 from __future__ import annotations
@@ -44,6 +44,21 @@ def flip_tta_pipeline(test_pipeline: Sequence[Mapping]) -> list:
     return [*pipeline[:-1], dict(type='TestTimeAug', transforms=[flips, [pipeline[-1]]])]
 
 
+def _check_same_steps(tta_steps: Sequence[Mapping], test_pipeline: Sequence[Mapping]) -> None:
+    """Refuse a ``tta_pipeline`` whose steps before ``TestTimeAug`` are the test
+    pipeline's steps with other arguments: it was copied from a test pipeline that
+    has changed since (``--cfg-options``, or a config that redefines ``test_pipeline``
+    below a base that built ``tta_pipeline``)."""
+    for index, (tta_step, test_step) in enumerate(zip(tta_steps, test_pipeline)):
+        if _type(tta_step) != _type(test_step):
+            return  # another design (e.g. multi-scale views): not a copy
+        if dict(tta_step) != dict(test_step):
+            raise ConfigError(
+                f'--tta: step {index} of tta_pipeline is {dict(tta_step)} but the test '
+                f'pipeline runs {dict(test_step)}; set tta_pipeline to match'
+            )
+
+
 def use_tta(cfg: Config) -> None:
     """Make ``cfg`` test with test-time augmentation (in place).
 
@@ -60,9 +75,7 @@ def use_tta(cfg: Config) -> None:
             '--tta: tta_pipeline must end with a TestTimeAug step, got '
             f'{_type(tta_pipeline[-1]) if tta_pipeline else "an empty pipeline"!r}'
         )
-    module = copy.deepcopy(cfg.model)
-    if cfg.get('data_preprocessor') is not None:
-        module.setdefault('data_preprocessor', copy.deepcopy(cfg.data_preprocessor))
+    _check_same_steps(tta_pipeline[:-1], dataset['pipeline'])
     tta_model = copy.deepcopy(cfg.get('tta_model') or DEFAULT_TTA_MODEL)
-    cfg.model = ConfigDict(**tta_model, module=module)
+    cfg.model = ConfigDict(**tta_model, module=copy.deepcopy(cfg.model))
     dataset['pipeline'] = copy.deepcopy(tta_pipeline)
