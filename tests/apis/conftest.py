@@ -1,6 +1,5 @@
 """Checkpoints for the prediction tests: a converted timm model and a quick-start model."""
 
-import numpy as np
 import pytest
 import torch
 from helpers import QUICKSTART
@@ -74,17 +73,3 @@ def quickstart_checkpoint(tmp_path_factory):
     meta = dict(cfg=cfg.pretty_text, dataset_meta=dict(classes=tuple(str(d) for d in range(10))))
     torch.save(dict(state_dict=model.state_dict(), meta=meta), path)
     return path
-
-
-def digit_files(folder, count: int = 6) -> tuple:
-    """The first ``count`` MNIST-5k test digits as grey PNGs, and the samples."""
-    from se_plugin.datasets import MNIST5k
-
-    dataset = MNIST5k(split='test', indices=count)
-    paths = []
-    for i in range(count):
-        sample = dataset.get_data_info(i)
-        path = folder / f'digit{i}_{sample["gt_label"]}.png'
-        Image.fromarray(np.ascontiguousarray(sample['img'][..., 0])).save(path)
-        paths.append(str(path))
-    return paths, [dataset.get_data_info(i) for i in range(count)]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from helpers import QUICKSTART
+from helpers import QUICKSTART, digit_files
 from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import DefaultScope
@@ -12,8 +12,6 @@ from PIL import Image
 from se_plugin.apis import inference_model, inference_pipeline, init_model, input_channels
 from se_plugin.runtime.errors import ArgumentError, ConfigError
 from se_plugin.runtime.weights import WeightsMismatchError
-
-from .conftest import digit_files
 
 
 def test_same_predictions_as_timm(timm_seresnet18, image_files):
