@@ -37,6 +37,11 @@ def parse_args():
     )
     add_run_options(parser)
     args = parse_tool_args(parser)
+    if args.checkpoint is None and args.config.endswith('.py'):
+        parser.error(
+            'the following arguments are required: checkpoint (a config alone has no '
+            'weights; a checkpoint alone brings its config)'
+        )
     if args.out_item is not None and args.out is None:
         parser.error('--out-item needs --out')
     return args
