@@ -1,7 +1,5 @@
 # Fine-tune converted SE-ResNet-50 ImageNet weights on your own images, one folder per
-# class (mmpretrain's CustomDataset; the classes are the folder names, sorted):
-#   data/custom/train/<class>/*.jpg|png|...   training images
-#   data/custom/val/<class>/*.jpg|png|...     validation images (the same class folders)
+# class in data/custom/{train,val}/<class>/ (configs/_base_/datasets/custom_folder.py):
 #
 #   python tools/convert.py seresnet50.safetensors checkpoints/se_resnet50_converted.pth \
 #       --from timm --arch seresnet50.ra2_in1k
@@ -13,22 +11,19 @@
 # Preprocessing is that of timm's seresnet50.ra2_in1k weights, which tools/convert.py
 # keeps in the converted checkpoint (meta['cfg']): 224 px crops, bicubic resizing
 # (Pillow), ImageNet mean/std; evaluation resizes the shorter side to 256 (224 / 0.875).
-_base_ = ['../_base_/models/se_resnet50.py', '../_base_/default_runtime.py']
+_base_ = [
+    '../_base_/models/se_resnet50.py',
+    '../_base_/datasets/custom_folder.py',
+    '../_base_/default_runtime.py',
+]
 
 num_classes = 2
-data_root = 'data/custom'
 pretrained = 'checkpoints/se_resnet50_converted.pth'
 model = dict(
     backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
     head=dict(num_classes=num_classes, topk=(1,)),
 )
-
-data_preprocessor = dict(
-    num_classes=num_classes,
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    to_rgb=True,
-)
+data_preprocessor = dict(num_classes=num_classes)
 train_pipeline = [
     dict(type='LoadImageFromFile', imdecode_backend='pillow'),
     dict(type='RandomResizedCrop', scale=224, backend='pillow', interpolation='bicubic'),
@@ -41,25 +36,10 @@ test_pipeline = [
     dict(type='CenterCrop', crop_size=224),
     dict(type='PackInputs'),
 ]
-train_dataloader = dict(
-    batch_size=32,
-    num_workers=2,
-    dataset=dict(
-        type='CustomDataset', data_root=data_root, data_prefix='train', pipeline=train_pipeline
-    ),
-    sampler=dict(type='DefaultSampler', shuffle=True),
-)
-val_dataloader = dict(
-    batch_size=32,
-    num_workers=2,
-    dataset=dict(
-        type='CustomDataset', data_root=data_root, data_prefix='val', pipeline=test_pipeline
-    ),
-    sampler=dict(type='DefaultSampler', shuffle=False),
-)
-val_evaluator = dict(type='Accuracy', topk=(1,))
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
-test_evaluator = val_evaluator
+tta_pipeline = [*test_pipeline[:-1], _base_.tta_pipeline[-1]]  # flip TTA after these steps
 
 # 20 epochs: 1 of linear warm-up, then cosine; SGD lr 0.01 for 32 images per step
 optim_wrapper = dict(
