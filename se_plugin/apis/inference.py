@@ -27,7 +27,8 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
-from se_plugin.runtime.errors import ArgumentError, ConfigError
+from se_plugin.checks import check_device, check_int
+from se_plugin.runtime.errors import ConfigError
 
 from .config import checkpoint_config
 
@@ -35,20 +36,6 @@ __all__ = ['init_model', 'inference_model', 'inference_pipeline', 'input_channel
 
 _LOADER = 'LoadImageFromFile'
 _COLOR_TYPES = {1: 'grayscale', 3: 'color'}
-
-
-def _check_device(device: str) -> torch.device:
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError):
-        parsed = None
-    if parsed is None or parsed.type not in ('cpu', 'cuda'):
-        raise ArgumentError(f"device must be 'cpu', 'cuda' or 'cuda:N'; got {device!r}")
-    if parsed.type == 'cuda':
-        count = torch.cuda.device_count()
-        if count == 0 or (parsed.index or 0) >= count:
-            raise ArgumentError(f'device {device!r}: this machine has {count} CUDA device(s)')
-    return parsed
 
 
 def _load_config(config: Union[str, Config]) -> Config:
@@ -87,7 +74,7 @@ def init_model(
         >>> model.dataset_meta, type(model).__name__
         ({}, 'ImageClassifier')
     """
-    target = _check_device(device)
+    target = check_device('device', device)
     if checkpoint is None and isinstance(config, str) and not config.endswith('.py'):
         checkpoint = config
     cfg = _load_config(config)
@@ -229,8 +216,6 @@ def inference_model(
     """
     from mmengine.dataset import Compose, pseudo_collate
     from mmengine.registry import DefaultScope
-
-    from se_plugin.checks import check_int
 
     check_int('topk', topk, minimum=1)
     check_int('batch_size', batch_size, minimum=1)

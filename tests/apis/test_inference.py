@@ -10,7 +10,7 @@ from mmengine.registry import DefaultScope
 from PIL import Image
 
 from se_plugin.apis import inference_model, inference_pipeline, init_model, input_channels
-from se_plugin.runtime.errors import ArgumentError, ConfigError
+from se_plugin.runtime.errors import ConfigError
 from se_plugin.runtime.weights import WeightsMismatchError
 
 
@@ -81,8 +81,8 @@ def test_topk_beyond_the_classes(quickstart_checkpoint, tmp_path):
 @pytest.mark.parametrize(
     'kwargs, error, message',
     [
-        (dict(device='tpu'), ArgumentError, "device must be 'cpu', 'cuda' or 'cuda:N'; got 'tpu'"),
-        (dict(device='cuda:99'), ArgumentError, "device 'cuda:99': this machine has"),
+        (dict(device='tpu'), ValueError, "device must be 'cpu', 'cuda' or 'cuda:N'; got 'tpu'"),
+        (dict(device='cuda:99'), ValueError, "device 'cuda:99': this machine has"),
         (
             dict(config=QUICKSTART.replace('se_resnet18', 'sknet')),
             WeightsMismatchError,
