@@ -9,6 +9,8 @@ import pytest
 import torch
 from helpers import run_script
 
+pytestmark = pytest.mark.slow  # Runner tests end to end
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 run_test = partial(run_script, osp.join(ROOT, 'tools', 'test.py'))
 TWENTY = ('--cfg-options', 'test_dataloader.dataset.indices=20', 'test_dataloader.batch_size=10')
