@@ -10,7 +10,7 @@ Example:
 
 from .config import checkpoint_config, parse_config_text
 from .images import IMAGE_EXTENSIONS, list_images
-from .inference import inference_model, inference_pipeline, init_model, input_channels
+from .inference import inference_model, inference_pipeline, init_model
 
 __all__ = [
     'IMAGE_EXTENSIONS',
@@ -18,7 +18,6 @@ __all__ = [
     'inference_model',
     'inference_pipeline',
     'init_model',
-    'input_channels',
     'list_images',
     'parse_config_text',
 ]

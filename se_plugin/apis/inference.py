@@ -32,7 +32,7 @@ from se_plugin.runtime.errors import ConfigError
 
 from .config import checkpoint_config
 
-__all__ = ['init_model', 'inference_model', 'inference_pipeline', 'input_channels']
+__all__ = ['init_model', 'inference_model', 'inference_pipeline']
 
 _LOADER = 'LoadImageFromFile'
 _COLOR_TYPES = {1: 'grayscale', 3: 'color'}
@@ -97,20 +97,6 @@ def init_model(
     return model
 
 
-def _preprocessor_cfg(cfg: Config) -> Mapping:
-    model_cfg = cfg.get('model') or {}
-    return model_cfg.get('data_preprocessor') or cfg.get('data_preprocessor') or {}
-
-
-def input_channels(cfg: Config) -> int:
-    """Channels a config's model reads: those its data preprocessor normalises
-    (mean/std), else the backbone's ``in_channels`` (3 when unset)."""
-    mean = _preprocessor_cfg(cfg).get('mean')
-    if isinstance(mean, Sequence) and len(mean) > 0:
-        return len(mean)
-    return int(((cfg.get('model') or {}).get('backbone') or {}).get('in_channels', 3))
-
-
 def _is_loader(transform: Mapping) -> bool:
     return str(transform.get('type', '')).split('.')[-1] == _LOADER
 
@@ -135,6 +121,8 @@ def inference_pipeline(cfg: Config) -> list:
             f'{cfg.filename or "the config"} has no test pipeline '
             '(test_dataloader.dataset.pipeline or test_pipeline)'
         )
+    from se_plugin.analysis.complexity import input_channels
+
     pipeline = [dict(t) for t in copy.deepcopy(list(pipeline))]
     channels = input_channels(cfg)
     if channels == 1 and _is_loader(pipeline[0]):

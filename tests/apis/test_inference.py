@@ -9,7 +9,8 @@ from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import DefaultScope
 from PIL import Image
 
-from se_plugin.apis import inference_model, inference_pipeline, init_model, input_channels
+from se_plugin.analysis.complexity import input_channels
+from se_plugin.apis import inference_model, inference_pipeline, init_model
 from se_plugin.runtime.errors import ConfigError
 from se_plugin.runtime.weights import WeightsMismatchError
 
