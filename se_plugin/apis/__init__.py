@@ -1,12 +1,7 @@
-"""Prediction from Python: build a model from a config or checkpoint, predict
-classes of image files (:func:`init_model`, :func:`inference_model`).
-
-Example:
-    >>> from se_plugin.apis import inference_model, init_model  # doctest: +SKIP
-    >>> model = init_model('converted.pth', device='cpu')  # doctest: +SKIP
-    >>> inference_model(model, ['cat.jpg'], topk=3)[0]['pred_class']  # doctest: +SKIP
-    'tabby, tabby cat'
-"""
+"""Prediction from Python: build a model from a config or checkpoint
+(:func:`init_model`; a converted or trained checkpoint brings its config) and
+predict the classes of image files or arrays (:func:`inference_model`), as
+``tools/infer.py`` does."""
 
 from .config import checkpoint_config, parse_config_text
 from .images import IMAGE_EXTENSIONS, list_images
