@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from typing import Optional
 
 import torch
 
 from se_plugin.runtime.atomic import atomic_open
-from se_plugin.version import __version__
 
 from .archs import get_arch
 from .errors import ConversionError
 from .io import read_source
-from .meta import config_text, converted_config, source_preprocessing
+from .meta import checkpoint_meta
 from .state_dict import convert_state_dict
 
 
@@ -65,31 +63,7 @@ def convert_checkpoint(
     converted, model_cfg = convert_state_dict(
         state_dict, source, arch, backbone_only=backbone_only, what=f'the weights in {src}'
     )
-    head = model_cfg.get('head')
-    num_classes = None if head is None else head['num_classes']
-    prep = source_preprocessing(spec, tag, use_test_size, num_classes or 1000)
-    meta = dict(
-        converted_by=f'se_plugin {__version__} tools/convert.py',
-        source=dict(
-            framework=spec.source,
-            arch=spec.name,
-            tag=tag,
-            weights=prep['weights'],
-            peer=spec.peer,
-            file=str(src),
-        ),
-        arch=spec.name,
-        num_classes=num_classes,
-        backbone_only=bool(backbone_only),
-        model=model_cfg,
-        preprocess=dict(origin=prep['origin'], data_cfg=prep['data_cfg']),
-    )
-    if head is not None:
-        meta['cfg'] = config_text(converted_config(model_cfg, prep))
-    if isinstance(src_meta.get('dataset_meta'), Mapping):
-        meta['dataset_meta'] = dict(src_meta['dataset_meta'])
-    elif head is not None and prep['classes'] is not None:
-        meta['dataset_meta'] = dict(classes=prep['classes'])
+    meta = checkpoint_meta(spec, model_cfg, tag, use_test_size, file=str(src), source_meta=src_meta)
     with atomic_open(dst) as f:  # unique temp name next to dst, removed on failure
         torch.save({'state_dict': converted, 'meta': meta}, f)
     return meta

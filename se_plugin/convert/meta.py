@@ -17,14 +17,17 @@ source and name (:mod:`~se_plugin.convert.tags`, :mod:`~se_plugin.convert.prepro
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Optional
+
+from se_plugin.version import __version__
 
 from .archs import Arch
 from .errors import ConversionError
 from .preprocess import mmpretrain_eval_pipeline, timm_data_config, timm_eval_pipeline
 from .tags import mmpretrain_tags
 
-__all__ = ['source_preprocessing', 'converted_config', 'config_text']
+__all__ = ['checkpoint_meta', 'config_text', 'converted_config', 'source_preprocessing']
 
 # the ImageNet-1k evaluation set of configs/_base_/datasets/imagenet_bs32.py
 _IMAGENET_VAL = dict(type='ImageNet', data_root='data/imagenet', split='val')
@@ -147,3 +150,56 @@ def config_text(cfg: dict) -> str:
     from mmengine.config import Config
 
     return Config(copy.deepcopy(cfg)).pretty_text
+
+
+def checkpoint_meta(
+    spec: Arch,
+    model_cfg: dict,
+    tag: Optional[str] = None,
+    use_test_size: bool = False,
+    file: str = '',
+    source_meta: Optional[Mapping] = None,
+) -> dict:
+    """The ``meta`` of a converted checkpoint (see :func:`convert_checkpoint`).
+
+    Args:
+        spec (Arch): The converted arch.
+        model_cfg (dict): The converted model's config (``head`` None: backbone only).
+        tag (str, optional): The weights' tag (:func:`source_preprocessing`). Default: None.
+        use_test_size (bool): timm's test-time size and crop. Default: False.
+        file (str): The source file, recorded. Default: ''.
+        source_meta (Mapping, optional): The source file's ``meta``; its
+            ``dataset_meta`` is kept. Default: None.
+
+    Returns:
+        dict: ``converted_by``, ``source``, ``arch``, ``num_classes``,
+        ``backbone_only``, ``model``, ``preprocess``, and with a head ``cfg``
+        (:func:`converted_config` as text) and ``dataset_meta`` when the classes
+        are known.
+    """
+    head = model_cfg.get('head')
+    num_classes = None if head is None else head['num_classes']
+    prep = source_preprocessing(spec, tag, use_test_size, num_classes or 1000)
+    meta = dict(
+        converted_by=f'se_plugin {__version__} tools/convert.py',
+        source=dict(
+            framework=spec.source,
+            arch=spec.name,
+            tag=tag,
+            weights=prep['weights'],
+            peer=spec.peer,
+            file=file,
+        ),
+        arch=spec.name,
+        num_classes=num_classes,
+        backbone_only=head is None,
+        model=model_cfg,
+        preprocess=dict(origin=prep['origin'], data_cfg=prep['data_cfg']),
+    )
+    if head is not None:
+        meta['cfg'] = config_text(converted_config(model_cfg, prep))
+    if isinstance((source_meta or {}).get('dataset_meta'), Mapping):
+        meta['dataset_meta'] = dict(source_meta['dataset_meta'])
+    elif head is not None and prep['classes'] is not None:
+        meta['dataset_meta'] = dict(classes=prep['classes'])
+    return meta
