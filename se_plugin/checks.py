@@ -232,3 +232,29 @@ def check_act_pair(act_cfg: Any) -> tuple:
         check_act_cfg('act_cfg[0]', act_cfg[0], HIDDEN_ACTIVATIONS),
         check_act_cfg('act_cfg[1]', act_cfg[1], GATE_ACTIVATIONS),
     )
+
+
+def check_device(name: str, value: Any) -> Any:
+    """Return ``torch.device(value)`` if it is ``'cpu'``, ``'cuda'`` or ``'cuda:N'`` of
+    this machine.
+
+    Example:
+        >>> check_device('device', 'cpu')
+        device(type='cpu')
+        >>> check_device('device', 'tpu')
+        Traceback (most recent call last):
+        ...
+        ValueError: device must be 'cpu', 'cuda' or 'cuda:N'; got 'tpu'
+    """
+    import torch
+
+    try:
+        device = torch.device(value)
+    except (RuntimeError, TypeError):
+        device = None
+    if device is None or device.type not in ('cpu', 'cuda'):
+        raise ValueError(f"{name} must be 'cpu', 'cuda' or 'cuda:N'; got {value!r}")
+    count = torch.cuda.device_count() if device.type == 'cuda' else 0
+    if device.type == 'cuda' and (device.index or 0) >= count:
+        raise ValueError(f'{name} {value!r}: this machine has {count} CUDA device(s)')
+    return device

@@ -58,7 +58,7 @@ TASK_UTILS = _child('task util', _mmpretrain.TASK_UTILS, _MODELS_AT)
 TOKENIZER = _child('tokenizer', _mmpretrain.TOKENIZER, _MODELS_AT)
 
 # evaluation and visualization
-METRICS = _child('metric', _mmpretrain.METRICS, ['mmpretrain.evaluation'])
+METRICS = _child('metric', _mmpretrain.METRICS, ['se_plugin.evaluation'])
 EVALUATORS = _child('evaluator', _mmpretrain.EVALUATORS, ['mmpretrain.evaluation'])
 VISUALIZERS = _child('visualizer', _mmpretrain.VISUALIZERS, ['mmpretrain.visualization'])
 VISBACKENDS = _child('vis_backend', _mmpretrain.VISBACKENDS, ['mmpretrain.visualization'])

@@ -88,3 +88,23 @@ def run_plan(plan):
     stream = io.StringIO()
     outcome = execute(plan, stream=stream, command='python tools/ablate.py (test)')
     return outcome, stream.getvalue()
+
+
+# ----------------------------------------------------------------- image files
+
+
+def digit_files(folder, count: int = 6) -> tuple:
+    """The first ``count`` MNIST-5k test digits as grey PNGs, and the samples."""
+    import numpy as np
+    from PIL import Image
+
+    from se_plugin.datasets import MNIST5k
+
+    dataset = MNIST5k(split='test', indices=count)
+    paths = []
+    for i in range(count):
+        sample = dataset.get_data_info(i)
+        path = folder / f'digit{i}_{sample["gt_label"]}.png'
+        Image.fromarray(np.ascontiguousarray(sample['img'][..., 0])).save(path)
+        paths.append(str(path))
+    return paths, [dataset.get_data_info(i) for i in range(count)]

@@ -15,7 +15,6 @@ the backbone (mmpretrain's rule).
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Sequence
 from typing import Optional
@@ -95,28 +94,16 @@ def default_target_layers(model: nn.Module) -> list:
     return [(prefix + norms[-1][0], norms[-1][1])]
 
 
-def _pipeline(cfg, channels: int) -> list:
-    loader = cfg.get('test_dataloader', {}).get('dataset', {})
-    pipeline = copy.deepcopy(list(loader.get('pipeline') or cfg.get('test_pipeline') or []))
-    if not pipeline:
-        pipeline = [dict(type='PackInputs')]
-    if 'Load' not in str(pipeline[0].get('type', '')):
-        color = 'grayscale' if channels == 1 else 'color'
-        pipeline.insert(0, dict(type='LoadImageFromFile', color_type=color))
-    return pipeline
-
-
 def load_images(cfg, model: nn.Module, paths: Sequence[str]) -> tuple:
     """``(inputs, images)``: the preprocessed batch and the images as the model sees
     them (uint8 ``(H, W, 3)`` RGB, before normalisation)."""
     from mmengine.dataset import Compose, default_collate
     from mmengine.registry import DefaultScope
 
-    from se_plugin.analysis.complexity import input_channels
+    from se_plugin.apis import inference_pipeline
 
-    channels = input_channels(cfg)
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'se_plugin')):
-        pipeline = Compose(_pipeline(cfg, channels))
+        pipeline = Compose(inference_pipeline(cfg))
     samples = [pipeline(dict(img_path=p)) for p in paths]
     data = model.data_preprocessor(default_collate(samples), False)
     images = []

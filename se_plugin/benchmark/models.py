@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
-import logging
 import os.path as osp
-from contextlib import contextmanager
 
 import torch
 import torch.nn as nn
 
 from se_plugin.cli.values import parse_value, split_values
+from se_plugin.runtime.logs import quiet_mmengine
 
 PEER_PREFIXES = ('torchvision', 'timm')
 
@@ -116,20 +115,6 @@ def _with_dict_defaults(cfg: dict) -> dict:
     return out
 
 
-@contextmanager
-def _quiet_mmengine():
-    """Silence mmengine's per-parameter init log while models are built."""
-    from mmengine.logging import MMLogger
-
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 def _build_registered(cfg: dict, num_classes: int) -> nn.Module:
     from mmpretrain.models import BaseClassifier
 
@@ -148,7 +133,7 @@ def _build_registered(cfg: dict, num_classes: int) -> nn.Module:
                 ),
             )
         )
-    with _quiet_mmengine():
+    with quiet_mmengine():
         model.init_weights()
     return LogitsModel(model)
 

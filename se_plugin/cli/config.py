@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os.path as osp
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import torch
 from mmengine.config import Config
@@ -37,19 +37,24 @@ from .parser import LAUNCHERS
 from .paths import check_output_dir
 
 
-def load_config(path: str, cfg_options: Optional[Mapping[str, Any]] = None) -> Config:
-    """Read a config file and merge ``--cfg-options`` into it.
+def load_config(
+    path: Union[str, Config], cfg_options: Optional[Mapping[str, Any]] = None
+) -> Config:
+    """Read a config file (or take a loaded ``Config``) and merge ``--cfg-options`` into it.
 
     Every ``--cfg-options`` key must extend an existing part of the config: a
     new leaf (``model.backbone.drop_path_rate``) is fine, a misspelt branch
     (``modle.backbone.depth``) is an error naming the first missing part.
     """
-    if not osp.isfile(path):
+    if isinstance(path, Config):
+        cfg = path
+    elif not osp.isfile(path):
         raise FileNotFoundError(f'config file not found: {path}')
-    try:
-        cfg = Config.fromfile(path)
-    except Exception as err:  # a config is user code: whatever it raises is the user's error
-        raise ConfigError(f'cannot read config {path}: {type(err).__name__}: {err}') from None
+    else:
+        try:
+            cfg = Config.fromfile(path)
+        except Exception as err:  # a config is user code: whatever it raises is the user's error
+            raise ConfigError(f'cannot read config {path}: {type(err).__name__}: {err}') from None
     new_top = []
     if cfg_options:
         for key in cfg_options:
@@ -206,23 +211,29 @@ def _resume_auto(cfg: Config) -> None:
 
 
 def prepare_test_config(
-    config: str,
+    config: Union[str, Config],
     checkpoint: str,
     work_dir: Optional[str] = None,
     cfg_options: Optional[Mapping[str, Any]] = None,
     launcher: str = 'none',
 ) -> Config:
-    """The config ``tools/test.py`` runs: ``checkpoint`` evaluated on the test set."""
+    """The config ``tools/test.py`` runs: ``checkpoint`` evaluated on the test set.
+
+    ``config`` is a config file or a loaded ``Config`` (e.g. the one a
+    checkpoint carries, :func:`se_plugin.apis.checkpoint_config`); the default
+    work dir is named after the config file, else after the checkpoint.
+    """
+    name = config if isinstance(config, str) else (config.filename or checkpoint)
     cfg = load_config(config, cfg_options)
     cfg.launcher = _check_launcher(launcher)
     configure_distributed(cfg)
-    cfg.work_dir = _check_work_dir(work_dir or cfg.get('work_dir') or _default_work_dir(config))
+    cfg.work_dir = _check_work_dir(work_dir or cfg.get('work_dir') or _default_work_dir(name))
     check_checkpoint_file(checkpoint)
     cfg.load_from = checkpoint
     cfg.resume = False
     for key in ('test_dataloader', 'test_evaluator'):
         if cfg.get(key) is None:
-            raise ConfigError(f'{config} has no {key}: nothing to test on')
+            raise ConfigError(f'{name} has no {key}: nothing to test on')
     _set_dataloader_defaults(cfg)
     check_data_roots(cfg, ['test_dataloader'])
     return cfg

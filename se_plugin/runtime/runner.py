@@ -18,7 +18,7 @@ import logging
 import sys
 from typing import Callable, Union
 
-from mmengine.model import is_model_wrapper
+from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
 
@@ -96,6 +96,8 @@ class CheckedRunner(Runner):
         checkpoint = _load_checkpoint(filename, map_location=map_location)
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
         model = self.model.module if is_model_wrapper(self.model) else self.model
+        if isinstance(model, BaseTTAModel):  # --tta: the weights are the wrapped model's
+            model = model.module
         mode = 'strict' if strict else self.load_mode
         load_weights(model, _state_dict_of(checkpoint), f'checkpoint {filename}', mode)
         self._has_loaded = True

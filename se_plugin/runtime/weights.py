@@ -187,7 +187,7 @@ def load_checkpoint_checked(
     Returns:
         dict: The whole checkpoint.
     """
-    checkpoint = _load_checkpoint(filename, map_location='cpu')
+    checkpoint = _load_checkpoint(filename, map_location='cpu', logger='current')
     state_dict = _state_dict_of(checkpoint)
     load_weights(module, state_dict, source or f'checkpoint {filename}', mode)
     return checkpoint
