@@ -103,7 +103,7 @@ def bad_inputs(tmp_path_factory):
     (root / 'empty').mkdir()
     quickstart = osp.join(ROOT, 'configs', 'quickstart', 'se_resnet18_mnist5k.py')
     (root / 'no_pipeline.py').write_text(  # the tiny sweep's model (ratio 2), no pipeline
-        f"_base_ = '{quickstart}'\nmodel = dict(backbone=dict(se_cfg=dict(ratio=2)))\n"
+        f"_base_ = '{quickstart}'\nmodel = dict(backbone=dict(attn_cfg=dict(ratio=2)))\n"
         'test_dataloader = None\ntest_pipeline = None\n'
     )
     write_images(root)
