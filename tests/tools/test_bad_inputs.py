@@ -735,6 +735,39 @@ CASES = [
         lambda f, w: [QS, '--work-dir', f['not_a_dir'] + '/sub'],
         'is a file, not a directory',
     ),
+    # --- what the loops use, checked before their first batch ---
+    (
+        'val_topk_above_classes',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'val_evaluator.topk=(1,20)'],
+        'val_evaluator: Accuracy topk=(1, 20) asks for top-20 accuracy, but the model scores '
+        '10 classes',
+    ),
+    (
+        'test_topk_above_classes',
+        'test.py',
+        lambda f, w: [QS, f['qs.pth'], *W(w), '--cfg-options', 'test_evaluator.topk=12'],
+        'asks for top-12 accuracy, but the model scores 10 classes',
+    ),
+    (
+        'lr_overflows_fp32',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'optim_wrapper.optimizer.lr=1e39'],
+        'lr 1e+39, which AdamW on float32 parameters overflows in its first step',
+    ),
+    (
+        'lr_times_scale_overflows',
+        'train.py',
+        lambda f, w: [
+            QS,
+            *W(w),
+            '--auto-scale-lr',
+            *SHRINK,
+            'optim_wrapper.optimizer.lr=1e37',
+            'auto_scale_lr.base_batch_size=1',
+        ],
+        'lr 8e+37 (scaled by auto_scale_lr), which AdamW on float32 parameters overflows',
+    ),  # fmt: skip
     # --- checkpoints that do not fit the model ---
     (
         'test_ckpt_missing_key',
@@ -791,6 +824,55 @@ CASES = [
         'analysis/excitation.py',
         lambda f, w: [QS, f['qs.pth'], '--out-dir', f['not_a_dir']],
         'is not a directory',
+    ),
+    # --- tools/export.py: flags checked before the config is read ---
+    (
+        'export_opset_out_of_range',
+        'export.py',
+        lambda f, w: [QS, '--out', str(w / 'm.onnx'), '--opset', '99'],
+        'opset must be in 7..20 for the torchscript ONNX exporter, got 99',
+    ),
+    (
+        'export_opset_below_dynamo',
+        'export.py',
+        lambda f, w: [QS, '--out', str(w / 'm.onnx'), '--onnx-exporter', 'dynamo', '--opset', '13'],
+        'opset must be in 18..23 for the dynamo ONNX exporter, got 13',
+    ),
+    (
+        'export_atol_negative',
+        'export.py',
+        lambda f, w: [QS, '--out', str(w / 'm.onnx'), '--atol', '-1'],
+        'atol must be a finite number >= 0, got -1.0',
+    ),
+    (
+        'export_rtol_nan',
+        'export.py',
+        lambda f, w: [QS, '--out', str(w / 'm.onnx'), '--rtol', 'nan'],
+        'rtol must be finite, got nan',
+    ),
+    (
+        'export_batch_size_zero',
+        'export.py',
+        lambda f, w: [QS, '--out', str(w / 'm.onnx'), '--batch-sizes', '2', '0'],
+        'batch sizes must be >= 1, got (2, 0)',
+    ),
+    (
+        'export_shape_zero',
+        'export.py',
+        lambda f, w: [QS, '--out', str(w / 'm.onnx'), '--shape', '0'],
+        '--shape',
+    ),
+    (
+        'export_out_is_dir',
+        'export.py',
+        lambda f, w: [QS, '--out', f['dir']],
+        'is a directory',
+    ),
+    (
+        'export_pt2_name',
+        'export.py',
+        lambda f, w: [QS, '--out', str(w / 'm.onnx'), '--format', 'export'],
+        'must end in .pt2',
     ),
     (
         'convert_dst_is_dir',
