@@ -70,16 +70,18 @@ BACKBONES = {
 SHAPE = (3, 32, 32)
 
 
-def small_classifier(name: str) -> nn.Module:
-    """A 10-class classifier around ``BACKBONES[name]`` with non-trivial eval BN."""
+def small_classifier(name: str, **changes) -> nn.Module:
+    """A 10-class classifier around ``BACKBONES[name]`` (with ``changes``) with
+    non-trivial eval BN."""
     torch.manual_seed(0)
-    backbone = MODELS.build(BACKBONES[name])
+    config = dict(BACKBONES[name], **changes)
+    backbone = MODELS.build(config)
     backbone.eval()
     channels = backbone(torch.rand(1, *SHAPE))[-1].shape[1]
     model = MODELS.build(
         dict(
             type='ImageClassifier',
-            backbone=BACKBONES[name],
+            backbone=config,
             neck=dict(type='GlobalAveragePooling'),
             head=dict(type='LinearClsHead', num_classes=10, in_channels=channels),
         )
@@ -366,3 +368,17 @@ def test_tool_with_checkpoint(monkeypatch, capsys, tmp_path):
     ]:
         code, _, err = run_tool(monkeypatch, capsys, QUICKSTART, *args)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize('fmt', ['onnx', 'torchscript'])
+def test_srm_exports_with_dynamic_height_and_width(fmt, tmp_path):
+    """SRM's unbiased variance divides by max(H * W - 1, 1): kept in the traced graph,
+    so 1x1 deepest maps give variance 0, not 0 / 0."""
+    model = small_classifier('se_resnet', se_cfg=dict(type='se_plugin.SRMLayer'))
+    for module in model.modules():
+        if hasattr(module, 'cfc'):
+            module.cfc.data.normal_()  # zeros at init would hide the style statistics
+    out = str(tmp_path / f'srm.{fmt}')
+    result = export_model(model, out, SHAPE, fmt, dynamic_hw=True)
+    assert result.ok and result.saved, format_result(result)
+    assert [c.shape[2:] for c in result.checks[2:]] == [(8, 8), (16, 16), (17, 24), (40, 40)]
