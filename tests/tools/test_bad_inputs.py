@@ -9,6 +9,7 @@ must be refused before anything runs: the file they would create never
 appears.
 """
 
+import json
 import os
 import pickle
 import runpy
@@ -928,17 +929,6 @@ def test_work_dir_in_use_is_refused_naming_the_running_pid(tmp_path, capsys, mon
     assert_one_line_error(code, err, f'in use by another run (pid {os.getpid()}')
 
 
-def test_full_disk_during_training_is_one_line(tmp_path, capsys, monkeypatch):
-    from se_plugin.runtime import atomic
-
-    def full(*args, **kwargs):
-        raise OSError(28, 'No space left on device')
-
-    monkeypatch.setattr(atomic, 'atomic_write_bytes', full)
-    code, err = run_tool('train.py', [QS, *W(tmp_path), *SHRINK], capsys, monkeypatch)
-    assert_one_line_error(code, err, 'No space left on device')
-
-
 def test_nonfinite_loss_stops_training_with_exit_2(tmp_path, capsys, monkeypatch):
     argv = [QS, *W(tmp_path), *SHRINK, 'optim_wrapper.optimizer.lr=1e30']
     code, err = run_tool('train.py', argv, capsys, monkeypatch)
@@ -1056,3 +1046,106 @@ def test_subprocess_bad_input(name, args, match, files, tmp_path):
     proc = _subprocess(argv, tmp_path)
     assert_one_line_error(proc.returncode, proc.stderr, match)
     assert not any(os.path.exists(m) for m in files['markers'])
+
+
+# --- an output that cannot be written: every tool that writes ---------------------------
+
+# runs each tool in one process (one import), as run_tool does; results as JSON
+RO_DRIVER = r"""
+import contextlib, io, json, runpy, sys
+cases, out = json.loads(sys.argv[1]), sys.argv[2]
+results = {}
+for name, tool, argv in cases:
+    sys.argv = [tool, *argv]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            runpy.run_path(tool, run_name='__main__')
+            code = 0
+        except SystemExit as exc:
+            code = exc.code
+        except BaseException as exc:
+            code, err = 'raised', io.StringIO(repr(exc))
+    results[name] = [code, err.getvalue()]
+with open(out, 'w') as f:
+    json.dump(results, f)
+"""
+
+
+def READ_ONLY_CASES(f, ro):  # noqa: N802  (tool, argv) per writing tool; outputs under ro
+    return {
+        'train': ('train.py', [QS, '--work-dir', f'{ro}/w']),
+        'test': ('test.py', [QS, f['qs.pth'], '--work-dir', f'{ro}/w']),
+        'ablate': ('ablate.py', [QS, '--work-dir', f'{ro}/sweep']),
+        'convert': (
+            'convert.py', [f['qs.pth'], f'{ro}/c.pth', '--from', 'timm', '--arch', 'seresnet50']
+        ),
+        'export': ('export.py', [QS, '--out', f'{ro}/m.onnx']),
+        'benchmark': ('benchmark.py', ['torchvision.resnet18', '--out', f'{ro}/b.json']),
+        'complexity': ('analysis/complexity.py', [QS, '--out', f'{ro}/c.md']),
+        'excitation': ('analysis/excitation.py', [QS, f['qs.pth'], '--out-dir', f'{ro}/e']),
+        'plot_curves': ('analysis/plot_curves.py', [f['dir'], '--out', f'{ro}/p.png']),
+        'vis_cam': (
+            'visualization/vis_cam.py', [f['dir'], QS, f['qs.pth'], '--save-path', f'{ro}/v.png']
+        ),
+    }  # fmt: skip
+
+
+def _read_only_prefix(ro):
+    """The command prefix that runs a process with ``ro`` not writable, and the reason
+    the tools should give; None where neither way is available."""
+    if os.geteuid() != 0:
+        ro.chmod(0o555)  # modes stop everyone but root
+        return [], 'permission denied'
+    # root: a read-only bind mount in a private mount namespace (nothing leaks out)
+    mount = f'mount --bind -o ro "{ro}" "{ro}"'
+    probe = subprocess.run(
+        ['unshare', '-m', 'sh', '-c', f'{mount} && ! touch "{ro}/probe"'], capture_output=True
+    )
+    if probe.returncode != 0:
+        return None, None
+    return ['unshare', '-m', 'sh', '-c', f'{mount} && exec "$0" "$@"'], 'read-only file system'
+
+
+@pytest.fixture(scope='module')
+def read_only_results(files, tmp_path_factory):
+    ro = tmp_path_factory.mktemp('read_only')
+    (ro / 'existing.onnx').write_bytes(b'an earlier export')
+    prefix, reason = _read_only_prefix(ro)
+    if prefix is None:
+        pytest.skip('running as root without unshare: no read-only directory to test with')
+    cases = [(n, str(REPO / 'tools' / t), a) for n, (t, a) in READ_ONLY_CASES(files, ro).items()]
+    out = tmp_path_factory.mktemp('read_only_out') / 'results.json'
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(REPO))
+    cmd = [*prefix, sys.executable, '-c', RO_DRIVER, json.dumps(cases), str(out)]
+    try:
+        subprocess.run(cmd, env=env, cwd=REPO, timeout=600, check=True)
+    finally:
+        ro.chmod(0o755)
+    return json.loads(out.read_text()), reason, ro
+
+
+@pytest.mark.parametrize('tool', list(READ_ONLY_CASES({'qs.pth': '', 'dir': ''}, '')))
+def test_unwritable_output_is_one_line_in_every_tool(tool, read_only_results):
+    """Real: a read-only bind mount as root (EROFS), chmod 555 otherwise (EACCES)."""
+    results, reason, ro = read_only_results
+    code, err = results[tool]
+    assert_one_line_error(code, err, f'cannot write in {ro} ({reason})')
+    assert sorted(p.name for p in ro.iterdir()) == ['existing.onnx']  # nothing written
+
+
+@pytest.mark.parametrize(
+    'error',
+    [(28, 'No space left on device'), (30, 'Read-only file system'), (13, 'Permission denied')],
+)
+def test_a_write_refused_during_training_is_one_line(error, tmp_path, capsys, monkeypatch):
+    """The checkpoint write hours into training: the file system's answer, one line."""
+    from se_plugin.runtime import atomic
+
+    def refused(data, path):
+        raise OSError(error[0], error[1], str(path))
+
+    monkeypatch.setattr(atomic, 'atomic_write_bytes', refused)
+    code, err = run_tool('train.py', [QS, *W(tmp_path), *SHRINK], capsys, monkeypatch)
+    assert_one_line_error(code, err, f'{error[1]}: {tmp_path}/')
+    assert '[Errno' not in err
