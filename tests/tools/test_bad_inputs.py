@@ -65,6 +65,14 @@ def files(tmp_path_factory):
     write('unknown_model.py', base + "model = dict(type='NoSuchClassifier')\n")
     write('no_val_loop.py', base + 'val_cfg = None\nval_dataloader = None\nval_evaluator = None\n')
     write('not_a_dir', 'a file where a work dir should be')
+    # scalars.json files plot_curves.py cannot use
+    write('scalars_empty.json', '')
+    write('scalars_list.json', '[1, 2]\n')
+    write('scalars_no_step.json', '{"loss": 1.0}\n{"loss": 0.5}\n')
+    write('scalars_text_values.json', '{"step": 1, "loss": "low"}\n')
+    write('scalars_not_json.json', '{"step": 1, "loss": \n')
+    (d / 'scalars_binary.json').write_bytes(b'\xff\xfe\x00')
+    f['scalars_binary.json'] = str(d / 'scalars_binary.json')
 
     ckpt = {
         'meta': {'epoch': 1, 'iter': 4, 'seed': np.int64(0)},
@@ -826,6 +834,23 @@ CASES = [
         lambda f, w: [QS, f['qs.pth'], '--out-dir', f['not_a_dir']],
         'is not a directory',
     ),
+    # --- tools/analysis/plot_curves.py on a scalars.json it cannot use ---
+    *[
+        (
+            f'plot_curves_{name}',
+            'analysis/plot_curves.py',
+            lambda f, w, name=name: [f[f'scalars_{name}.json'], '--out', str(w / 'p.png')],
+            match,
+        )
+        for name, match in [
+            ('empty', 'no line has a numeric "step"'),
+            ('list', 'line 1 is a JSON list, not an object'),
+            ('no_step', 'no line has a numeric "step"'),
+            ('text_values', 'has a numeric value in'),
+            ('not_json', 'line 1 is not JSON'),
+            ('binary', 'is not a scalars.json: not UTF-8 text'),
+        ]
+    ],
     # --- tools/export.py: flags checked before the config is read ---
     (
         'export_opset_out_of_range',
