@@ -1077,10 +1077,11 @@ def test_subprocess_bad_input(name, args, match, files, tmp_path):
 
 # runs each tool in one process (one import), as run_tool does; results as JSON
 RO_DRIVER = r"""
-import contextlib, io, json, runpy, sys
+import contextlib, io, json, os, runpy, sys
 cases, out = json.loads(sys.argv[1]), sys.argv[2]
-results = {}
-for name, tool, argv in cases:
+results, home = {}, os.getcwd()
+for name, tool, argv, cwd in cases:
+    os.chdir(cwd or home)
     sys.argv = [tool, *argv]
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
@@ -1097,7 +1098,7 @@ with open(out, 'w') as f:
 """
 
 
-def READ_ONLY_CASES(f, ro):  # noqa: N802  (tool, argv) per writing tool; outputs under ro
+def READ_ONLY_CASES(f, ro):  # noqa: N802  (tool, argv[, cwd]) per writing tool, outputs in ro
     return {
         'train': ('train.py', [QS, '--work-dir', f'{ro}/w']),
         'test': ('test.py', [QS, f['qs.pth'], '--work-dir', f'{ro}/w']),
@@ -1108,6 +1109,7 @@ def READ_ONLY_CASES(f, ro):  # noqa: N802  (tool, argv) per writing tool; output
         'export': ('export.py', [QS, '--out', f'{ro}/m.onnx']),
         'benchmark': ('benchmark.py', ['torchvision.resnet18', '--out', f'{ro}/b.json']),
         'complexity': ('analysis/complexity.py', [QS, '--out', f'{ro}/c.md']),
+        'complexity_metafile': ('analysis/complexity.py', ['--metafile'], ro),  # run in ro
         'excitation': ('analysis/excitation.py', [QS, f['qs.pth'], '--out-dir', f'{ro}/e']),
         'plot_curves': ('analysis/plot_curves.py', [f['dir'], '--out', f'{ro}/p.png']),
         'vis_cam': (
@@ -1139,7 +1141,10 @@ def read_only_results(files, tmp_path_factory):
     prefix, reason = _read_only_prefix(ro)
     if prefix is None:
         pytest.skip('running as root without unshare: no read-only directory to test with')
-    cases = [(n, str(REPO / 'tools' / t), a) for n, (t, a) in READ_ONLY_CASES(files, ro).items()]
+    cases = [
+        (name, str(REPO / 'tools' / case[0]), case[1], str(case[2]) if case[2:] else None)
+        for name, case in READ_ONLY_CASES(files, ro).items()
+    ]
     out = tmp_path_factory.mktemp('read_only_out') / 'results.json'
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(REPO))
     cmd = [*prefix, sys.executable, '-c', RO_DRIVER, json.dumps(cases), str(out)]
