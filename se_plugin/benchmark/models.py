@@ -13,6 +13,8 @@ import torch.nn as nn
 from se_plugin.cli.values import parse_value, split_values
 from se_plugin.runtime.logs import quiet_mmengine
 
+from .steps import image_channels
+
 PEER_PREFIXES = ('torchvision', 'timm')
 
 
@@ -79,7 +81,7 @@ def _feat_dim(backbone: nn.Module) -> int:
     was_training = backbone.training
     backbone.eval()
     with torch.no_grad():
-        out = backbone(torch.zeros(1, 3, 64, 64))
+        out = backbone(torch.zeros(1, image_channels(backbone), 64, 64))
     backbone.train(was_training)
     out = out[-1] if isinstance(out, (list, tuple)) else out
     return int(out.shape[1])

@@ -15,6 +15,10 @@ from .parser import EXIT_USER_ERROR
 
 
 def _message(err: BaseException) -> str:
+    if isinstance(err, OSError) and err.strerror and err.filename is not None:
+        # '[Errno 30] Read-only file system: 'x'' -> 'Read-only file system: x'
+        names = [n for n in (err.filename, err.filename2) if n is not None]
+        return f'{err.strerror}: {" -> ".join(map(str, names))}'
     text = str(err.args[0] if isinstance(err, KeyError) and err.args else err)
     if 'Original Traceback' in text:
         # re-raised from a DataLoader worker: keep the error, not the traceback

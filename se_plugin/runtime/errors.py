@@ -13,8 +13,10 @@ fix, and keep the traceback for a bug. Two rules decide which is which
   Once the first loop starts (:class:`RunPhaseHook` marks it), the same
   exception is a bug and keeps its traceback.
 
-A full disk (``ENOSPC``/``EDQUOT``) is the user's environment, not a bug: one
-line at any time.
+A file system that refuses a write (full: ``ENOSPC``/``EDQUOT``; read-only:
+``EROFS``; no permission: ``EACCES``/``EPERM``) is the user's environment, not
+a bug: one line at any time, also from a checkpoint written hours into
+training.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     'ArgumentError',
     'ConfigError',
     'DataError',
+    'ENVIRONMENT_ERRNOS',
     'PREPARATION_ERRORS',
     'RunPhaseHook',
     'UserError',
@@ -74,7 +77,8 @@ PREPARATION_ERRORS = (
     PermissionError,
     pickle.UnpicklingError,
 )
-_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+# what a file system answers for a write it refuses (see the module docstring)
+ENVIRONMENT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 
 _state = {'running': False}
 
@@ -98,7 +102,7 @@ def is_user_error(err: BaseException) -> bool:
     """Whether the tools print ``err`` as one line (see the module docstring)."""
     if isinstance(err, UserError):
         return True
-    if isinstance(err, OSError) and err.errno in _DISK_FULL:
+    if isinstance(err, OSError) and err.errno in ENVIRONMENT_ERRNOS:
         return True
     return not run_started() and isinstance(err, PREPARATION_ERRORS)
 

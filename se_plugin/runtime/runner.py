@@ -7,7 +7,8 @@
   ``load_mode`` (``'strict'``, ``'checked'`` or ``'partial'``);
 * :class:`~se_plugin.runtime.errors.RunPhaseHook` marks when the first loop
   starts (user errors before it are one line, exceptions after it keep their
-  traceback);
+  traceback), and :class:`~se_plugin.runtime.loop_checks.LoopCheckHook`
+  checks what the loops will use (evaluator, lr) before their first batch;
 * with ``verbose=False`` the console leaves out the config dump, the
   environment report and the hook table (they still go to the log file).
 """
@@ -23,6 +24,7 @@ from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
 
 from .errors import RunPhaseHook
+from .loop_checks import LoopCheckHook
 from .weights import LOAD_MODES, _state_dict_of, load_weights
 
 __all__ = ['CheckedRunner', 'ConsoleFilter']
@@ -71,6 +73,7 @@ class CheckedRunner(Runner):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.register_hook(RunPhaseHook())
+        self.register_hook(LoopCheckHook())
 
     def build_logger(self, *args, **kwargs):
         logger = super().build_logger(*args, **kwargs)

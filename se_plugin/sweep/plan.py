@@ -233,10 +233,13 @@ def plan_sweep(
     :mod:`se_plugin.cli`) for anything that would fail later.
     """
     from se_plugin.cli.config import load_config
+    from se_plugin.cli.paths import check_output_dir
 
     from .report import read_baseline
 
     axes = parse_sweeps(sweeps)
+    work_dir = work_dir or osp.join('work_dirs', 'ablate_' + osp.splitext(osp.basename(config))[0])
+    check_output_dir(work_dir, '--work-dir')
     if baseline is not None:
         read_baseline(baseline)
     seeds = _check_seeds(seeds)
@@ -248,7 +251,6 @@ def plan_sweep(
     base.merge_from_dict(shortened)
     _check_axes(base, axes, options, shortened)
     points = grid(axes)
-    work_dir = work_dir or osp.join('work_dirs', 'ablate_' + osp.splitext(osp.basename(config))[0])
     runs, complexity, lengths = [], {}, {}
     for point in points:
         cfg = load_config(config, {**options, **point.options})

@@ -119,3 +119,25 @@ def test_slurm_launchers_call_srun_the_openmmlab_way(script, fourth, tool, tmp_p
 def test_missing_arguments_print_usage(script, args):
     proc = _run(['bash', os.path.join(REPO, 'tools', script), *args])
     assert proc.returncode != 0 and f'usage: tools/{script}' in proc.stderr
+
+
+@pytest.mark.slow
+def test_quickstart_tests_the_checkpoint_it_trained_in_its_work_dir(tmp_path):
+    name = f'qs_{os.getpid()}_{tmp_path.name}'  # its default work dir must stay untouched
+    config = tmp_path / f'{name}.py'
+    config.write_text(
+        f'_base_ = [{QUICKSTART!r}]\n'
+        'train_dataloader = dict(batch_size=8, dataset=dict(indices=16))\n'
+        'val_dataloader = dict(dataset=dict(indices=16))\n'
+        'test_dataloader = dict(dataset=dict(indices=list(range(0, 1000, 50))))\n'
+        'train_cfg = dict(max_epochs=1)\n'
+    )
+    work = tmp_path / 'w'
+    proc = _run(['bash', 'tools/quickstart.sh', str(config), '--work-dir', str(work)])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    checkpoint = (work / 'last_checkpoint').read_text().strip()
+    assert checkpoint == str(work / 'epoch_1.pth')
+    result = (work / 'test_result.txt').read_text().splitlines()
+    assert result[-1].startswith('test: accuracy/top1: ')
+    assert f'quick start: {name}  test: accuracy/top1: ' in proc.stdout
+    assert not os.path.exists(os.path.join(REPO, 'work_dirs', 'quickstart', name))

@@ -54,6 +54,7 @@ def main():
     if args.out:
         check_output_file(args.out, '--out')
     if args.metafile:
+        check_output_file('model-index.yml', '--metafile')
         for path in write_metafiles('.'):
             print(f'saved {path}')
         return

@@ -44,6 +44,9 @@ def parse_args():
 
 def main():
     args = parse_args()
+    from se_plugin.cli.paths import check_output_file
+
+    check_output_file(args.save_path, '--save-path')
     result = visualize_cam(
         args.img,
         args.config,
