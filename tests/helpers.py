@@ -3,6 +3,8 @@
 import io
 import os
 import runpy
+import shutil
+import subprocess
 import sys
 
 import pytest
@@ -88,3 +90,30 @@ def run_plan(plan):
     stream = io.StringIO()
     outcome = execute(plan, stream=stream, command='python tools/ablate.py (test)')
     return outcome, stream.getvalue()
+
+
+# ----------------------------------------------------------------- a fresh copy of the checkout
+
+
+def copy_checkout(dst) -> str:
+    """Copy this checkout as a fresh clone of it would be, with the working tree's changes:
+    the tracked files and the untracked ones git does not ignore (no work_dirs/, no build
+    outputs). Tests that build, install or run commands work there, never in the checkout.
+
+    Returns:
+        str: ``dst``.
+    """
+    listed = subprocess.run(
+        ['git', 'ls-files', '-z', '--cached', '--others', '--exclude-standard'],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for rel in filter(None, listed.split('\0')):
+        src = os.path.join(ROOT, rel)
+        if not os.path.lexists(src):  # deleted in the working tree
+            continue
+        target = os.path.join(dst, rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copy2(src, target, follow_symlinks=False)
+    return str(dst)
