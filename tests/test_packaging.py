@@ -36,7 +36,8 @@ def _pins() -> dict:
 
 def _pip(*args, cwd=None, timeout=600):
     """This interpreter's pip, ignoring pip config files (no find-links, no constraints)."""
-    env = dict(os.environ, PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK='1')
+    env = {k: v for k, v in os.environ.items() if not k.startswith('PIP_')}  # no find-links
+    env.update(PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK='1')
     env.pop('PYTHONPATH', None)  # a checkout on it would count as an installed se_plugin
     return subprocess.run(
         [sys.executable, '-m', 'pip', *args],
