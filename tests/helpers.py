@@ -117,3 +117,13 @@ def copy_checkout(dst) -> str:
         os.makedirs(os.path.dirname(target), exist_ok=True)
         shutil.copy2(src, target, follow_symlinks=False)
     return str(dst)
+
+
+def fresh_shell_env() -> dict:
+    """The environment of a fresh shell: no pinned python on PATH, no checkout on
+    PYTHONPATH (what the README's commands start from)."""
+    drop = ('PYTHONPATH', 'SE_PLUGIN_PY', 'SE_PLUGIN_ROOT', 'SE_PLUGIN_DEBUG', 'VIRTUAL_ENV')
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    venv_bin = os.path.dirname(os.path.abspath(sys.executable))
+    env['PATH'] = os.pathsep.join(p for p in env['PATH'].split(os.pathsep) if p != venv_bin)
+    return env

@@ -7,8 +7,9 @@
 #
 # It lives under ${SE_PLUGIN_CACHE:-~/.cache/se_plugin}/venv-mim-<key>, keyed by the pinned
 # environment and this checkout's path: every clone has its own, and `pip install .` in one
-# never changes what mim runs in another. `pip` and `mim` there are the pinned environment's,
-# run by this environment's python, so they install into and read from it.
+# never changes what mim runs in another (the environments of deleted checkouts are removed).
+# `pip` and `mim` there are the pinned environment's, run by this environment's python, so
+# they install into and read from it.
 #
 # Usage: source tools/activate_mim.sh   (what users do: this, then PATH for this shell)
 #        bash tools/setup_mim_env.sh     (prints the environment's python)
@@ -19,6 +20,13 @@ _pinned=$(bash "$_root/tools/setup_env.sh")
 _cache=${SE_PLUGIN_CACHE:-$HOME/.cache/se_plugin}
 _key=$( { echo "$_pinned"; echo "$_root"; } | sha256sum | cut -c1-16)
 _venv="$_cache/venv-mim-$_key"
+
+# the environments of checkouts that no longer exist go
+for _old in "$_cache"/venv-mim-*; do
+  if [ -f "$_old/.complete" ] && [ -f "$_old/.checkout" ] && [ ! -d "$(cat "$_old/.checkout")" ]; then
+    rm -rf "$_old" "$_cache/.lock-mim-${_old##*/venv-mim-}"
+  fi
+done
 
 (
   flock 9
