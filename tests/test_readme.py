@@ -12,7 +12,8 @@
   default group (without the quick start), ``long`` ones (sweeps and benchmark tables:
   tens of minutes to hours) only with ``SE_PLUGIN_DOCS_LONG=1``, and the ones that
   cannot run here say why, and, where running them as written stops at once, with which
-  one-line error and exit code.
+  one-line error and exit code. The sweeps of long blocks are still planned in the slow
+  group (``tools/ablate.py --dry-run`` builds every point's model).
 """
 
 import os
@@ -269,6 +270,34 @@ def _assert_clean(repo, block):
         if s.startswith('!! ') and not s[3:].startswith(ALLOWED_IGNORED) and '__pycache__' not in s
     ]  # fmt: skip
     assert not stray, f'{block.id} wrote outside work_dirs/: {stray}'
+
+
+def planned(block: Block) -> Optional[str]:
+    """The block with each ``tools/ablate.py`` sweep only planned (``--dry-run``; without
+    ``--baseline``, whose sweep did not run), or None when it runs anything else."""
+    lines = []
+    for line in re.sub(r'\\\n\s*', ' ', block.text).splitlines():
+        command = line.split('#')[0].rstrip()
+        if command.strip().startswith('python tools/ablate.py'):
+            line = re.sub(r'\s--baseline\s+\S+', '', command) + ' --dry-run'
+        elif command.strip() and not re.match(r'(for |do$|done$)', command.strip()):
+            return None
+        lines.append(line)
+    return '\n'.join(lines)
+
+
+LONG_SWEEPS = [
+    pytest.param(b, marks=pytest.mark.slow, id=b.id)
+    for b in BLOCKS
+    if listing(b).group == 'long' and planned(b)
+]
+
+
+@pytest.mark.parametrize('block', LONG_SWEEPS)
+def test_long_sweep_blocks_plan(block, scratch):
+    proc = _run(scratch, f'source tools/activate.sh 2>/dev/null\n{planned(block)}', timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    _assert_clean(scratch, block)
 
 
 @pytest.mark.parametrize('block, entry', _params())
