@@ -9,7 +9,19 @@ registered classes are also attributes of this package, which is how
 (``mmdet``, ``mmseg``).
 """
 
-from . import runtime
+from importlib.util import find_spec
+
+# mmcv is not among the install requirements (a full mmcv must never be replaced by
+# mmcv-lite, and a wheel cannot tell which one a user has): ask for it in one line
+MMCV_REQUIREMENT = 'mmcv>=2.0.0,<2.2.0'
+if find_spec('mmcv') is None:
+    raise ImportError(
+        f'se_plugin needs {MMCV_REQUIREMENT} and none is installed: pip install ".[lite]" in '
+        f'se_plugin\'s checkout (pure-Python mmcv-lite) or mim install "{MMCV_REQUIREMENT}" '
+        '(full mmcv with compiled ops, as mmdet/mmseg need)'
+    )
+
+from . import runtime  # noqa: E402
 
 if runtime.install_on_import():  # SE_PLUGIN_NO_INSTALL=1 skips it
     runtime.install()  # before mmcv is imported: its warnings filter must come first

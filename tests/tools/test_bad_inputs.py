@@ -998,6 +998,7 @@ TOOLS = [
     'analysis/excitation.py',
     'analysis/plot_curves.py',
     'visualization/vis_cam.py',
+    'misc/mnist5k_digits.py',
 ]
 
 
