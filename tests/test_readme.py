@@ -125,9 +125,6 @@ LISTED = {
         'slow', prelude='source tools/activate_mim.sh  # your own environment: a virtualenv '
         'over the pinned packages'
     ),
-    ('README.md', 'seresnet50.a1_in1k.pth work_dirs/'): Listed(
-        'slow', DOWNLOAD, fails_with=(2, 'source checkpoint not found: seresnet50.a1_in1k.pth')
-    ),
     ('README.md', '--work-dir work_dirs/ablate_ratio'): Listed('long', LONG + ': 45 runs'),
     ('README.md', 'bash tools/dist_train.sh CONFIG 8'): Listed(
         'fast', '8 GPUs, 2 machines or a Slurm cluster, as placeholders',
@@ -140,7 +137,8 @@ LISTED = {
     ('docs/ablation.md', 'work_dirs/ablate_ratio/ratio-4/seed0'): Listed(
         'long', 'reads a checkpoint of the sweep above'
     ),
-    ('docs/attention.md', 'MODELS="'): Listed('long', LONG),
+    ('docs/attention.md', 'MODELS="se_plugin.SEResNet:depth=50 \\'): Listed('long', LONG),
+    ('docs/attention.md', 'memory_fp32.json'): Listed('long', LONG + ': 18 models'),
     ('docs/attention.md', '--work-dir work_dirs/ablate_attention'): Listed('long', LONG),
     ('docs/attention.md', 'eca_fp32.json'): Listed('long', LONG),
     ('docs/attention.md', '--work-dir work_dirs/attention/none'): Listed('long', LONG),
