@@ -36,12 +36,15 @@ from typing import Any, Callable, Optional
 import torch
 from torch import Tensor, nn
 
-FORMATS = ('onnx', 'torchscript', 'export')
-EXTENSIONS = {'onnx': '.onnx', 'torchscript': '.pt', 'export': '.pt2'}
-DEFAULT_OPSET = 18
-ONNX_EXPORTERS = ('torchscript', 'dynamo')
-DEFAULT_ONNX_EXPORTER = 'torchscript'
-DEFAULT_BATCH_SIZES = (1, 3)
+from se_plugin.export_options import (
+    DEFAULT_BATCH_SIZES,
+    DEFAULT_ONNX_EXPORTER,
+    DEFAULT_OPSET,
+    EXTENSIONS,
+    FORMATS,
+    ONNX_EXPORTERS,
+)
+
 EXAMPLE_BATCH = 2  # traced with 2 images: a batch of 1 would specialise the batch axis
 
 __all__ = [

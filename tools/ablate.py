@@ -12,10 +12,9 @@ See :mod:`se_plugin.sweep` (and :mod:`se_plugin.sweep.records` for the layout of
 import shlex
 import sys
 
-import se_plugin  # noqa: F401  (registers se_plugin modules)
 from se_plugin.cli.entry import run_cli
 from se_plugin.cli.parser import CfgOptionsAction, ToolArgumentParser
-from se_plugin.sweep import DEFAULT_METRIC, run_sweep
+from se_plugin.sweep.report import DEFAULT_METRIC
 
 
 def parse_args():
@@ -81,6 +80,8 @@ def parse_args():
 
 def main():
     args = parse_args()
+    from se_plugin.sweep import run_sweep  # after parsing: --help imports no torch
+
     return run_sweep(
         args.config,
         metric=args.metric,

@@ -6,10 +6,9 @@ Prints the max abs difference between the exported model and PyTorch on random
 inputs of two batch sizes; exit code 2 when they differ beyond the tolerance.
 """
 
-import se_plugin  # noqa: F401  (registers se_plugin modules, safe checkpoint loading)
 from se_plugin.cli.entry import run_cli
 from se_plugin.cli.parser import EXIT_USER_ERROR, CfgOptionsAction, ToolArgumentParser
-from se_plugin.export import DEFAULT_ONNX_EXPORTER, DEFAULT_OPSET, FORMATS, ONNX_EXPORTERS
+from se_plugin.export_options import DEFAULT_ONNX_EXPORTER, DEFAULT_OPSET, FORMATS, ONNX_EXPORTERS
 
 
 def parse_args():

@@ -1,6 +1,5 @@
 """Train a model from a config: ``python tools/train.py CONFIG [options]``."""
 
-import se_plugin  # noqa: F401  (registers se_plugin modules, safe checkpoint loading)
 from se_plugin.cli.entry import run_cli
 from se_plugin.cli.parser import add_run_options, parse_tool_args, positive_int, tool_parser
 

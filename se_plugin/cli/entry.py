@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Optional
 
 from se_plugin.runtime.errors import is_user_error, mark_preparing
-from se_plugin.runtime.install import install
+from se_plugin.runtime.install import install_when_imported
 
 from .parser import EXIT_USER_ERROR
 
@@ -30,10 +30,12 @@ def run_cli(main: Callable[[], Optional[int]]) -> None:
     Which errors are the user's: :func:`~se_plugin.runtime.errors.is_user_error`
     (se_plugin's own error classes always; plain ``ValueError``/``TypeError``/...
     only while the run is prepared; a traceback once training runs). The tools
-    always load checkpoints through se_plugin's loader: :func:`install` is called
-    here too, so ``SE_PLUGIN_NO_INSTALL=1`` does not change what they do.
+    always load checkpoints through se_plugin's loader:
+    :func:`~se_plugin.runtime.install.install_when_imported` is called here too
+    (it imports nothing itself), so ``SE_PLUGIN_NO_INSTALL=1`` does not change
+    what they do.
     """
-    install()
+    install_when_imported()
     mark_preparing()
     try:
         code = main()

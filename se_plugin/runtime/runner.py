@@ -5,7 +5,7 @@
 * every checkpoint it loads (``load_from``, ``--resume``, ``tools/test.py``)
   goes through :func:`~se_plugin.runtime.weights.load_weights` in its
   ``load_mode`` (``'strict'``, ``'checked'`` or ``'partial'``);
-* :class:`~se_plugin.runtime.errors.RunPhaseHook` marks when the first loop
+* :class:`~se_plugin.runtime.hooks.RunPhaseHook` marks when the first loop
   starts (user errors before it are one line, exceptions after it keep their
   traceback);
 * with ``verbose=False`` the console leaves out the config dump, the
@@ -22,7 +22,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
 
-from .errors import RunPhaseHook
+from .hooks import RunPhaseHook
 from .weights import LOAD_MODES, _state_dict_of, load_weights
 
 __all__ = ['CheckedRunner', 'ConsoleFilter']
