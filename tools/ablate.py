@@ -13,7 +13,7 @@ import shlex
 import sys
 
 from se_plugin.cli.entry import run_cli
-from se_plugin.cli.parser import CfgOptionsAction, ToolArgumentParser
+from se_plugin.cli.parser import CfgOptionsAction, ToolArgumentParser, positive_int
 from se_plugin.sweep.report import DEFAULT_METRIC
 
 
@@ -36,8 +36,10 @@ def parse_args():
     )
     parser.add_argument(
         '--max-epochs',
-        type=int,
-        help='train this many epochs (epoch-based lr schedulers are cut to fit)',
+        type=positive_int,
+        metavar='N',
+        help='train N epochs, the parameter schedule scaled to N (as train.py --max-epochs: '
+        'warm-up, milestones and cosine keep their place in the run)',
     )
     parser.add_argument(
         '--cfg-options',

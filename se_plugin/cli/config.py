@@ -35,6 +35,7 @@ from se_plugin.runtime.errors import ArgumentError, ConfigError
 
 from .parser import LAUNCHERS
 from .paths import check_output_dir
+from .schedule import scale_schedule
 
 
 def load_config(path: str, cfg_options: Optional[Mapping[str, Any]] = None) -> Config:
@@ -112,11 +113,10 @@ def prepare_train_config(
 ) -> Config:
     """The config ``tools/train.py`` runs, after all checks.
 
-    ``max_epochs`` (``--max-epochs``, a smoke run) shortens the whole schedule
-    with ``ablate.py``'s helper
-    (:func:`~se_plugin.sweep.schedule.shorten_schedule` with
-    ``keep_shape=True``: the lr schedule is scaled to the new length, so even
-    one epoch warms up and anneals).
+    ``max_epochs`` (``--max-epochs``) trains that many epochs with the
+    parameter schedule scaled to fit, as ``ablate.py --max-epochs`` does
+    (:func:`~se_plugin.cli.schedule.scale_schedule`: even one epoch warms up
+    and anneals; more epochs than the config's stretch the schedule).
 
     ``resume='auto'`` continues from the last checkpoint of the work dir (or
     starts afresh if there is none); when its ``last_checkpoint`` pointer names
@@ -131,9 +131,7 @@ def prepare_train_config(
     """
     cfg = load_config(config, cfg_options)
     if max_epochs is not None:
-        from se_plugin.sweep.schedule import shorten_schedule  # imports this module
-
-        cfg.merge_from_dict(shorten_schedule(cfg, max_epochs, keep_shape=True))
+        cfg.merge_from_dict(scale_schedule(cfg, max_epochs))
     cfg.launcher = _check_launcher(launcher)
     configure_distributed(cfg)
     cfg.work_dir = _check_work_dir(work_dir or cfg.get('work_dir') or _default_work_dir(config))

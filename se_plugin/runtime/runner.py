@@ -9,14 +9,21 @@
   starts (user errors before it are one line, exceptions after it keep their
   traceback);
 * with ``verbose=False`` the console leaves out the config dump, the
-  environment report and the hook table (they still go to the log file).
+  environment report and the hook table (they still go to the log file);
+* a parameter scheduler converted to iterations (``convert_to_iter_based``)
+  spans at least two iterations (:func:`at_least_two_iterations`): a schedule
+  scaled to a short run (:mod:`se_plugin.cli.schedule`) may put a warm-up of
+  0.1 epoch on an epoch of 5 iterations, which mmengine's conversion truncates
+  to ``end == begin`` (refused) or to one iteration (a linear warm-up then
+  never leaves its start factor: mmengine steps it ``end - begin - 1`` times).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from typing import Callable, Union
+from collections.abc import Mapping
+from typing import Any, Callable, Union
 
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
@@ -25,7 +32,7 @@ from mmengine.runner.checkpoint import _load_checkpoint
 from .hooks import RunPhaseHook
 from .weights import LOAD_MODES, _state_dict_of, load_weights
 
-__all__ = ['CheckedRunner', 'ConsoleFilter']
+__all__ = ['CheckedRunner', 'ConsoleFilter', 'at_least_two_iterations']
 
 # what the console leaves out unless --verbose (the log file keeps everything)
 VERBOSE_ONLY = (
@@ -57,6 +64,29 @@ class ConsoleFilter(logging.Filter):
         return not str(record.getMessage()).lstrip().startswith(self.prefixes)
 
 
+def at_least_two_iterations(scheduler: Any, epoch_length: int) -> Any:
+    """``scheduler`` (a config) with its end at least two iterations after its
+    begin once converted to iterations (mmengine truncates ``epochs * length``).
+
+    Args:
+        scheduler (Any): A parameter scheduler config (others are returned as
+            they are).
+        epoch_length (int): Iterations per epoch.
+
+    Example:
+        >>> at_least_two_iterations(dict(type='LinearLR', begin=0, end=0.1,
+        ...                              convert_to_iter_based=True), 5)['end']
+        0.5
+    """
+    if not isinstance(scheduler, Mapping) or not scheduler.get('convert_to_iter_based'):
+        return scheduler
+    end = scheduler.get('end')
+    begin = int(scheduler.get('begin', 0) * epoch_length)
+    if end is None or end >= 1e9 or int(end * epoch_length) >= begin + 2:
+        return scheduler
+    return dict(scheduler, end=(begin + 2.5) / epoch_length)  # truncates to begin + 2
+
+
 class CheckedRunner(Runner):
     """mmengine's Runner with checked checkpoint loads (see the module docstring).
 
@@ -82,6 +112,12 @@ class CheckedRunner(Runner):
                 ):
                     handler.addFilter(ConsoleFilter())
         return logger
+
+    def _build_param_scheduler(self, scheduler, optim_wrapper):
+        schedulers = scheduler if isinstance(scheduler, (list, tuple)) else [scheduler]
+        length = len(self.train_dataloader)
+        schedulers = [at_least_two_iterations(s, length) for s in schedulers]
+        return super()._build_param_scheduler(schedulers, optim_wrapper)
 
     def load_checkpoint(
         self,

@@ -13,8 +13,9 @@ One module per step:
   in the order given; none gives the config alone (useful with ``--seeds``).
   Values may be strings, e.g. attention types:
   ``--sweep model.backbone.se_cfg.type=se_plugin.SELayer,mmpretrain.SELayer``.
-* :mod:`~se_plugin.sweep.schedule`: ``--max-epochs N`` sets
-  ``train_cfg.max_epochs`` and cuts epoch-based lr schedulers to the new length.
+* ``--max-epochs N``: ``train_cfg.max_epochs`` and the parameter schedule
+  scaled to N epochs, as ``tools/train.py --max-epochs`` does
+  (:func:`se_plugin.cli.schedule.scale_schedule`).
 * :mod:`~se_plugin.sweep.plan`: every check up front (errors end the tool with
   one line, exit 2), every point's model built once (params, FLOPs), the runs
   laid out in ``WORK/<point>/seed<k>/``.
@@ -42,7 +43,6 @@ __all__, __getattr__, __dir__ = lazy_attributes(
         'plan': ('Plan', 'Run', 'plan_sweep'),
         'records': ('decode', 'encode'),
         'report': ('DEFAULT_METRIC', 'aggregate', 'markdown', 'plot_results', 'read_baseline'),
-        'schedule': ('shorten_schedule',),
         'spec': ('Axis', 'Point', 'SweepError', 'grid', 'parse_sweep', 'parse_sweeps', 'slug'),
         'worker': ('run_point',),
     },
