@@ -47,7 +47,10 @@ class ToolArgumentParser(argparse.ArgumentParser):
     """
 
     def error(self, message: str):
-        self.exit(EXIT_USER_ERROR, f'error: {message} (see {self.prog} --help)\n')
+        from .launch import report_user_error  # once for a whole distributed job
+
+        report_user_error(f'error: {message} (see {self.prog} --help)')
+        self.exit(EXIT_USER_ERROR)
 
 
 class CfgOptionsAction(argparse.Action):
