@@ -5,12 +5,14 @@ make training crash-safe and resumable.
 
 from __future__ import annotations
 
+import logging
 import os.path as osp
 from collections.abc import Mapping
 from typing import Any, Optional
 
 import torch
 from mmengine.config import Config
+from mmengine.logging import print_log
 
 from se_plugin.runtime.checkpoint import (
     CheckpointError,
@@ -167,14 +169,23 @@ def prepare_train_config(
 def _resume_auto(cfg: Config) -> None:
     """``--resume`` without a path: the work dir's last good checkpoint; on a
     fresh work dir the config's ``load_from`` (resumed if it is a training
-    checkpoint, else loaded as weights), never dropped."""
-    found = find_resumable_checkpoint(cfg.work_dir) if osp.isdir(cfg.work_dir) else None
+    checkpoint, else loaded as weights), never dropped. Without either, one
+    line says that training starts from scratch in the work dir."""
+    said = []  # find_resumable_checkpoint's warnings (they name the work dir)
+
+    def warn(message: str) -> None:
+        said.append(message)
+        print_log(message, logger='current', level=logging.WARNING)
+
+    found = find_resumable_checkpoint(cfg.work_dir, warn) if osp.isdir(cfg.work_dir) else None
     if found is not None:
         cfg.resume, cfg.load_from = True, found
         return
     load_from = cfg.get('load_from')
     if not load_from:
         cfg.resume = False
+        if not said:  # else its warning said it, with the reason
+            print(f'--resume: nothing to resume in {cfg.work_dir}: training starts from scratch')
         return
     check_checkpoint_file(load_from)
     try:

@@ -13,8 +13,8 @@ and ``tools/dist_test.sh`` start it, with three differences:
   when a worker failed otherwise (a bug), torchrun's report is shown as
   torchrun shows it, traceback included;
 * more processes than CPU cores on a machine without CUDA is one warning line;
-* ``OMP_NUM_THREADS`` is set to 1 when unset (torchrun's own default) without
-  torchrun's banner about it.
+* ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` are set to 1 when unset (what
+  torchrun and mmengine set them to) without their banner and warnings.
 
 The workers speak through rank 0 (:func:`quiet_other_ranks`, called by
 :func:`~se_plugin.cli.entry.run_cli`): on the other ranks standard output
@@ -143,7 +143,8 @@ def main(argv: Optional[list] = None) -> int:
 
     args = parse_args(argv)
     _warn_oversubscribed(determine_local_world_size(args.nproc_per_node))
-    os.environ.setdefault('OMP_NUM_THREADS', '1')
+    for threads in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
+        os.environ.setdefault(threads, '1')
     # torchrun logs through 'torch.distributed' (torch attaches its handler there)
     torch_logger, held = logging.getLogger('torch.distributed'), _Held()
     handlers, torch_logger.handlers = torch_logger.handlers, [held]

@@ -46,6 +46,8 @@ VERBOSE_ONLY = (
     'The prefix is not set in metric class',
     'Exp name:',
     '"HardDiskBackend" is the alias',
+    'Loads checkpoint by',
+    'paramwise_options --',
 )
 
 
@@ -129,7 +131,8 @@ class CheckedRunner(Runner):
         """mmengine's ``load_checkpoint`` through :func:`load_weights` (``load_mode``)."""
         if self.load_mode not in LOAD_MODES:
             raise ValueError(f'load_mode must be one of {LOAD_MODES}, got {self.load_mode!r}')
-        checkpoint = _load_checkpoint(filename, map_location=map_location)
+        # 'current': its "Loads checkpoint by ..." line goes to the log, not the console
+        checkpoint = _load_checkpoint(filename, map_location=map_location, logger='current')
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
         model = self.model.module if is_model_wrapper(self.model) else self.model
         mode = 'strict' if strict else self.load_mode
