@@ -12,6 +12,8 @@ import numbers
 from collections.abc import Sequence
 from typing import Any
 
+import torch
+
 # Activations that may be used inside attention layers (names in mmengine's
 # MODELS registry, provided by torch.nn and mmcv.cnn).
 HIDDEN_ACTIVATIONS = (
@@ -184,7 +186,14 @@ def check_odd(name: str, value: Any) -> int:
 
 
 def check_feature_map(owner: str, x: Any, channels: int) -> None:
-    """Refuse an input of the layer ``owner`` that is not an ``(N, channels, H, W)`` tensor."""
+    """Refuse an input of the layer ``owner`` that is not an ``(N, channels, H, W)`` tensor.
+
+    Skipped while ``torch.jit.trace`` records a graph: the check is Python, not
+    part of the graph (a trace would freeze it as a constant and warn); the
+    eager calls before and after a trace check as usual.
+    """
+    if torch.jit.is_tracing():
+        return
     if x.dim() != 4 or x.shape[1] != channels:
         raise ValueError(
             f'{owner} expects an (N, {channels}, H, W) input, got shape {tuple(x.shape)}'

@@ -44,6 +44,15 @@ import torch
 from torch import Tensor, nn
 
 from se_plugin.checks import check_int, check_real
+from se_plugin.export_options import (
+    DEFAULT_BATCH_SIZES,
+    DEFAULT_ONNX_EXPORTER,
+    DEFAULT_OPSET,
+    EXTENSIONS,
+    FORMATS,
+    ONNX_EXPORTERS,
+    OPSETS,
+)
 from se_plugin.export_parity import (
     ParityCheck,
     check_parity,
@@ -52,15 +61,6 @@ from se_plugin.export_parity import (
     spatial_reduction,
 )
 
-FORMATS = ('onnx', 'torchscript', 'export')
-EXTENSIONS = {'onnx': '.onnx', 'torchscript': '.pt', 'export': '.pt2'}
-DEFAULT_OPSET = 18
-ONNX_EXPORTERS = ('torchscript', 'dynamo')
-DEFAULT_ONNX_EXPORTER = 'torchscript'
-# the opsets each ONNX exporter writes (torch.onnx._constants of torch 2.14): the
-# dynamo exporter translates at 18 and up; asked for less, it silently keeps 18
-OPSETS = {'torchscript': (7, 20), 'dynamo': (18, 23)}
-DEFAULT_BATCH_SIZES = (1, 3)
 EXAMPLE_BATCH = 2  # traced with 2 images: a batch of 1 would specialise the batch axis
 
 __all__ = [

@@ -5,7 +5,6 @@
 ``python tools/convert.py --list``
 """
 
-import se_plugin  # noqa: F401  (registers se_plugin modules, safe checkpoint loading)
 from se_plugin.cli.entry import run_cli
 from se_plugin.cli.parser import ToolArgumentParser
 from se_plugin.convert.archs import SOURCES

@@ -8,10 +8,9 @@ promises, down to 1x1 feature maps). When they differ beyond the tolerance the
 file is not written (an earlier file at ``--out`` is kept) and the exit code is 2.
 """
 
-import se_plugin  # noqa: F401  (registers se_plugin modules, safe checkpoint loading)
 from se_plugin.cli.entry import run_cli
 from se_plugin.cli.parser import EXIT_USER_ERROR, CfgOptionsAction, ToolArgumentParser
-from se_plugin.export import (
+from se_plugin.export_options import (
     DEFAULT_ONNX_EXPORTER,
     DEFAULT_OPSET,
     FORMATS,

@@ -4,7 +4,6 @@ Without CONFIG the config is the one the checkpoint carries (``meta['cfg']``:
 converted checkpoints and training checkpoints have it).
 """
 
-import se_plugin  # noqa: F401  (registers se_plugin modules, safe checkpoint loading)
 from se_plugin.cli.entry import run_cli
 from se_plugin.cli.parser import add_run_options, parse_tool_args, tool_parser
 

@@ -203,11 +203,12 @@ class CheckedPretrainedInit(PretrainedInit):
     """
 
     def __call__(self, module: torch.nn.Module) -> None:
+        checkpoint = _load_checkpoint(self.checkpoint, self.map_location, logger='current')
         if self.prefix is None:
-            state_dict = _state_dict_of(_load_checkpoint(self.checkpoint, self.map_location))
+            state_dict = _state_dict_of(checkpoint)
             source = f'init_cfg Pretrained {self.checkpoint}'
         else:
-            whole = _state_dict_of(_load_checkpoint(self.checkpoint, self.map_location))
+            whole = _state_dict_of(checkpoint)
             state_dict = {
                 k[len(self.prefix) :]: v for k, v in whole.items() if k.startswith(self.prefix)
             }

@@ -7,7 +7,6 @@
 import shlex
 import sys
 
-import se_plugin  # noqa: F401  (registers se_plugin modules)
 from se_plugin.cli.entry import run_cli
 from se_plugin.cli.parser import CfgOptionsAction, ToolArgumentParser
 

@@ -4,7 +4,6 @@
 --out OUT.png``
 """
 
-import se_plugin  # noqa: F401
 from se_plugin.analysis.curves import DEFAULT_KEYS, plot_curves
 from se_plugin.cli.entry import run_cli
 from se_plugin.cli.parser import ToolArgumentParser

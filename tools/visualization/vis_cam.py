@@ -4,7 +4,6 @@
 [--target-layers backbone.layer4[-1]] [--method GradCAM] [--target-category 3]``
 """
 
-import se_plugin  # noqa: F401  (registers se_plugin modules, safe checkpoint loading)
 from se_plugin.analysis.cam import METHODS, visualize_cam
 from se_plugin.cli.entry import run_cli
 from se_plugin.cli.parser import CfgOptionsAction, ToolArgumentParser
