@@ -12,6 +12,8 @@ import numbers
 from collections.abc import Sequence
 from typing import Any
 
+import torch
+
 # Activations that may be used inside attention layers (names in mmengine's
 # MODELS registry, provided by torch.nn and mmcv.cnn).
 HIDDEN_ACTIVATIONS = (
@@ -184,7 +186,14 @@ def check_odd(name: str, value: Any) -> int:
 
 
 def check_feature_map(owner: str, x: Any, channels: int) -> None:
-    """Refuse an input of the layer ``owner`` that is not an ``(N, channels, H, W)`` tensor."""
+    """Refuse an input of the layer ``owner`` that is not an ``(N, channels, H, W)`` tensor.
+
+    Skipped while ``torch.jit.trace`` records a graph: the check is Python, not
+    part of the graph (a trace would freeze it as a constant and warn); the
+    eager calls before and after a trace check as usual.
+    """
+    if torch.jit.is_tracing():
+        return
     if x.dim() != 4 or x.shape[1] != channels:
         raise ValueError(
             f'{owner} expects an (N, {channels}, H, W) input, got shape {tuple(x.shape)}'
@@ -232,3 +241,29 @@ def check_act_pair(act_cfg: Any) -> tuple:
         check_act_cfg('act_cfg[0]', act_cfg[0], HIDDEN_ACTIVATIONS),
         check_act_cfg('act_cfg[1]', act_cfg[1], GATE_ACTIVATIONS),
     )
+
+
+def check_device(name: str, value: Any) -> Any:
+    """Return ``torch.device(value)`` if it is ``'cpu'``, ``'cuda'`` or ``'cuda:N'`` of
+    this machine.
+
+    Example:
+        >>> check_device('device', 'cpu')
+        device(type='cpu')
+        >>> check_device('device', 'tpu')
+        Traceback (most recent call last):
+        ...
+        ValueError: device must be 'cpu', 'cuda' or 'cuda:N'; got 'tpu'
+    """
+    import torch
+
+    try:
+        device = torch.device(value)
+    except (RuntimeError, TypeError):
+        device = None
+    if device is None or device.type not in ('cpu', 'cuda'):
+        raise ValueError(f"{name} must be 'cpu', 'cuda' or 'cuda:N'; got {value!r}")
+    count = torch.cuda.device_count() if device.type == 'cuda' else 0
+    if device.type == 'cuda' and (device.index or 0) >= count:
+        raise ValueError(f'{name} {value!r}: this machine has {count} CUDA device(s)')
+    return device

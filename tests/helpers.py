@@ -4,6 +4,7 @@ import io
 import os
 import re
 import runpy
+import shutil
 import subprocess
 import sys
 
@@ -92,6 +93,63 @@ def run_plan(plan):
     return outcome, stream.getvalue()
 
 
+# ----------------------------------------------------------------- image files
+
+
+def digit_files(folder, count: int = 6) -> tuple:
+    """The first ``count`` MNIST-5k test digits as grey PNGs, and the samples."""
+    import numpy as np
+    from PIL import Image
+
+    from se_plugin.datasets import MNIST5k
+
+    dataset = MNIST5k(split='test', indices=count)
+    paths = []
+    for i in range(count):
+        sample = dataset.get_data_info(i)
+        path = folder / f'digit{i}_{sample["gt_label"]}.png'
+        Image.fromarray(np.ascontiguousarray(sample['img'][..., 0])).save(path)
+        paths.append(str(path))
+    return paths, [dataset.get_data_info(i) for i in range(count)]
+
+
+# ----------------------------------------------------------------- a fresh copy of the checkout
+
+
+def copy_checkout(dst) -> str:
+    """Copy this checkout as a fresh clone of it would be, with the working tree's changes:
+    the tracked files and the untracked ones git does not ignore (no work_dirs/, no build
+    outputs). Tests that build, install or run commands work there, never in the checkout.
+
+    Returns:
+        str: ``dst``.
+    """
+    listed = subprocess.run(
+        ['git', 'ls-files', '-z', '--cached', '--others', '--exclude-standard'],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for rel in filter(None, listed.split('\0')):
+        src = os.path.join(ROOT, rel)
+        if not os.path.lexists(src):  # deleted in the working tree
+            continue
+        target = os.path.join(dst, rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copy2(src, target, follow_symlinks=False)
+    return str(dst)
+
+
+def fresh_shell_env() -> dict:
+    """The environment of a fresh shell: no pinned python on PATH, no checkout on
+    PYTHONPATH (what the README's commands start from)."""
+    drop = ('PYTHONPATH', 'SE_PLUGIN_PY', 'SE_PLUGIN_ROOT', 'SE_PLUGIN_DEBUG', 'VIRTUAL_ENV')
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    venv_bin = os.path.dirname(os.path.abspath(sys.executable))
+    env['PATH'] = os.pathsep.join(p for p in env['PATH'].split(os.pathsep) if p != venv_bin)
+    return env
+
+
 def readme_blocks(section: str, language: str = 'bash') -> list:
     """The ```language blocks of the README section headed ``## section``, in order."""
     with open(os.path.join(ROOT, 'README.md'), encoding='utf-8') as f:
@@ -102,23 +160,23 @@ def readme_blocks(section: str, language: str = 'bash') -> list:
     return re.findall(rf'^```{language}\n(.*?)^```', body, flags=re.S | re.M)
 
 
-def run_readme_blocks(blocks: list, cwd) -> list:
-    """Run README bash ``blocks`` in order, each in its own ``bash -e``, in ``cwd`` laid out
-    as a fresh clone (links to this checkout's configs/ and tools/, this checkout first
-    on PYTHONPATH as ``tools/activate.sh`` puts it); each block's stdout. A failing block
-    fails the test, with its output."""
-    for name in ('configs', 'tools'):
-        if not os.path.lexists(os.path.join(cwd, name)):
-            os.symlink(os.path.join(ROOT, name), os.path.join(cwd, name))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get('PYTHONPATH', '')]))
+def run_readme_blocks(blocks: list, repo, activate: bool = True) -> list:
+    """Run README bash ``blocks`` in order in ``repo`` (e.g. a :func:`copy_checkout`), each
+    in a fresh shell (:func:`fresh_shell_env`, ``set -eo pipefail``) that entered the pinned
+    environment (``source tools/activate.sh``) unless not ``activate``; each block's stdout.
+    A failing block fails the test, with its output."""
+    enter = 'source tools/activate.sh 2>/dev/null\n' if activate else ''
     outputs = []
     for i, block in enumerate(blocks):
         run = subprocess.run(
-            ['bash', '-e', '-c', block], cwd=cwd, env=env, capture_output=True, text=True
+            ['bash', '-c', f'set -eo pipefail\n{enter}{block}'],
+            cwd=repo,
+            env=fresh_shell_env(),
+            capture_output=True,
+            text=True,
         )
         if run.returncode:
-            pytest.fail(
-                f'README block {i + 1} failed ({run.returncode}):\n{run.stdout}{run.stderr}'
-            )
+            output = run.stdout[-3000:] + run.stderr[-3000:]
+            pytest.fail(f'README block {i + 1} exited {run.returncode}:\n{output}')
         outputs.append(run.stdout)
     return outputs

@@ -29,7 +29,9 @@ def style_pool(x: Tensor, eps: float) -> Tensor:
     """
     flat = x.flatten(2).to(acc_dtype(x))
     mean = flat.mean(2, keepdim=True)
-    var = (flat - mean).square().sum(2, keepdim=True) / max(flat.shape[2] - 1, 1)
+    # max(n - 1, 1) as a tensor op: a trace keeps it (Python's max() keeps only n - 1)
+    divisor = flat.new_full((), flat.shape[2] - 1).clamp(min=1)
+    var = (flat - mean).square().sum(2, keepdim=True) / divisor
     return torch.cat([mean, (var + eps).sqrt()], dim=2)
 
 
