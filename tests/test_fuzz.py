@@ -356,18 +356,27 @@ def test_backbones(args):
 @pytest.mark.parametrize(
     'build, match',
     [
-        (lambda: SELayer(8, conv_cfg=dict(type='NoSuchConv')), "'NoSuchConv' is not a registered"),
-        (lambda: SKConv(8, 8, groups=2, norm_cfg=dict(type='NoSuchNorm')), "'NoSuchNorm'"),
-        (lambda: SEResNet(18, frozen_stages=5), 'frozen_stages must be in'),
-        (lambda: SEResNet(18, strides=(1, 0, 2, 2)), r'strides\[1\] must be >= 1'),
+        (
+            lambda: SELayer(8, conv_cfg=dict(type='NoSuchConv')),
+            r"conv_cfg\['type'\] must be a registered conv type .*'NoSuchConv'",
+        ),
+        (
+            lambda: SKConv(8, 8, groups=2, norm_cfg=dict(type='NoSuchNorm')),
+            r"norm_cfg\['type'\] must be .*'NoSuchNorm'",
+        ),
+        (
+            lambda: SEResNet(18, frozen_stages=5),
+            r'frozen_stages must be an int in \[-1, 4\], got 5',
+        ),
+        (lambda: SEResNet(18, strides=(1, 0, 2, 2)), r'strides\[1\] must be an int >= 1'),
         (lambda: SEResNet(18, dilations=(1, 1.0, 1, 1)), r'dilations\[1\] must be an int'),
-        (lambda: SEResNet(18, drop_path_rate=1.5), r'drop_path_rate must be in \[0, 1\)'),
-        (lambda: SEResNet(18, base_channels=0), 'base_channels must be >= 1'),
+        (lambda: SEResNet(18, drop_path_rate=1.5), r'drop_path_rate must be a number in \[0, 1\)'),
+        (lambda: SEResNet(18, base_channels=0), 'base_channels must be an int >= 1'),
         (lambda: SEResNet([50]), 'depth must be one of'),
         (lambda: SEBottleneck(16, 18), 'out_channels=18 must be divisible by expansion=4'),
-        (lambda: SEBasicBlock(8, 8, stride=0), 'stride must be >= 1'),
+        (lambda: SEBasicBlock(8, 8, stride=0), 'stride must be an int >= 1'),
         (lambda: SEBasicBlock(8, 16), 'needs a downsample'),
-        (lambda: SEBasicBlock(0, 8), 'in_channels must be >= 1'),
+        (lambda: SEBasicBlock(0, 8), 'in_channels must be an int >= 1'),
     ],
 )
 def test_examples_found_by_fuzzing(build, match):
