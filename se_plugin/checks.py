@@ -318,7 +318,7 @@ def check_norm_cfg(name: str, cfg: Any, channels: Iterable[int] = ()) -> Optiona
         widths = sorted(set(channels))
         if any(width % groups for width in widths):
             listed = ', '.join(str(width) for width in widths)
-            allowed = f'a divisor of every width it normalises ({listed})'
+            allowed = f'a divisor of the widths it normalises ({listed})'
             raise ValueError(must(key, allowed, groups))
     return cfg
 

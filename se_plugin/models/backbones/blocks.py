@@ -286,11 +286,11 @@ class SEBottleneck(AttentionSlotMixin, _GroupedBottleneck):
         )
         expansion = kwargs['expansion']
         if groups > 1 and (out_channels // expansion) % base_channels:
-            raise ValueError(
-                f'a grouped bottleneck needs out_channels / expansion to be a multiple of '
-                f'base_channels={base_channels}; got out_channels={out_channels}, '
-                f'expansion={expansion}'
+            allowed = (
+                f'a multiple of expansion * base_channels = {expansion * base_channels} '
+                'in a grouped bottleneck'
             )
+            raise ValueError(must('out_channels', allowed, out_channels))
         self._build_layers(
             in_channels, out_channels, groups, width_per_group, base_channels, **kwargs
         )

@@ -120,12 +120,12 @@ class SEResNet(TrainReturnsSelf, ResNet):
     def _check_resnet_args(kwargs: dict) -> None:
         """Turn the asserts (and deep crashes) of mmpretrain's ResNet into clear errors.
 
-        Checks what ResNet itself uses (the blocks check what it passes on to
-        them: ``style``, ``with_cp``, ...) and writes the normalised values
-        back into ``kwargs``.
+        Checks what ResNet itself uses (the blocks check what it only passes on
+        to them, such as ``style``) and writes the normalised values back into
+        ``kwargs``.
         """
         num_stages = kwargs['num_stages']
-        for name in ('deep_stem', 'avg_down', 'norm_eval', 'zero_init_residual'):
+        for name in ('deep_stem', 'avg_down', 'norm_eval', 'with_cp', 'zero_init_residual'):
             if name in kwargs:
                 kwargs[name] = check_bool(name, kwargs[name])
         deep_stem = kwargs.get('deep_stem', False)

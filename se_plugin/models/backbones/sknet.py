@@ -6,7 +6,7 @@ from typing import Optional
 
 from torch import Tensor
 
-from se_plugin.checks import check_choice, check_positive_number
+from se_plugin.checks import check_choice, check_int, check_positive_number
 from se_plugin.models.layers.sk_conv import SK_SELECTS, SKConv
 from se_plugin.registry import MODELS
 
@@ -173,9 +173,12 @@ class SKNet(SEResNeXt):
         width_per_group: int = 4,
         **kwargs,
     ) -> None:
-        # checked by the blocks (SKBlock, SKConv) that use them
-        self.num_paths, self.sk_ratio, self.min_channels = num_paths, sk_ratio, min_channels
-        self.sk_select = sk_select
+        # checked (again) by the blocks that use them; here too, so that the backbone's
+        # attributes hold Python values, as SEResNeXt's groups
+        self.num_paths = check_int('num_paths', num_paths, minimum=1)
+        self.sk_ratio = check_positive_number('sk_ratio', sk_ratio)
+        self.min_channels = check_int('min_channels', min_channels, minimum=1)
+        self.sk_select = check_choice('sk_select', sk_select, SK_SELECTS)
         super().__init__(
             depth, groups=groups, width_per_group=width_per_group, attn_cfg=attn_cfg, **kwargs
         )
