@@ -147,11 +147,12 @@ def check_bool(name: str, value: Any) -> bool:
     return bool(value)
 
 
-def check_choice(name: str, value: Any, allowed: Sequence) -> Any:
+def check_choice(name: str, value: Any, allowed: Sequence, error: type = ValueError) -> Any:
     """Return ``value`` if it is one of ``allowed`` (strings, or ints such as depths).
 
     A value of another type than the choices is a TypeError, one of the right
-    type outside them a :class:`ChoiceError`; numpy ints match int choices.
+    type outside them an ``error`` (a ValueError; :class:`ChoiceError` where
+    callers may catch a KeyError, as for depths); numpy ints match int choices.
     """
     allowed = tuple(allowed)
     text = 'one of ' + ', '.join(repr(a) for a in allowed)
@@ -164,7 +165,7 @@ def check_choice(name: str, value: Any, allowed: Sequence) -> Any:
             raise TypeError(must(name, text, value))
         value = int(value)
     if value not in allowed:
-        raise ChoiceError(must(name, text, value))
+        raise error(must(name, text, value))
     return value
 
 

@@ -117,7 +117,7 @@ def test_numpy_values_come_back_as_python_values(check, value, expected):
 
 def test_a_bad_choice_is_a_value_error_and_a_key_error():
     with pytest.raises(ChoiceError) as info:
-        check_choice('depth', 19, (18, 50))
+        check_choice('depth', 19, (18, 50), ChoiceError)
     assert isinstance(info.value, ValueError) and isinstance(info.value, KeyError)
     assert str(info.value) == 'depth must be one of 18, 50, got 19'
 

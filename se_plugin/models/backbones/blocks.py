@@ -17,8 +17,10 @@ position       where the attention module sits
 ============== ===============================================================
 
 Any registered module that keeps the shape of its ``in_channels``-channel input
-fits the slot (``SELayer``, or your own). At ``standard`` the block hands the
-module its branch before the last norm, through
+fits the slot (``SELayer``, or your own). The block fills in ``in_channels``; one
+given in ``attn_cfg`` must equal it (:func:`~se_plugin.checks.check_slot_channels`,
+the rule of every backbone and of :func:`~se_plugin.models.inject_attention`).
+At ``standard`` the block hands the module its branch before the last norm, through
 :func:`~se_plugin.models.layers.attend_after_norm` (the slot's contract,
 :mod:`se_plugin.models.layers.base`): ``module(last_norm(z)) + shortcut``, which
 an :class:`~se_plugin.models.layers.AttentionModule` may compute with the norm

@@ -27,6 +27,24 @@ from se_plugin.registry import MODELS
 from .base import TrainReturnsSelf, accepts_se_names, reset_attention
 
 
+def dense_norm_widths(arch: dict, bn_size: int, compression_factor: float) -> tuple:
+    """The widths mmpretrain's DenseNet builds its norms for (stem, dense layers,
+    transitions, final norm), so that a GroupNorm's ``num_groups`` is checked
+    against each before anything is built."""
+    growth, depths, channels = arch['growth_rate'], arch['depths'], arch['init_channels']
+    widths = {channels, bn_size * growth}
+    for stage, depth in enumerate(depths):
+        widths.update(channels + layer * growth for layer in range(depth))
+        channels += depth * growth
+        widths.add(channels)  # the transition's norm (the final norm after the last stage)
+        if stage < len(depths) - 1:
+            if math.floor(channels * compression_factor) < 1:
+                allowed = f'large enough to leave transition {stage} 1 of its {channels} channels'
+                raise ValueError(must('compression_factor', allowed, compression_factor))
+            channels = math.floor(channels * compression_factor)
+    return tuple(sorted(widths))
+
+
 @MODELS.register_module()
 class SEDenseNet(TrainReturnsSelf, DenseNet):
     """DenseNet with an attention module (SE by default) after dense blocks.
@@ -45,7 +63,8 @@ class SEDenseNet(TrainReturnsSelf, DenseNet):
             ``'201'``, ``'161'`` or a dict with ``growth_rate``, ``depths``
             and ``init_channels``. Default: '121'.
         attn_cfg (dict, optional): Config of the attention module (any slot
-            module); ``in_channels`` is set to the block's output channels.
+            module); ``in_channels`` is set to the block's output channels
+            (one given must equal them).
             None gives a plain DenseNet. ``se_cfg`` is a deprecated alias.
             Default: dict(type='se_plugin.SELayer', ratio=16).
         attn_stages (Sequence[bool], optional): Which dense blocks get the
@@ -154,24 +173,6 @@ class SEDenseNet(TrainReturnsSelf, DenseNet):
             check_int(name, index, -num_stages, num_stages - 1) % num_stages
             for name, index in named
         ]
-
-
-def dense_norm_widths(arch: dict, bn_size: int, compression_factor: float) -> tuple:
-    """The widths mmpretrain's DenseNet builds its norms for (stem, dense layers,
-    transitions, final norm), so that a GroupNorm's ``num_groups`` is checked
-    against each before anything is built."""
-    growth, depths, channels = arch['growth_rate'], arch['depths'], arch['init_channels']
-    widths = {channels, bn_size * growth}
-    for stage, depth in enumerate(depths):
-        widths.update(channels + layer * growth for layer in range(depth))
-        channels += depth * growth
-        widths.add(channels)  # the transition's norm (the final norm after the last stage)
-        if stage < len(depths) - 1:
-            if math.floor(channels * compression_factor) < 1:
-                allowed = f'large enough to leave transition {stage} 1 of its {channels} channels'
-                raise ValueError(must('compression_factor', allowed, compression_factor))
-            channels = math.floor(channels * compression_factor)
-    return tuple(sorted(widths))
 
     def init_weights(self) -> None:
         """mmpretrain's init, then each attention module's own (its paper's, see

@@ -10,6 +10,7 @@ from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmpretrain.models.backbones.resnet import ResLayer, ResNet
 
 from se_plugin.checks import (
+    ChoiceError,
     check_bool,
     check_bool_tuple,
     check_choice,
@@ -40,7 +41,8 @@ class SEResNet(TrainReturnsSelf, ResNet):
         depth (int): 18, 34, 50, 101 or 152.
         attn_cfg (dict, optional): Config of the attention module put in each
             block of the selected stages (any slot module: SE, ECA, CBAM, ...
-            or your own); ``in_channels`` is filled in. None gives a plain
+            or your own); ``in_channels`` is filled in (one given must equal
+            the channels at ``attn_position``). None gives a plain
             ResNet. Default: dict(type='se_plugin.SELayer', ratio=16).
         attn_position (str): Where the module sits in each block, one of
             ``'standard'``, ``'pre'``, ``'post'``, ``'identity'``,
@@ -83,7 +85,7 @@ class SEResNet(TrainReturnsSelf, ResNet):
         stem_type: str = 'imagenet',
         **kwargs,
     ) -> None:
-        depth = check_choice('depth', depth, tuple(self.arch_settings))
+        depth = check_choice('depth', depth, tuple(self.arch_settings), ChoiceError)
         num_stages = check_int('num_stages', kwargs.get('num_stages', 4), minimum=1, maximum=4)
         kwargs['num_stages'] = num_stages
         block = self.arch_settings[depth][0]
