@@ -335,18 +335,6 @@ def check_act_cfg(name: str, cfg: Any, allowed: Optional[Sequence] = None) -> di
     return cfg
 
 
-def check_act_pair(act_cfg: Any) -> tuple:
-    """``(hidden, gate)`` activation configs of an excitation MLP; one dict serves both."""
-    if isinstance(act_cfg, dict):
-        act_cfg = (act_cfg, act_cfg)
-    if not isinstance(act_cfg, (list, tuple)) or len(act_cfg) != 2:
-        raise TypeError(must('act_cfg', 'a dict or a pair of dicts (hidden, gate)', act_cfg))
-    return (
-        check_act_cfg('act_cfg[0]', act_cfg[0], HIDDEN_ACTIVATIONS),
-        check_act_cfg('act_cfg[1]', act_cfg[1], GATE_ACTIVATIONS),
-    )
-
-
 def check_slot_channels(name: str, cfg: dict, channels: Optional[int], where: str) -> dict:
     """The module config ``cfg`` with ``in_channels`` set to ``channels``, the slot's width.
 
@@ -407,3 +395,15 @@ def check_squeeze_width(in_channels: int, ratio: Any, squeeze_channels: Any, div
             f'{source}; pick a larger ratio, a smaller divisor, or set squeeze_channels'
         )
     return width
+
+
+def check_act_pair(act_cfg: Any) -> tuple:
+    """``(hidden, gate)`` activation configs of an excitation MLP; one dict serves both."""
+    if isinstance(act_cfg, dict):
+        act_cfg = (act_cfg, act_cfg)
+    if not isinstance(act_cfg, (list, tuple)) or len(act_cfg) != 2:
+        raise TypeError(must('act_cfg', 'a dict or a pair of dicts (hidden, gate)', act_cfg))
+    return (
+        check_act_cfg('act_cfg[0]', act_cfg[0], HIDDEN_ACTIVATIONS),
+        check_act_cfg('act_cfg[1]', act_cfg[1], GATE_ACTIVATIONS),
+    )
