@@ -374,7 +374,7 @@ def test_tool_with_checkpoint(monkeypatch, capsys, tmp_path):
 def test_srm_exports_with_dynamic_height_and_width(fmt, tmp_path):
     """SRM's unbiased variance divides by max(H * W - 1, 1): kept in the traced graph,
     so 1x1 deepest maps give variance 0, not 0 / 0."""
-    model = small_classifier('se_resnet', se_cfg=dict(type='se_plugin.SRMLayer'))
+    model = small_classifier('se_resnet', attn_cfg=dict(type='se_plugin.SRMLayer'))
     for module in model.modules():
         if hasattr(module, 'cfc'):
             module.cfc.data.normal_()  # zeros at init would hide the style statistics

@@ -53,9 +53,9 @@ def test_pipeline_packs_inputs():
     'kwargs, error, match',
     [
         (dict(split='val'), ValueError, "split must be one of 'train', 'test', 'all'"),
-        (dict(num_test_per_class=0), ValueError, 'num_test_per_class must be >= 1'),
+        (dict(num_test_per_class=0), ValueError, 'num_test_per_class must be an int >= 1'),
         (dict(num_test_per_class=500), ValueError, 'leaves no training image'),
-        (dict(split_seed=-1), ValueError, 'split_seed must be >= 0'),
+        (dict(split_seed=-1), ValueError, 'split_seed must be an int >= 0'),
         (
             dict(data_file='/nonexistent/mnist.csv.gz'),
             FileNotFoundError,

@@ -328,19 +328,19 @@ CASES = [
         'ratio_zero',
         'train.py',
         lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.attn_cfg.ratio=0'],
-        'ratio must be > 0',
+        'ratio must be a finite number > 0',
     ),
     (
         'ratio_negative',
         'train.py',
         lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.attn_cfg.ratio=-4'],
-        'ratio must be > 0',
+        'ratio must be a finite number > 0',
     ),
     (
         'ratio_string',
         'train.py',
         lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.attn_cfg.ratio=abc'],
-        'ratio must be a number',
+        'ratio must be a finite number > 0',
     ),
     (
         'ratio_too_large',
