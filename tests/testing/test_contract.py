@@ -436,11 +436,11 @@ def test_the_callers_random_state_is_kept():
     'args,kwargs,error,match',
     [
         ((nn.ReLU(),), {}, TypeError, 'nn.Module class, a config dict or a registered name'),
-        (('NoSuchAttention',), {}, ValueError, "'NoSuchAttention' is not a registered"),
+        (('NoSuchAttention',), {}, ValueError, "attention type .*, got 'NoSuchAttention'"),
         ((dict(ratio=4),), {}, TypeError, "a 'type' key"),
         ((dict(type='SELayer', in_channels=8),), {}, ValueError, "'in_channels' is given"),
         ((dict(type='SELayer', ratio=4),), dict(ratio=2), ValueError, "'ratio' is given"),
-        (('SELayer',), dict(in_channels=0), ValueError, 'in_channels must be >= 1'),
+        (('SELayer',), dict(in_channels=0), ValueError, 'in_channels must be an int >= 1, got 0'),
         (('SELayer',), dict(skip='export'), TypeError, 'tuple of property names'),
         (('SELayer',), dict(skip=('exports',)), ValueError, "'exports' is no property"),
     ],
