@@ -30,7 +30,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Optional
 
 import numpy as np
-
 import torch
 
 # Activations that may be used inside attention layers (names in mmengine's
