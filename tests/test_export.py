@@ -287,9 +287,9 @@ def test_se_layers_export_without_functions_in_training_mode():
         (dict(opset=17, onnx_exporter='dynamo'), ExportError, r'18\.\.23 for the dynamo'),
         (dict(opset=18.5), TypeError, 'opset must be an int'),
         (dict(atol=-1), ExportError, 'atol must be a finite number >= 0, got -1'),
-        (dict(atol=float('nan')), ValueError, 'atol must be finite, got nan'),
-        (dict(rtol=float('inf')), ValueError, 'rtol must be finite, got inf'),
-        (dict(rtol='1e-3'), TypeError, 'rtol must be a number'),
+        (dict(atol=float('nan')), ValueError, 'atol must be a finite number, got nan'),
+        (dict(rtol=float('inf')), ValueError, 'rtol must be a finite number, got inf'),
+        (dict(rtol='1e-3'), TypeError, "rtol must be a finite number, got '1e-3'"),
         (dict(out=''), ExportError, 'out must be a file path'),
     ],
 )
