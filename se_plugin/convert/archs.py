@@ -6,11 +6,12 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass
-from typing import Any, Optional
-
-from torch import nn
+from typing import TYPE_CHECKING, Any, Optional
 
 from .errors import ConversionError
+
+if TYPE_CHECKING:
+    from torch import nn
 
 SOURCES = ('timm', 'mmpretrain')
 _BN = r'(weight|bias|running_mean|running_var|num_batches_tracked)'

@@ -11,11 +11,14 @@ from mmpretrain.models.backbones.resnet import ResLayer, ResNet
 
 from se_plugin.checks import (
     ChoiceError,
+    check_bool,
     check_bool_tuple,
     check_choice,
+    check_conv_cfg,
     check_fraction,
     check_int,
     check_int_tuple,
+    check_norm_cfg,
     check_registered,
 )
 from se_plugin.registry import MODELS
@@ -38,7 +41,8 @@ class SEResNet(TrainReturnsSelf, ResNet):
         depth (int): 18, 34, 50, 101 or 152.
         attn_cfg (dict, optional): Config of the attention module put in each
             block of the selected stages (any slot module: SE, ECA, CBAM, ...
-            or your own); ``in_channels`` is filled in. None gives a plain
+            or your own); ``in_channels`` is filled in (one given must equal
+            the channels at ``attn_position``). None gives a plain
             ResNet. Default: dict(type='se_plugin.SELayer', ratio=16).
         attn_position (str): Where the module sits in each block, one of
             ``'standard'``, ``'pre'``, ``'post'``, ``'identity'``,
@@ -81,13 +85,9 @@ class SEResNet(TrainReturnsSelf, ResNet):
         stem_type: str = 'imagenet',
         **kwargs,
     ) -> None:
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth not in self.arch_settings:
-            allowed = ', '.join(str(d) for d in self.arch_settings)
-            name = type(self).__name__
-            raise ChoiceError(f'depth must be one of {allowed} for {name}, got {depth!r}')
-        num_stages = check_int('num_stages', kwargs.get('num_stages', 4), minimum=1)
-        if num_stages > 4:
-            raise ValueError(f'num_stages must be in [1, 4], got {num_stages}')
+        depth = check_choice('depth', depth, tuple(self.arch_settings), ChoiceError)
+        num_stages = check_int('num_stages', kwargs.get('num_stages', 4), minimum=1, maximum=4)
+        kwargs['num_stages'] = num_stages
         block = self.arch_settings[depth][0]
         self.attn_cfg = check_registered('attn_cfg', attn_cfg, MODELS, 'attention')
         self.attn_position = check_choice('attn_position', attn_position, block.attn_positions)
@@ -120,22 +120,34 @@ class SEResNet(TrainReturnsSelf, ResNet):
 
     @staticmethod
     def _check_resnet_args(kwargs: dict) -> None:
-        """Turn the asserts (and deep crashes) of mmpretrain's ResNet into clear errors."""
-        num_stages = kwargs.get('num_stages', 4)
+        """Turn the asserts (and deep crashes) of mmpretrain's ResNet into clear errors.
+
+        Checks what ResNet itself uses (the blocks check what it only passes on
+        to them, such as ``style``) and writes the normalised values back into
+        ``kwargs``.
+        """
+        num_stages = kwargs['num_stages']
+        for name in ('deep_stem', 'avg_down', 'norm_eval', 'with_cp', 'zero_init_residual'):
+            if name in kwargs:
+                kwargs[name] = check_bool(name, kwargs[name])
+        deep_stem = kwargs.get('deep_stem', False)
         for name, default in (('in_channels', 3), ('stem_channels', 64), ('base_channels', 64)):
-            check_int(name, kwargs.get(name, default), minimum=1)
+            smallest = 2 if name == 'stem_channels' and deep_stem else 1  # deep: half as wide
+            kwargs[name] = check_int(name, kwargs.get(name, default), minimum=smallest)
         if kwargs.get('expansion') is not None:
-            check_int('expansion', kwargs['expansion'], minimum=1)
-        frozen = check_int('frozen_stages', kwargs.get('frozen_stages', -1), minimum=-1)
-        if frozen > num_stages:
-            raise ValueError(
-                f'frozen_stages must be in [-1, num_stages={num_stages}], got {frozen}'
-            )
+            kwargs['expansion'] = check_int('expansion', kwargs['expansion'], minimum=1)
+        frozen = kwargs.get('frozen_stages', -1)
+        kwargs['frozen_stages'] = check_int('frozen_stages', frozen, minimum=-1, maximum=num_stages)
         # checked here as well as in the blocks: ResNet spreads it over the blocks
         # (torch.linspace), so only here does the message show the value given
-        check_fraction('drop_path_rate', kwargs.get('drop_path_rate', 0.0))
-        check_registered('conv_cfg', kwargs.get('conv_cfg'), kind='conv')
-        check_registered('norm_cfg', kwargs.get('norm_cfg', dict(type='BN')), kind='norm')
+        rate = check_fraction('drop_path_rate', kwargs.get('drop_path_rate', 0.0))
+        kwargs['drop_path_rate'] = rate
+        # the stem is built (by ResNet) before any block checks its own layers
+        kwargs['conv_cfg'] = check_conv_cfg('conv_cfg', kwargs.get('conv_cfg'))
+        stem = kwargs['stem_channels']
+        stem_widths = (stem // 2, stem) if deep_stem else (stem,)
+        norm_cfg = kwargs.get('norm_cfg', dict(type='BN', requires_grad=True))
+        kwargs['norm_cfg'] = check_norm_cfg('norm_cfg', norm_cfg, stem_widths)
         out_indices = kwargs.get('out_indices', (3,))
         if not isinstance(out_indices, (list, tuple)) or not all(
             isinstance(i, numbers.Integral)
@@ -151,7 +163,7 @@ class SEResNet(TrainReturnsSelf, ResNet):
         kwargs['out_indices'] = type(out_indices)(int(i) % num_stages for i in out_indices)
         for name in ('strides', 'dilations'):
             if name in kwargs:
-                check_int_tuple(name, kwargs[name], num_stages, minimum=1)
+                kwargs[name] = check_int_tuple(name, kwargs[name], num_stages, minimum=1)
 
     def block_kwargs(self) -> dict:
         """Extra arguments passed to every block (SEResNeXt adds its groups)."""
@@ -159,6 +171,8 @@ class SEResNet(TrainReturnsSelf, ResNet):
 
     def make_res_layer(self, **kwargs) -> nn.Module:
         stage = len(self.res_layers)  # ResNet appends each layer after making it
+        # ResLayer builds the shortcut's norm before the first block checks its own
+        check_norm_cfg('norm_cfg', kwargs['norm_cfg'], (kwargs['out_channels'],))
         return ResLayer(
             attn_cfg=self.attn_cfg if self.attn_stages[stage] else None,
             attn_position=self.attn_position,

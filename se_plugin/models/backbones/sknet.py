@@ -6,8 +6,8 @@ from typing import Optional
 
 from torch import Tensor
 
-from se_plugin.checks import check_positive_number
-from se_plugin.models.layers.sk_conv import SKConv
+from se_plugin.checks import check_choice, check_int, check_positive_number
+from se_plugin.models.layers.sk_conv import SK_SELECTS, SKConv
 from se_plugin.registry import MODELS
 
 from .base import accepts_se_names
@@ -78,11 +78,13 @@ class SKBlock(SEBottleneck):
         base_channels: int = 64,
         **kwargs,
     ) -> None:
-        # num_paths and min_channels are checked by the SKConv; sk_ratio here, where
-        # it has the name the user gave (the SKConv calls it ratio)
-        check_positive_number('sk_ratio', sk_ratio)
+        # num_paths and min_channels are checked by the SKConv; sk_ratio and sk_select
+        # here, where they have the names the user gave (the SKConv's ratio and select)
         self.sk_args = dict(
-            num_paths=num_paths, ratio=sk_ratio, min_channels=min_channels, select=sk_select
+            num_paths=num_paths,
+            ratio=check_positive_number('sk_ratio', sk_ratio),
+            min_channels=min_channels,
+            select=check_choice('sk_select', sk_select, SK_SELECTS),
         )
         super().__init__(
             in_channels,
@@ -171,9 +173,12 @@ class SKNet(SEResNeXt):
         width_per_group: int = 4,
         **kwargs,
     ) -> None:
-        # checked by the blocks (SKBlock, SKConv) that use them
-        self.num_paths, self.sk_ratio, self.min_channels = num_paths, sk_ratio, min_channels
-        self.sk_select = sk_select
+        # checked (again) by the blocks that use them; here too, so that the backbone's
+        # attributes hold Python values, as SEResNeXt's groups
+        self.num_paths = check_int('num_paths', num_paths, minimum=1)
+        self.sk_ratio = check_positive_number('sk_ratio', sk_ratio)
+        self.min_channels = check_int('min_channels', min_channels, minimum=1)
+        self.sk_select = check_choice('sk_select', sk_select, SK_SELECTS)
         super().__init__(
             depth, groups=groups, width_per_group=width_per_group, attn_cfg=attn_cfg, **kwargs
         )

@@ -94,9 +94,12 @@ def test_basic_block_refuses_after_conv2():
         SEBasicBlock(16, 16, attn_position='after_conv2')
 
 
-@pytest.mark.parametrize('position', ['before', 'Standard', None, 3])
-def test_unknown_position(position):
-    with pytest.raises(ValueError, match='attn_position must be one of'):
+@pytest.mark.parametrize(
+    'position, error',
+    [('before', ValueError), ('Standard', ValueError), (None, TypeError), (3, TypeError)],
+)
+def test_unknown_position(position, error):
+    with pytest.raises(error, match='attn_position must be one of'):
         SEBottleneck(32, 32, attn_position=position)
 
 

@@ -144,7 +144,11 @@ def test_channels_last_and_backward():
         (dict(depth=42), ValueError, 'depth must be one of 18, 34, 50, 101, 152'),
         (dict(depth=50, attn_position='middle'), ValueError, 'attn_position must be one of'),
         (dict(depth=18, attn_position='after_conv2'), ValueError, 'attn_position must be one of'),
-        (dict(depth=50, attn_stages=(True, True)), ValueError, 'attn_stages must have 4 entries'),
+        (
+            dict(depth=50, attn_stages=(True, True)),
+            ValueError,
+            'attn_stages must be a tuple of 4 bools',
+        ),
         (
             dict(depth=50, attn_stages=(1, 1, 1, 1)),
             TypeError,
@@ -156,9 +160,13 @@ def test_channels_last_and_backward():
             "stem_type must be one of 'imagenet', 'cifar'",
         ),
         (dict(depth=50, out_indices=(4,)), ValueError, r'out_indices must be .* in \[-4, 3\]'),
-        (dict(depth=50, num_stages=5), ValueError, r'num_stages must be in \[1, 4\]'),
+        (dict(depth=50, num_stages=5), ValueError, r'num_stages must be an int in \[1, 4\], got 5'),
         (dict(depth=50, style='keras'), ValueError, 'style must be one of'),
-        (dict(depth=50, attn_cfg=dict(type='SELayer', ratio=0)), ValueError, 'ratio must be > 0'),
+        (
+            dict(depth=50, attn_cfg=dict(type='SELayer', ratio=0)),
+            ValueError,
+            'ratio must be a finite number > 0',
+        ),
         (dict(depth=50, attn_cfg='SELayer'), TypeError, 'attn_cfg must be a dict'),
         (dict(depth=50, deep_stem=True, stem_type='cifar'), ValueError, 'deep_stem'),
     ],
