@@ -70,10 +70,6 @@ VARIANTS = {
     'SELayer-recompute': dict(type='se_plugin.SELayer', ratio=4, divisor=1, impl='recompute'),
     'SimAM-fused': dict(type='se_plugin.SimAM', impl='fused'),
     'CBAM-recompute': dict(type='se_plugin.CBAM', ratio=4, impl='recompute'),
-    'CoordAttention-recompute': dict(type='se_plugin.CoordAttention', impl='recompute'),
-    'GlobalContext-recompute': dict(
-        type='se_plugin.GlobalContext', ratio=1 / 4, zero_init_last=False, impl='recompute'
-    ),
     'GatherExcite-theta-minus': dict(
         type='se_plugin.GatherExcite', variant='theta-minus', extent=2
     ),
