@@ -10,9 +10,12 @@ between them and little else: ResNet-50's 16 bottleneck slots (stage widths
 recomputed path for se_plugin's modules, ``module(bn(z)) + residual`` for any
 other), with the block's convolutions replaced by a 1x1 projection of the
 pooled image (3 input channels: about one pass per ``z``), and a linear head
-on the stages' pooled outputs. Everything but the modules is the same for
-every spec, so the difference of two train steps is the difference of the
-modules' (norm included), and the kept memory their activation memory.
+on the stages' pooled outputs. Under autocast the projections and the head
+run in the input's dtype (emulated bf16 would make them most of the step)
+and each ``z`` is cast to autocast's dtype, as a block's convolution outputs
+it. Everything but the modules is the same for every spec, so the
+difference of two train steps is the difference of the modules' (norm
+included), and the kept memory their activation memory.
 
 Specs (``se_plugin.benchmark.build_model``): ``slots.se_plugin.CBAM:bias=False``
 (a registered module, ``key=value`` its arguments), ``slots.timm.cbam`` (timm's
@@ -68,16 +71,22 @@ class AttentionSlots(nn.Module):
         self.head = nn.Linear(sum(c for c, _ in stages), num_classes)
 
     def forward(self, images: Tensor) -> Tensor:
+        device = images.device.type
+        amp = torch.is_autocast_enabled(device)
+        dtype = torch.get_autocast_dtype(device) if amp else images.dtype
         size = math.ceil(images.shape[2] / 4), math.ceil(images.shape[3] / 4)
         pooled = []
         for stage in self.stages:
             source = F.adaptive_avg_pool2d(images, size)
             x = None
             for block in stage:
-                x = F.relu(attend_after_norm(block.attn, block.proj(source), block.norm, x))
+                with torch.autocast(device, enabled=False):  # the same cost for every spec
+                    z = block.proj(source).to(dtype)  # as a block's conv output under autocast
+                x = F.relu(attend_after_norm(block.attn, z, block.norm, x))
             pooled.append(x.mean((2, 3)))
             size = (size[0] + 1) // 2, (size[1] + 1) // 2
-        return self.head(torch.cat(pooled, 1))
+        with torch.autocast(device, enabled=False):
+            return self.head(torch.cat(pooled, 1).to(images.dtype))
 
 
 def _attention_builder(name: str, kwargs: dict):

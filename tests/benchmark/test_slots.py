@@ -81,3 +81,22 @@ def test_the_benchmark_times_and_counts_slots():
     reference, fused = report['results']
     assert fused.ratio is not None and len(fused.times_ms) == TINY_OPTS['repeats']
     assert fused.saved_mb < reference.saved_mb  # the fused path keeps no attention maps
+
+
+def test_under_autocast_the_slots_see_z_in_its_dtype(monkeypatch):
+    """The projection and the head run in fp32 (the same cost for every spec); each slot
+    gets ``z`` in autocast's dtype, as after a block's convolution."""
+    dtypes = []
+
+    def spy(module, z, norm, residual=None):
+        dtypes.append(z.dtype)
+        return attend_after_norm(module, z, norm, residual)
+
+    monkeypatch.setattr(slots, 'attend_after_norm', spy)
+    model = AttentionSlots(lambda c: CBAM(c, ratio=4), num_classes=10, stages=SMALL)
+    with torch.autocast('cpu', torch.bfloat16):
+        out = model(torch.rand(2, 3, 16, 16))
+    assert out.dtype == torch.float32 and dtypes == [torch.bfloat16] * 3
+    assert (
+        model(torch.rand(2, 3, 16, 16)).dtype == torch.float32 and dtypes[3:] == [torch.float32] * 3
+    )
