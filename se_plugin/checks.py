@@ -113,12 +113,14 @@ def check_fraction(name: str, value: Any) -> float:
     return value
 
 
-def check_int_tuple(name: str, value: Any, length: int, minimum: int | None = None) -> tuple:
-    """Return ``value`` as a tuple of ``length`` ints, each >= ``minimum``."""
+def check_int_tuple(
+    name: str, value: Any, length: int, minimum: int | None = None, per: str = 'stage'
+) -> tuple:
+    """Return ``value`` as a tuple of ``length`` ints (one ``per`` thing), each >= ``minimum``."""
     if not isinstance(value, (list, tuple)):
         raise TypeError(f'{name} must be a tuple of {length} ints, got {value!r}')
     if len(value) != length:
-        raise ValueError(f'{name} must have {length} entries (one per stage), got {value!r}')
+        raise ValueError(f'{name} must have {length} entries (one per {per}), got {value!r}')
     for i, v in enumerate(value):
         check_int(f'{name}[{i}]', v, minimum)
     return tuple(value)

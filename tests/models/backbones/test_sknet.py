@@ -222,8 +222,8 @@ def test_dilated_stages_and_caffe_style():
 @pytest.mark.parametrize(
     'kwargs, error, match',
     [
-        (dict(depth=18), ValueError, r'depth must be one of 26, 50, 101 for SKNet, got 18'),
-        (dict(depth=152), ValueError, r'depth must be one of 26, 50, 101'),
+        (dict(depth=152), ValueError, r'one of 18, 34, 26, 50, 101 for SKNet, got 152'),
+        (dict(depth=19), ValueError, r'depth must be one of 18, 34, 26, 50, 101'),
         (dict(num_paths=0), ValueError, r'num_paths must be >= 1, got 0'),
         (dict(num_paths='2'), TypeError, r'num_paths must be an int'),
         (dict(sk_ratio=0), ValueError, r'sk_ratio must be > 0, got 0'),
