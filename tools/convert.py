@@ -1,4 +1,4 @@
-"""Convert timm / mmpretrain SE-ResNet(X) weights for se_plugin.
+"""Convert timm / mmpretrain SE / ECA / SK ResNet weights for se_plugin.
 
 ``python tools/convert.py SRC DST --from {timm,mmpretrain} --arch NAME [--backbone-only]``
 ``python tools/convert.py --list``
@@ -12,7 +12,7 @@ from se_plugin.convert.archs import SOURCES
 
 def parse_args():
     parser = ToolArgumentParser(
-        description='Convert timm / mmpretrain SE-ResNet(X) weights to an se_plugin '
+        description='Convert timm / mmpretrain SE / ECA / SK ResNet weights to an se_plugin '
         'checkpoint ({"state_dict", "meta"}) for load_from or init_cfg=Pretrained.'
     )
     parser.add_argument('src', nargs='?', help='source file (.pth, .bin or .safetensors)')
@@ -26,7 +26,9 @@ def parse_args():
         action='store_true',
         help='drop the classifier head (to fine-tune with a new head)',
     )
-    parser.add_argument('--list', action='store_true', help='list the convertible archs and exit')
+    parser.add_argument(
+        '--list', action='store_true', help='list the convertible archs and their weight tags'
+    )
     args = parser.parse_args()
     if not args.list:
         missing = [
@@ -42,12 +44,13 @@ def parse_args():
 def main():
     args = parse_args()
     from se_plugin.cli.paths import check_output_file
-    from se_plugin.convert import ARCHS, convert_checkpoint
+    from se_plugin.convert import convert_checkpoint
+    from se_plugin.convert.tags import weights_table
 
     if args.list:
-        for source, archs in ARCHS.items():
-            for name, arch in archs.items():
-                print(f'--from {source:<10} --arch {name:<20} <- {arch.peer}')
+        for source, name, peer, tags in weights_table():
+            weights = ', '.join(tags) or 'none public'
+            print(f'--from {source:<10} --arch {name:<26} <- {peer}; weights: {weights}')
         return 0
     check_output_file(args.dst, 'DST')
     meta = convert_checkpoint(

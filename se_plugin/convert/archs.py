@@ -226,7 +226,7 @@ _ALL = (
     _timm('skresnet34', _R50, **_SK_BASIC, sk=_SK_BASIC_ARGS),
     _timm('skresnet50', _R50, **_SK, sk=_SK_RESNET_ARGS),
     _timm('skresnet50d', _R50, **_SK, **_D, sk=_SK_RESNET_ARGS),
-    _timm('skresnext50_32x4d', _R50, **_SK, sk=dict(sk_ratio=16, min_channels=32)),
+    _timm('skresnext50_32x4d', _R50, **_SK, **_X32x4, sk=dict(sk_ratio=16, min_channels=32)),
     # timm senet.py (legacy_seresnet: the stride in the first 1x1 conv)
     *(
         _timm(f'legacy_seresnet{n}', layers, **_LEGACY, style='caffe')

@@ -62,6 +62,17 @@ def test_convert_and_list(monkeypatch, capsys, mm_r50, tmp_path):
     assert code == 0
     assert len(out.strip().splitlines()) == sum(len(a) for a in ARCHS.values())
     assert '--from timm       --arch seresnext101_32x8d' in out
+    # each arch's public weight tags, read from timm's pretrained configs / mmpretrain's index
+    assert "<- timm.create_model('seresnextaa101d_32x8d'); weights: ah_in1k, sw_in12k," in out
+    assert "<- timm.create_model('seresnet18'); weights: none public" in out
+    assert '--arch seresnet50 ' in out and 'weights: seresnet50_8xb32_in1k' in out
+
+
+def test_a_family_model_that_does_not_convert(monkeypatch, capsys, mm_r50, tmp_path):
+    args = (mm_r50[0], tmp_path / 'o.pth', '--from', 'timm', '--arch', 'legacy_seresnet18')
+    code, _, err = run_tool(monkeypatch, capsys, *args)
+    assert_user_error(code, err, 'timm legacy_seresnet18 does not convert: ', 'ReLU before its SE')
+    assert not (tmp_path / 'o.pth').exists()
 
 
 def test_unknown_arch(monkeypatch, capsys, mm_r50, tmp_path):
