@@ -129,12 +129,8 @@ def _docs_params() -> dict:
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     with open(os.path.join(root, 'docs', 'pretrained.md')) as f:
         text = f.read()
-    return {
-        m['arch']: int(m['params'].replace(',', ''))
-        for m in re.finditer(
-            r'^\| timm \| `(?P<arch>\w+)` \|[^\n]*?\| (?P<params>[\d,]+) \|', text, re.M
-        )
-    }
+    row = re.compile(r'^\| timm \| `(?P<arch>\w+)` \| (?P<params>[\d,]+) \|', re.M)
+    return {m['arch']: int(m['params'].replace(',', '')) for m in row.finditer(text)}
 
 
 @pytest.mark.slow
