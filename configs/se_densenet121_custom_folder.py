@@ -7,10 +7,9 @@
 # The backbone starts from mmpretrain's ImageNet DenseNet-121 weights (downloaded once;
 # SEDenseNet keeps DenseNet's parameter names, so they load as they are) and the SE layer
 # from scratch. Offline: --cfg-options model.backbone.init_cfg=None
-_base_ = ['_base_/default_runtime.py']
+_base_ = ['_base_/datasets/custom_folder.py', '_base_/default_runtime.py']
 
 num_classes = 2
-data_root = 'data/custom'
 
 model = dict(
     type='ImageClassifier',
@@ -35,43 +34,8 @@ model = dict(
     ),
 )
 
-# data: ImageNet-style augmentation and normalization
-data_preprocessor = dict(
-    num_classes=num_classes,
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    to_rgb=True,
-)
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=224),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PackInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='ResizeEdge', scale=256, edge='short'),
-    dict(type='CenterCrop', crop_size=224),
-    dict(type='PackInputs'),
-]
-train_dataloader = dict(
-    batch_size=32,
-    num_workers=2,
-    dataset=dict(
-        type='CustomDataset', data_root=data_root, data_prefix='train', pipeline=train_pipeline
-    ),
-    sampler=dict(type='DefaultSampler', shuffle=True),
-)
-val_dataloader = dict(
-    batch_size=32,
-    num_workers=2,
-    dataset=dict(
-        type='CustomDataset', data_root=data_root, data_prefix='val', pipeline=test_pipeline
-    ),
-    sampler=dict(type='DefaultSampler', shuffle=False),
-)
-val_evaluator = dict(type='Accuracy', topk=(1, 5) if num_classes >= 5 else (1,))
-test_dataloader = val_dataloader
+data_preprocessor = dict(num_classes=num_classes)
+val_evaluator = dict(topk=(1, 5) if num_classes >= 5 else (1,))
 test_evaluator = val_evaluator
 
 # fine-tuning schedule: SGD lr 0.01 for 32 images per step, cosine over 30 epochs

@@ -1,7 +1,7 @@
 """The fast paths on an accelerator: parity with the reference paths, then speed.
 
-``bash tools/gpu_check.sh`` (``python -m se_plugin.gpu_check``) runs, on one
-CUDA device:
+``bash tools/gpu_check.sh`` (``tools/gpu_check.py``, which calls :func:`run`)
+runs, on one CUDA device:
 
 1. **parity**: every fused path (SE layer, SE blocks with the folded norm, SK
    layer and block, SE-ResNet-50 and SKNet-50 at a small size) against its
@@ -22,7 +22,6 @@ parity part on CPU (how the tests exercise it).
 from __future__ import annotations
 
 import copy
-import sys
 import time
 from collections.abc import Callable
 
@@ -139,26 +138,26 @@ def speed_table(device: str, repeats: int, log: Callable[[str], object] = print)
     return describe(report['environment'], opts) + '\n\n' + markdown_table(report)
 
 
-def main(argv=None) -> int:
-    from se_plugin.cli.parser import ToolArgumentParser
+def run(device: str = 'cuda', repeats: int = 10, speed: bool = True) -> int:
+    """The parity checks, then (``speed``) the speed table; printed as they run.
 
-    parser = ToolArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--device', default='cuda', help='cuda[:N] (default), or cpu')
-    parser.add_argument('--repeats', type=int, default=10, help='timed rounds of the table')
-    parser.add_argument('--no-speed', action='store_true', help='parity checks only')
-    args = parser.parse_args(argv)
-    if args.device.startswith('cuda') and not torch.cuda.is_available():
-        raise ValueError(f'--device {args.device}: no CUDA device here (use --device cpu)')
+    Args:
+        device (str): ``cuda[:N]`` or ``cpu`` (parity only makes sense there).
+            Default: 'cuda'.
+        repeats (int): Timed rounds of the speed table. Default: 10.
+        speed (bool): Also time the speed table. Default: True.
+
+    Returns:
+        int: The exit status: 1 when a parity check failed, else 0.
+    """
+    if device.startswith('cuda') and not torch.cuda.is_available():
+        raise ValueError(f'--device {device}: no CUDA device here (use --device cpu)')
     start = time.perf_counter()
-    if args.device.startswith('cuda'):
-        print(f'device: {torch.cuda.get_device_name(torch.device(args.device))}')
-    failures = check_parity(args.device)
+    if device.startswith('cuda'):
+        print(f'device: {torch.cuda.get_device_name(torch.device(device))}')
+    failures = check_parity(device)
     print(f'parity: {len(failures)} failure(s) in {time.perf_counter() - start:.0f} s')
-    if not args.no_speed:
-        print(speed_table(args.device, args.repeats))
+    if speed:
+        print(speed_table(device, repeats))
     print(f'total {time.perf_counter() - start:.0f} s')
     return 1 if failures else 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -21,7 +21,14 @@ SCOPE = 'se_plugin'
 
 _MODELS_AT = ['se_plugin.models']
 _DATASETS_AT = ['se_plugin.datasets']
-_ENGINE_AT = ['se_plugin.runtime']
+# the runtime modules that register something (importing se_plugin.runtime does not)
+_ENGINE_AT = [
+    'se_plugin.runtime.checkpoint_hook',
+    'se_plugin.runtime.distributed',
+    'se_plugin.runtime.hooks',
+    'se_plugin.runtime.loops',
+    'se_plugin.runtime.weights',
+]
 
 
 def _child(name: str, parent: Registry, locations: list) -> Registry:
@@ -51,14 +58,16 @@ TRANSFORMS = _child('transform', _mmpretrain.TRANSFORMS, _DATASETS_AT)
 
 # models
 MODELS = _child('model', _mmpretrain.MODELS, _MODELS_AT)
-MODEL_WRAPPERS = _child('model_wrapper', _mmpretrain.MODEL_WRAPPERS, _MODELS_AT)
-WEIGHT_INITIALIZERS = _child('weight initializer', _mmpretrain.WEIGHT_INITIALIZERS, _MODELS_AT)
+MODEL_WRAPPERS = _child('model_wrapper', _mmpretrain.MODEL_WRAPPERS, _MODELS_AT + _ENGINE_AT)
+WEIGHT_INITIALIZERS = _child(
+    'weight initializer', _mmpretrain.WEIGHT_INITIALIZERS, _MODELS_AT + _ENGINE_AT
+)
 BATCH_AUGMENTS = _child('batch augment', _mmpretrain.BATCH_AUGMENTS, _MODELS_AT)
 TASK_UTILS = _child('task util', _mmpretrain.TASK_UTILS, _MODELS_AT)
 TOKENIZER = _child('tokenizer', _mmpretrain.TOKENIZER, _MODELS_AT)
 
 # evaluation and visualization
-METRICS = _child('metric', _mmpretrain.METRICS, ['mmpretrain.evaluation'])
+METRICS = _child('metric', _mmpretrain.METRICS, ['se_plugin.evaluation'])
 EVALUATORS = _child('evaluator', _mmpretrain.EVALUATORS, ['mmpretrain.evaluation'])
 VISUALIZERS = _child('visualizer', _mmpretrain.VISUALIZERS, ['mmpretrain.visualization'])
 VISBACKENDS = _child('vis_backend', _mmpretrain.VISBACKENDS, ['mmpretrain.visualization'])

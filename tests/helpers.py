@@ -3,6 +3,8 @@
 import io
 import os
 import runpy
+import shutil
+import subprocess
 import sys
 
 import pytest
@@ -88,3 +90,60 @@ def run_plan(plan):
     stream = io.StringIO()
     outcome = execute(plan, stream=stream, command='python tools/ablate.py (test)')
     return outcome, stream.getvalue()
+
+
+# ----------------------------------------------------------------- image files
+
+
+def digit_files(folder, count: int = 6) -> tuple:
+    """The first ``count`` MNIST-5k test digits as grey PNGs, and the samples."""
+    import numpy as np
+    from PIL import Image
+
+    from se_plugin.datasets import MNIST5k
+
+    dataset = MNIST5k(split='test', indices=count)
+    paths = []
+    for i in range(count):
+        sample = dataset.get_data_info(i)
+        path = folder / f'digit{i}_{sample["gt_label"]}.png'
+        Image.fromarray(np.ascontiguousarray(sample['img'][..., 0])).save(path)
+        paths.append(str(path))
+    return paths, [dataset.get_data_info(i) for i in range(count)]
+
+
+# ----------------------------------------------------------------- a fresh copy of the checkout
+
+
+def copy_checkout(dst) -> str:
+    """Copy this checkout as a fresh clone of it would be, with the working tree's changes:
+    the tracked files and the untracked ones git does not ignore (no work_dirs/, no build
+    outputs). Tests that build, install or run commands work there, never in the checkout.
+
+    Returns:
+        str: ``dst``.
+    """
+    listed = subprocess.run(
+        ['git', 'ls-files', '-z', '--cached', '--others', '--exclude-standard'],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for rel in filter(None, listed.split('\0')):
+        src = os.path.join(ROOT, rel)
+        if not os.path.lexists(src):  # deleted in the working tree
+            continue
+        target = os.path.join(dst, rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copy2(src, target, follow_symlinks=False)
+    return str(dst)
+
+
+def fresh_shell_env() -> dict:
+    """The environment of a fresh shell: no pinned python on PATH, no checkout on
+    PYTHONPATH (what the README's commands start from)."""
+    drop = ('PYTHONPATH', 'SE_PLUGIN_PY', 'SE_PLUGIN_ROOT', 'SE_PLUGIN_DEBUG', 'VIRTUAL_ENV')
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    venv_bin = os.path.dirname(os.path.abspath(sys.executable))
+    env['PATH'] = os.pathsep.join(p for p in env['PATH'].split(os.pathsep) if p != venv_bin)
+    return env

@@ -1,9 +1,31 @@
-"""The README's Python snippets run as written, and .ci/run is its test command."""
+"""The README's and the docs' code blocks run as written.
 
+* The README's Python snippets run in this process, and its config snippets are the
+  shipped files.
+* Every bash block of README.md and docs/*.md runs as written in a scratch copy of the
+  checkout (a git repository of its own), after the README's two set-up commands (the
+  quick start runs there once), in a fresh shell that entered the pinned environment
+  (``source tools/activate.sh``). It must exit 0, leave ``git status`` clean and write
+  nothing outside ``work_dirs/`` (and pip's build folders). A block that is not listed
+  below runs in the slow group, so blocks added later are run too.
+* ``LISTED`` names the other blocks by a piece of their text: ``fast`` ones run in the
+  default group (without the quick start), ``long`` ones (sweeps and benchmark tables:
+  tens of minutes to hours) only with ``SE_PLUGIN_DOCS_LONG=1``, and the ones that
+  cannot run here say why, and, where running them as written stops at once, with which
+  one-line error and exit code. The sweeps of long blocks are still planned in the slow
+  group (``tools/ablate.py --dry-run`` builds every point's model).
+"""
+
+import os
 import re
+import shutil
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import pytest
+from helpers import copy_checkout, fresh_shell_env
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / 'README.md').read_text()
@@ -39,3 +61,255 @@ def test_config_snippets_are_the_shipped_files(snippet):
 
 def test_readme_has_config_snippets():
     assert len(CONFIG_SNIPPETS) >= 2
+
+
+# ------------------------------------------------------------------ the bash blocks
+
+
+@dataclass(frozen=True)
+class Block:
+    path: str  # relative to the repository
+    line: int  # of the opening fence
+    text: str
+
+    @property
+    def id(self) -> str:
+        return f'{self.path}:{self.line}'
+
+
+def bash_blocks() -> list:
+    blocks = []
+    docs = sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob('docs/*.md'))
+    for path in ['README.md', *docs]:
+        text = (ROOT / path).read_text()
+        for m in re.finditer(r'^```(bash|sh|shell)\n(.*?)^```', text, flags=re.S | re.M):
+            blocks.append(Block(path, text[: m.start()].count('\n') + 1, m.group(2)))
+    return blocks
+
+
+@dataclass(frozen=True)
+class Listed:
+    """How a listed block is checked.
+
+    Args:
+        group (str): ``'fast'`` (default group, no quick start), ``'slow'`` (after the quick
+            start), ``'long'`` (slow, and only with SE_PLUGIN_DOCS_LONG=1), ``'not-run'``
+            (cannot run here, nor stop at once) or ``'set-up'`` (the README's set-up
+            commands, run by the fixtures and by CI).
+        why (str): Why it cannot run here, or takes long. Default: ''.
+        fails_with (tuple, optional): ``(exit code, text)``: the block cannot work here, and
+            run as written it must stop with that code and a last ``error:`` line holding
+            the text. Default: None.
+        prelude (str): Commands before the block, for blocks that assume a shell state the
+            README describes around them. Default: ''.
+    """
+
+    group: str
+    why: str = ''
+    fails_with: Optional[tuple] = None
+    prelude: str = ''
+
+
+NO_IMAGENET = 'needs ImageNet under data/imagenet (and 8 GPUs for the recipe)'
+DOWNLOAD = 'needs pretrained weights downloaded by the user (no downloads here)'
+LONG = 'tens of minutes to hours of training or benchmarking on 2 cores'
+LISTED = {
+    ('README.md', 'bash tools/run_tests.sh'): Listed(
+        'set-up', 'the set-up commands: the quick start runs in the scratch copy first; '
+        'tools/run_tests.sh is what runs these tests (.ci/run)'
+    ),
+    ('README.md', 'configs/se_resnet50_imagenet.py --work-dir'): Listed(
+        'fast', NO_IMAGENET, fails_with=(2, "data_root is 'data/imagenet', which does not exist")
+    ),
+    ('README.md', 'pip install -e .'): Listed(
+        'slow', prelude='source tools/activate_mim.sh  # your own environment: a virtualenv '
+        'over the pinned packages'
+    ),
+    ('README.md', '--work-dir work_dirs/ablate_ratio'): Listed('long', LONG + ': 45 runs'),
+    ('README.md', 'bash tools/dist_train.sh CONFIG 8'): Listed(
+        'fast', '8 GPUs, 2 machines or a Slurm cluster, as placeholders',
+        fails_with=(2, 'config file not found: CONFIG'),
+    ),
+    ('README.md', 'mmpretrain.SEResNet:depth=50 timm.seresnet50 \\'): Listed('long', LONG),
+    ('README.md', '--arch skresnet18.ra_in1k'): Listed('fast'),
+    ('docs/ablation.md', '--work-dir work_dirs/ablate_no_se\n'): Listed(
+        'long', LONG + ': 18 runs, ~31 min'
+    ),
+    ('docs/ablation.md', 'work_dirs/ablate_ratio/ratio-4/seed0'): Listed(
+        'long', 'reads a checkpoint of the sweep above'
+    ),
+    ('docs/attention.md', 'MODELS="se_plugin.SEResNet:depth=50 \\'): Listed('long', LONG),
+    ('docs/attention.md', 'memory_fp32.json'): Listed('long', LONG + ': 18 models'),
+    ('docs/attention.md', '--work-dir work_dirs/ablate_attention'): Listed('long', LONG),
+    ('docs/attention.md', 'eca_fp32.json'): Listed('long', LONG),
+    ('docs/attention.md', '--work-dir work_dirs/attention/none'): Listed('long', LONG),
+    ('docs/benchmark.md', 'r50_fp32.json'): Listed('long', LONG),
+    ('docs/benchmark.md', 'r50_amp_channels_last.json'): Listed('long', LONG),
+    ('docs/benchmark.md', 'sk_fp32.json'): Listed('long', LONG),
+    ('docs/mmdet_mmseg.md', 'source tools/setup_integration_env.sh'): Listed(
+        'set-up', 'tools/run_tests.sh runs tools/run_integration_tests.sh after these tests'
+    ),
+    ('docs/mmdet_mmseg.md', 'bash tools/run_tests.sh'): Listed(
+        'set-up', 'the test commands themselves (.ci/run)'
+    ),
+    ('docs/model_table.md', '--out docs/model_table.md'): Listed(
+        'long', 'regenerates this page from 82 full-size models (tens of minutes); '
+        'tests/analysis/test_metafile.py checks the same counts'
+    ),
+    ('docs/pretrained.md', 'python tools/convert.py --list'): Listed('fast'),
+    ('docs/pretrained.md', 'huggingface-cli download'): Listed('not-run', DOWNLOAD),
+    ('docs/pretrained.md', 'wget -P checkpoints'): Listed('not-run', DOWNLOAD),
+    ('docs/pretrained.md', '# another converted file:'): Listed(
+        'fast', DOWNLOAD,
+        fails_with=(2, 'checkpoint not found: checkpoints/se_resnet50_converted.pth'),
+    ),
+    ('docs/pretrained.md', '# evaluate the converted ImageNet weights'): Listed(
+        'fast', NO_IMAGENET + ', and ' + DOWNLOAD,
+        fails_with=(2, 'checkpoint not found: checkpoints/se_resnet50_converted.pth'),
+    ),
+}  # fmt: skip
+BLOCKS = bash_blocks()
+
+
+def listing(block: Block) -> Listed:
+    found = [v for (path, text), v in LISTED.items() if path == block.path and text in block.text]
+    assert len(found) <= 1, f'{block.id} matches {len(found)} LISTED entries'
+    return found[0] if found else Listed('slow')
+
+
+def test_every_listed_entry_names_one_block():
+    for path, text in LISTED:
+        hits = [b.id for b in BLOCKS if b.path == path and text in b.text]
+        assert len(hits) == 1, f'LISTED ({path!r}, {text!r}) matches {hits}'
+
+
+def test_the_set_up_blocks_are_the_readme_commands():
+    first = next(b for b in BLOCKS if b.path == 'README.md')
+    assert listing(first).group == 'set-up'
+    assert [line.split('#')[0].strip() for line in first.text.splitlines()] == [
+        'bash tools/quickstart.sh',
+        'bash tools/run_tests.sh',
+    ]
+
+
+def _params():
+    params = []
+    for block in BLOCKS:
+        entry = listing(block)
+        if entry.group in ('set-up', 'not-run'):
+            continue  # LISTED says why
+        marks = [pytest.mark.timeout(600 if entry.group == 'fast' else 4 * 3600)]
+        if entry.group != 'fast':
+            marks.append(pytest.mark.slow)
+        if entry.group == 'long':
+            marks.append(pytest.mark.skipif(
+                not os.environ.get('SE_PLUGIN_DOCS_LONG'),
+                reason=f'{entry.why}: SE_PLUGIN_DOCS_LONG=1 runs it',
+            ))  # fmt: skip
+        params.append(pytest.param(block, entry, marks=marks, id=block.id))
+    return params
+
+
+def _run(repo, script: str, timeout: int = 4 * 3600):
+    return subprocess.run(
+        ['bash', '-c', f'set -eo pipefail\n{script}'],
+        cwd=repo,
+        env=fresh_shell_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _git(repo, *args) -> str:
+    cmd = ['git', '-c', 'user.name=readme', '-c', 'user.email=readme@test', *args]
+    return subprocess.run(cmd, cwd=repo, capture_output=True, text=True, check=True).stdout
+
+
+def _remove_mim_environments(repo):
+    """The mim environments that ``tools/activate_mim.sh`` built for the scratch copy."""
+    cache = Path(os.environ.get('SE_PLUGIN_CACHE', Path.home() / '.cache' / 'se_plugin'))
+    for env in cache.glob('venv-mim-*'):
+        owner = env / '.checkout'
+        checkout = owner.read_text().strip() if owner.is_file() else ''
+        if checkout and os.path.exists(checkout) and os.path.samefile(checkout, repo):
+            shutil.rmtree(env, ignore_errors=True)
+            (cache / f'.lock-mim-{env.name[len("venv-mim-") :]}').unlink(missing_ok=True)
+
+
+@pytest.fixture(scope='module')
+def scratch(tmp_path_factory):
+    """A fresh clone of the checkout (with the working tree's changes), git-committed."""
+    repo = tmp_path_factory.mktemp('readme') / 'se_plugin'
+    copy_checkout(repo)
+    _git(repo, 'init', '-q')
+    _git(repo, 'add', '-A')
+    _git(repo, 'commit', '-q', '-m', 'scratch copy')
+    yield repo
+    _remove_mim_environments(repo)
+
+
+@pytest.fixture(scope='module')
+def quickstarted(scratch):
+    """The scratch copy after the README's first set-up command."""
+    proc = _run(scratch, 'bash tools/quickstart.sh')
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return scratch
+
+
+ALLOWED_IGNORED = ('work_dirs/', 'build/', 'se_plugin.egg-info/', 'se_plugin/.mim/')
+
+
+def _assert_clean(repo, block):
+    status = _git(repo, 'status', '--porcelain', '--ignored').splitlines()
+    changed = [s for s in status if not s.startswith('!! ')]
+    assert not changed, f'{block.id} changed committed files: {changed}'
+    stray = [
+        s[3:] for s in status
+        if s.startswith('!! ') and not s[3:].startswith(ALLOWED_IGNORED) and '__pycache__' not in s
+    ]  # fmt: skip
+    assert not stray, f'{block.id} wrote outside work_dirs/: {stray}'
+
+
+def planned(block: Block) -> Optional[str]:
+    """The block with each ``tools/ablate.py`` sweep only planned (``--dry-run``; without
+    ``--baseline``, whose sweep did not run), or None when it runs anything else."""
+    lines = []
+    for line in re.sub(r'\\\n\s*', ' ', block.text).splitlines():
+        command = line.split('#')[0].rstrip()
+        if command.strip().startswith('python tools/ablate.py'):
+            line = re.sub(r'\s--baseline\s+\S+', '', command) + ' --dry-run'
+        elif command.strip() and not re.match(r'(for |do$|done$)', command.strip()):
+            return None
+        lines.append(line)
+    return '\n'.join(lines)
+
+
+LONG_SWEEPS = [
+    pytest.param(b, marks=pytest.mark.slow, id=b.id)
+    for b in BLOCKS
+    if listing(b).group == 'long' and planned(b)
+]
+
+
+@pytest.mark.parametrize('block', LONG_SWEEPS)
+def test_long_sweep_blocks_plan(block, scratch):
+    proc = _run(scratch, f'source tools/activate.sh 2>/dev/null\n{planned(block)}', timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    _assert_clean(scratch, block)
+
+
+@pytest.mark.parametrize('block, entry', _params())
+def test_command_block_runs_as_written(block, entry, request):
+    repo = request.getfixturevalue('scratch' if entry.group == 'fast' else 'quickstarted')
+    script = f'source tools/activate.sh 2>/dev/null\n{entry.prelude}\n{block.text}'
+    proc = _run(repo, script)
+    output = proc.stdout[-3000:] + proc.stderr[-3000:]
+    if entry.fails_with:
+        code, text = entry.fails_with
+        last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ''
+        assert proc.returncode == code, output
+        assert last.startswith('error: ') and text in last, output
+    else:
+        assert proc.returncode == 0, output
+    _assert_clean(repo, block)

@@ -68,3 +68,59 @@ def test_attention_layers_are_registered_slot_modules():
         layer = registry.MODELS.build(dict(type=f'se_plugin.{name}', in_channels=16))
         assert type(layer).__name__ == name and hasattr(se_plugin, name)
         assert layer(torch.randn(2, 16, 8, 8)).shape == (2, 16, 8, 8)  # the slot's contract
+
+
+FRESH = """
+import json, sys
+from mmengine.registry import MODELS, Registry
+{first}
+from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+out = {{}}
+if {custom_imports}:
+    from mmengine.utils import import_modules_from_strings
+    cfg = Config(dict(custom_imports=dict(imports=['se_plugin'], allow_failed_imports=False)))
+    import_modules_from_strings(**cfg.custom_imports)
+out['mmpretrain_scope'] = MMPRETRAIN_MODELS.get('se_plugin.SEResNet').__module__
+sibling = Registry('model', parent=MODELS, scope='se_plugin_fresh_sibling')
+out['sibling'] = type(sibling.build(dict(type='se_plugin.SELayer', in_channels=8))).__name__
+init_default_scope('se_plugin')
+from se_plugin import registry
+out['hook'] = registry.HOOKS.get('AtomicCheckpointHook').__name__
+out['pretrained'] = registry.WEIGHT_INITIALIZERS.get('Pretrained').__name__
+out['loop'] = registry.LOOPS.get('ResumableEpochBasedTrainLoop').__name__
+out['dataset'] = registry.DATASETS.get('MNIST5k').__name__
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize(
+    'first, custom_imports',
+    [('', False), ('import se_plugin', False), ('', True)],
+    ids=['not-imported', 'import-se_plugin', 'custom_imports'],
+)
+def test_lazy_package_resolves_in_a_fresh_interpreter(first, custom_imports):
+    """Nothing of se_plugin imported beforehand (or only the light package, or
+    through ``custom_imports``): every way of naming its classes still finds them."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=repo + os.pathsep + os.environ.get('PYTHONPATH', ''))
+    code = FRESH.format(first=first, custom_imports=custom_imports)
+    proc = subprocess.run(
+        [sys.executable, '-c', code], capture_output=True, text=True, env=env, cwd=repo
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.splitlines()[-1]) == {
+        'mmpretrain_scope': 'se_plugin.models.backbones.se_resnet',
+        'sibling': 'SELayer',
+        'hook': 'AtomicCheckpointHook',
+        'pretrained': 'CheckedPretrainedInit',
+        'loop': 'ResumableEpochBasedTrainLoop',
+        'dataset': 'MNIST5k',
+    }

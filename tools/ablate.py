@@ -12,10 +12,9 @@ See :mod:`se_plugin.sweep` (and :mod:`se_plugin.sweep.records` for the layout of
 import shlex
 import sys
 
-import se_plugin  # noqa: F401  (registers se_plugin modules)
 from se_plugin.cli.entry import run_cli
-from se_plugin.cli.parser import CfgOptionsAction, ToolArgumentParser
-from se_plugin.sweep import DEFAULT_METRIC, run_sweep
+from se_plugin.cli.parser import CfgOptionsAction, ToolArgumentParser, positive_int
+from se_plugin.sweep.report import DEFAULT_METRIC
 
 
 def parse_args():
@@ -37,8 +36,10 @@ def parse_args():
     )
     parser.add_argument(
         '--max-epochs',
-        type=int,
-        help='train this many epochs (epoch-based lr schedulers are cut to fit)',
+        type=positive_int,
+        metavar='N',
+        help='train N epochs, the parameter schedule scaled to N (as train.py --max-epochs: '
+        'warm-up, milestones and cosine keep their place in the run)',
     )
     parser.add_argument(
         '--cfg-options',
@@ -81,6 +82,8 @@ def parse_args():
 
 def main():
     args = parse_args()
+    from se_plugin.sweep import run_sweep  # after parsing: --help imports no torch
+
     return run_sweep(
         args.config,
         metric=args.metric,

@@ -3,13 +3,20 @@
 ``python tools/export.py CONFIG [CHECKPOINT] --out FILE [--format onnx|torchscript|export]``
 
 Prints the max abs difference between the exported model and PyTorch on random
-inputs of two batch sizes; exit code 2 when they differ beyond the tolerance.
+inputs of every batch size (with ``--dynamic-hw`` also at the sizes the graph
+promises, down to 1x1 feature maps). When they differ beyond the tolerance the
+file is not written (an earlier file at ``--out`` is kept) and the exit code is 2.
 """
 
-import se_plugin  # noqa: F401  (registers se_plugin modules, safe checkpoint loading)
 from se_plugin.cli.entry import run_cli
 from se_plugin.cli.parser import EXIT_USER_ERROR, CfgOptionsAction, ToolArgumentParser
-from se_plugin.export import DEFAULT_ONNX_EXPORTER, DEFAULT_OPSET, FORMATS, ONNX_EXPORTERS
+from se_plugin.export_options import (
+    DEFAULT_ONNX_EXPORTER,
+    DEFAULT_OPSET,
+    FORMATS,
+    ONNX_EXPORTERS,
+    OPSETS,
+)
 
 
 def parse_args():
@@ -31,7 +38,14 @@ def parse_args():
     parser.add_argument(
         '--dynamic-hw', action='store_true', help='dynamic height and width (batch is always)'
     )
-    parser.add_argument('--opset', type=int, default=DEFAULT_OPSET, help='ONNX opset')
+    parser.add_argument(
+        '--opset',
+        type=int,
+        default=DEFAULT_OPSET,
+        help=f'ONNX opset (torchscript exporter: {OPSETS["torchscript"][0]}..'
+        f'{OPSETS["torchscript"][1]}, dynamo: {OPSETS["dynamo"][0]}..{OPSETS["dynamo"][1]}; '
+        f'default: {DEFAULT_OPSET})',
+    )
     parser.add_argument(
         '--onnx-exporter',
         choices=ONNX_EXPORTERS,
@@ -40,10 +54,12 @@ def parse_args():
         f'torch.export (default: {DEFAULT_ONNX_EXPORTER})',
     )
     parser.add_argument(
-        '--batch-sizes', type=int, nargs='+', default=[1, 3], help='parity check batch sizes'
+        '--batch-sizes', type=int, nargs='+', default=[1, 3], help='parity check batch sizes (>= 1)'
     )
-    parser.add_argument('--atol', type=float, default=1e-4, help='absolute tolerance')
-    parser.add_argument('--rtol', type=float, default=1e-4, help='tolerance relative to max |out|')
+    parser.add_argument('--atol', type=float, default=1e-4, help='absolute tolerance (>= 0)')
+    parser.add_argument(
+        '--rtol', type=float, default=1e-4, help='tolerance relative to max |out| (>= 0)'
+    )
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -55,8 +71,10 @@ def parse_args():
 
 def main():
     args = parse_args()
+    from se_plugin.cli.paths import check_output_file
     from se_plugin.export import export_config, format_result
 
+    check_output_file(args.out, '--out')
     result = export_config(
         args.config,
         args.out,

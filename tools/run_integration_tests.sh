@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Run the mmdet / mmseg integration tests (tests/integration) in their own environment:
 # full mmcv (compiled ops) + mmdet 3.3.0 + mmsegmentation 1.2.2, built once and cached by
-# tools/setup_integration_env.sh (the first run on a machine builds mmcv from source,
-# ~13 min on 2 cores; later runs reuse it). Extra arguments go to pytest.
+# tools/setup_integration_env.sh (the first run on a machine builds mmcv from source, the
+# longest step of a first run, see docs/mmdet_mmseg.md; later runs reuse it). Extra
+# arguments go to pytest.
 # With SE_PLUGIN_INTEGRATION_PY=/path/to/python, that environment is used as it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -17,7 +17,7 @@ echo "== pytest (unit tests, doctests, slow end-to-end group) =="
 "$SE_PLUGIN_PY" -m pytest -p no:cacheprovider "$@"
 
 # mmdet 3.3 / mmseg 1.2 integration tests, in their own environment with full mmcv
-# (its wheel is built once per machine, ~13 min on 2 cores, then cached).
+# (its wheel is built once per machine, then cached).
 # SE_PLUGIN_SKIP_INTEGRATION=1 skips them for a quick local run; CI always runs them.
 if [ -z "${SE_PLUGIN_SKIP_INTEGRATION:-}" ]; then
   echo "== integration tests (real mmdet / mmseg) =="

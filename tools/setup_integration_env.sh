@@ -7,9 +7,10 @@
 # Everything lives under ${SE_PLUGIN_CACHE:-~/.cache/se_plugin}:
 #   venv-integration-<key>/   keyed by a hash of requirements/{base,integration}.txt and the
 #                             Python version;
-#   wheels/mmcv-<ver>-<key>/  the mmcv wheel, built ONCE from its PyPI sdist (~13 min on
-#                             2 cores) and reused by every later environment; keyed by the
-#                             mmcv version, the torch pin, the Python version and the recipe.
+#   wheels/mmcv-<ver>-<key>/  the mmcv wheel, built ONCE from its PyPI sdist (tens of
+#                             minutes on 2 cores, docs/mmdet_mmseg.md) and reused by every
+#                             later environment; keyed by the mmcv version, the torch pin,
+#                             the Python version and the recipe.
 # Both are marked complete only at the end, rebuilt when half-built, and built under a
 # lock (flock), so concurrent runs wait for each other instead of racing.
 #
@@ -21,6 +22,18 @@
 #                                               SE_PLUGIN_INTEGRATION_ENV=cached|own)
 #        bash tools/setup_integration_env.sh    (prints that python's path)
 # Knobs: SE_PLUGIN_BASE_PYTHON (python3), SE_PLUGIN_CACHE, MAX_JOBS (2) for the mmcv build.
+# Sourcing changes no shell options: the work runs in a child bash.
+
+if [ "${BASH_SOURCE[0]}" != "$0" ]; then
+  if [ -n "${SE_PLUGIN_INTEGRATION_PY:-}" ]; then _se_kind=own; else _se_kind=cached; fi
+  if _se_ipy=$(bash "${BASH_SOURCE[0]}"); then
+    export SE_PLUGIN_INTEGRATION_PY=$_se_ipy SE_PLUGIN_INTEGRATION_ENV=$_se_kind
+    unset _se_kind _se_ipy
+    return 0
+  fi
+  unset _se_kind _se_ipy
+  return 1
+fi
 set -euo pipefail
 
 _root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,9 +46,8 @@ if [ -n "${SE_PLUGIN_INTEGRATION_PY:-}" ]; then
       "'$_check'; unset it to build the cached environment" >&2
     exit 2
   fi
-  export SE_PLUGIN_INTEGRATION_PY SE_PLUGIN_INTEGRATION_ENV=own
-  if [ "${BASH_SOURCE[0]}" = "$0" ]; then echo "$SE_PLUGIN_INTEGRATION_PY"; fi
-  return 0 2>/dev/null || exit 0
+  echo "$SE_PLUGIN_INTEGRATION_PY"
+  exit 0
 fi
 
 _python=${SE_PLUGIN_BASE_PYTHON:-python3}
@@ -73,8 +85,8 @@ _write_reqs() {  # $1: dir, $2: 'with-mmcv' | 'no-mmcv'
 _build_mmcv_wheel() {
   local work="$_cache/build-mmcv-$_wkey" log="$_cache/build-mmcv-$_wkey.log"
   local before t0 src
-  echo "[setup_integration_env] building the mmcv $_mmcv_ver wheel once (~13 min on 2" \
-    "cores; log: $log)" >&2
+  echo "[setup_integration_env] building the mmcv $_mmcv_ver wheel once (tens of minutes" \
+    "on 2 cores; log: $log)" >&2
   t0=$(date +%s)
   rm -rf "$work" "$_wheels"
   mkdir -p "$work"
@@ -140,7 +152,4 @@ mkdir -p "$_cache/wheels"
 if (cd / && PYTHONPATH= "$_vpy" -m pip show se_plugin >/dev/null 2>&1); then
   (cd / && PYTHONPATH= "$_vpy" -m pip uninstall -y -q --disable-pip-version-check se_plugin >&2)
 fi
-export SE_PLUGIN_INTEGRATION_PY="$_vpy" SE_PLUGIN_INTEGRATION_ENV=cached
-if [ "${BASH_SOURCE[0]}" = "$0" ]; then
-  echo "$SE_PLUGIN_INTEGRATION_PY"
-fi
+echo "$_vpy"

@@ -4,10 +4,20 @@
 # Usage: [GPUS=8] [GPUS_PER_NODE=8] [CPUS_PER_TASK=5] [SRUN_ARGS=...] \
 #        tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [test.py options]
 set -euo pipefail
-PARTITION=${1:?usage: tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [options]}
-JOB_NAME=${2:?usage: tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [options]}
-CONFIG=${3:?usage: tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [options]}
-CHECKPOINT=${4:?usage: tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [options]}
+_usage='usage: tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [test.py options]'
+if [ $# -lt 4 ]; then
+  echo "error: $_usage" >&2
+  exit 2
+fi
+if ! command -v srun >/dev/null 2>&1; then
+  echo "error: srun not found on PATH: tools/slurm_test.sh needs a Slurm cluster (without Slurm:" \
+    "tools/dist_test.sh)" >&2
+  exit 2
+fi
+PARTITION=$1
+JOB_NAME=$2
+CONFIG=$3
+CHECKPOINT=$4
 shift 4
 GPUS=${GPUS:-8}
 GPUS_PER_NODE=${GPUS_PER_NODE:-8}

@@ -4,10 +4,20 @@
 # Usage: [GPUS=8] [GPUS_PER_NODE=8] [CPUS_PER_TASK=5] [SRUN_ARGS=...] \
 #        tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [train.py options]
 set -euo pipefail
-PARTITION=${1:?usage: tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [options]}
-JOB_NAME=${2:?usage: tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [options]}
-CONFIG=${3:?usage: tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [options]}
-WORK_DIR=${4:?usage: tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [options]}
+_usage='usage: tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [train.py options]'
+if [ $# -lt 4 ]; then
+  echo "error: $_usage" >&2
+  exit 2
+fi
+if ! command -v srun >/dev/null 2>&1; then
+  echo "error: srun not found on PATH: tools/slurm_train.sh needs a Slurm cluster (without Slurm:" \
+    "tools/dist_train.sh)" >&2
+  exit 2
+fi
+PARTITION=$1
+JOB_NAME=$2
+CONFIG=$3
+WORK_DIR=$4
 shift 4
 GPUS=${GPUS:-8}
 GPUS_PER_NODE=${GPUS_PER_NODE:-8}

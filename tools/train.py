@@ -1,6 +1,5 @@
 """Train a model from a config: ``python tools/train.py CONFIG [options]``."""
 
-import se_plugin  # noqa: F401  (registers se_plugin modules, safe checkpoint loading)
 from se_plugin.cli.entry import run_cli
 from se_plugin.cli.parser import add_run_options, parse_tool_args, positive_int, tool_parser
 
@@ -22,7 +21,10 @@ def parse_args():
     parser.add_argument(
         '--max-epochs',
         type=positive_int,
-        help='smoke run: train N epochs with the whole lr schedule shortened to N',
+        metavar='N',
+        help="train N epochs, the parameter schedule scaled from the config's epochs to N "
+        '(warm-up, milestones and cosine keep their place: a short run still warms up and '
+        'anneals, a longer one stretches the schedule)',
     )
     add_run_options(parser)
     return parse_tool_args(parser)

@@ -27,6 +27,10 @@ vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)
 
 log_level = 'INFO'
+# tools/test.py --tta: the mean of the class scores of each image's augmented views
+# (se_plugin's AverageClsScoreTTA: mmpretrain's, with pred_label the mean's arg-max);
+# the views are the dataset base's tta_pipeline (a horizontal flip when it has none)
+tta_model = dict(type='AverageClsScoreTTA')
 load_from = None
 resume = False
 randomness = dict(seed=None, deterministic=False)

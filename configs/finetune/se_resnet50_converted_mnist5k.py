@@ -40,6 +40,8 @@ test_pipeline = [
     dict(type='Resize', scale=(64, 64)),
     dict(type='PackInputs'),
 ]
+# tools/test.py --tta: the dataset base's views (the digit and its 1/28 shifts) at 64 px
+tta_pipeline = [test_pipeline[0], *_base_.tta_pipeline]
 train_dataloader = dict(batch_size=32, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(batch_size=100, dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -15,15 +15,17 @@ the backbone (mmpretrain's rule).
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Sequence
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-import numpy as np
-import torch
-from torch import nn
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+    from torch import nn
 
+# torch, numpy and matplotlib are imported where they are used: vis_cam.py --help
+# reads METHODS only
 METHODS = {
     'gradcam': 'GradCAM',
     'gradcam++': 'GradCAMPlusPlus',
@@ -58,6 +60,8 @@ def cam_method(name: str) -> type:
 def resolve_layer(model: nn.Module, name: str) -> nn.Module:
     """The submodule ``name``: dotted, with indices as ``.1``, ``.-1`` or ``[-1]``
     (``backbone.layer4[-1]``, mmpretrain's spelling)."""
+    from torch import nn
+
     parts = [p for p in re.sub(r'\[(-?\d+)\]', r'.\1', name).split('.') if p]
     module = model
     for depth, part in enumerate(parts):
@@ -78,6 +82,8 @@ def resolve_layer(model: nn.Module, name: str) -> nn.Module:
 
 def default_target_layers(model: nn.Module) -> list:
     """``[(name, module)]``: the last block of the backbone's last stage, else its last norm."""
+    from torch import nn
+
     backbone = getattr(model, 'backbone', model)
     prefix = 'backbone.' if backbone is not model else ''
     stages = getattr(backbone, 'res_layers', None)
@@ -95,28 +101,17 @@ def default_target_layers(model: nn.Module) -> list:
     return [(prefix + norms[-1][0], norms[-1][1])]
 
 
-def _pipeline(cfg, channels: int) -> list:
-    loader = cfg.get('test_dataloader', {}).get('dataset', {})
-    pipeline = copy.deepcopy(list(loader.get('pipeline') or cfg.get('test_pipeline') or []))
-    if not pipeline:
-        pipeline = [dict(type='PackInputs')]
-    if 'Load' not in str(pipeline[0].get('type', '')):
-        color = 'grayscale' if channels == 1 else 'color'
-        pipeline.insert(0, dict(type='LoadImageFromFile', color_type=color))
-    return pipeline
-
-
 def load_images(cfg, model: nn.Module, paths: Sequence[str]) -> tuple:
     """``(inputs, images)``: the preprocessed batch and the images as the model sees
     them (uint8 ``(H, W, 3)`` RGB, before normalisation)."""
+    import numpy as np
     from mmengine.dataset import Compose, default_collate
     from mmengine.registry import DefaultScope
 
-    from se_plugin.analysis.complexity import input_channels
+    from se_plugin.apis import inference_pipeline
 
-    channels = input_channels(cfg)
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'se_plugin')):
-        pipeline = Compose(_pipeline(cfg, channels))
+        pipeline = Compose(inference_pipeline(cfg))
     samples = [pipeline(dict(img_path=p)) for p in paths]
     data = model.data_preprocessor(default_collate(samples), False)
     images = []
@@ -151,6 +146,7 @@ def compute_cams(
         eigen_smooth (bool): ``pytorch_grad_cam``'s eigen smoothing. Default: False.
         aug_smooth (bool): Test-time augmentation smoothing. Default: False.
     """
+    import torch
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     from se_plugin.export import InferenceModel
@@ -183,6 +179,7 @@ def save_cam_figure(
 ) -> None:
     """One panel per image: the CAM over the image, titled with the prediction."""
     import matplotlib
+    import numpy as np
 
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt

@@ -22,6 +22,8 @@ import os.path as osp
 from collections.abc import Sequence
 from typing import Optional
 
+from se_plugin.runtime.atomic import atomic_open
+
 DEFAULT_KEYS = ('loss', 'accuracy/top1', 'lr')
 
 __all__ = ['DEFAULT_KEYS', 'curves', 'find_scalars', 'load_scalars', 'plot_curves']
@@ -45,18 +47,54 @@ def find_scalars(path: str) -> list:
     )
 
 
-def load_scalars(path: str) -> list:
-    """All records of :func:`find_scalars` ``(path)``, in order, as dicts."""
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _read_records(file: str) -> list:
+    """The JSON objects of one ``scalars.json``, one per line.
+
+    Raises:
+        ValueError: The file is not UTF-8 text, a line is not JSON, or a line
+            is not a JSON object (naming the file and the line).
+    """
     records = []
-    for file in find_scalars(path):
-        with open(file) as f:
-            for number, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise ValueError(f'{file} line {number} is not JSON: {err}') from None
+    try:
+        with open(file, encoding='utf-8') as f:
+            lines = f.readlines()
+    except UnicodeDecodeError:
+        raise ValueError(f'{file} is not a scalars.json: not UTF-8 text') from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f'{file} line {number} is not JSON: {err}') from None
+        if not isinstance(record, dict):
+            raise ValueError(
+                f'{file} line {number} is a JSON {type(record).__name__}, not an object: '
+                'a scalars.json has one {"step": ..., "<key>": value} object per line'
+            )
+        records.append(record)
+    return records
+
+
+def load_scalars(path: str) -> list:
+    """The records of :func:`find_scalars` ``(path)`` that have a numeric ``step``, in order.
+
+    Raises:
+        ValueError: A file is not a scalars.json (see :func:`_read_records`),
+            or no record has a numeric ``step``.
+    """
+    records, files = [], find_scalars(path)
+    for file in files:
+        records += [r for r in _read_records(file) if _number(r.get('step'))]
+    if not records:
+        raise ValueError(
+            f'no logged scalars in {", ".join(files)}: no line has a numeric "step" '
+            '(mmengine LocalVisBackend writes {"step": ..., "<key>": value} per line)'
+        )
     return records
 
 
@@ -70,8 +108,9 @@ def _iters_per_epoch(records: Sequence[dict]) -> Optional[int]:
         if isinstance(epoch, int) and isinstance(it, int) and epoch in (1, 2):
             first.setdefault(epoch, []).append(it)
     if 1 in first and 2 in first:
-        return min(first[2]) - min(first[1])
-    return max(first[1]) if 1 in first else None
+        gap = min(first[2]) - min(first[1])
+        return gap if gap > 0 else None
+    return max(first[1]) if 1 in first and max(first[1]) > 0 else None
 
 
 def curves(records: Sequence[dict], keys: Sequence[str]) -> dict:
@@ -85,9 +124,9 @@ def curves(records: Sequence[dict], keys: Sequence[str]) -> dict:
         points = {}
         for record in records:
             value = record.get(key)
-            if not isinstance(value, (int, float)) or 'step' not in record:
+            if not _number(value) or not _number(record.get('step')):
                 continue
-            is_train = 'iter' in record
+            is_train = _number(record.get('iter'))
             if per_epoch and is_train:
                 x = record['iter'] / per_epoch
             else:
@@ -122,8 +161,9 @@ def plot_curves(
         dict: ``{label: {key: (xs, ys)}}``, what was plotted.
 
     Raises:
-        ValueError: No run logged any of ``keys`` (the message lists the keys
-            there are), or ``labels`` does not match ``work_dirs``.
+        ValueError: A file is not a scalars.json (:func:`load_scalars`), no
+            run logged any of ``keys`` (the message lists the keys there are),
+            or ``labels`` does not match ``work_dirs``.
     """
     import matplotlib
 
@@ -138,13 +178,16 @@ def plot_curves(
     data, available, epochs = {}, set(), False
     for label, work_dir in zip(labels, work_dirs):
         records = load_scalars(work_dir)
-        available.update(k for r in records for k, v in r.items() if isinstance(v, (int, float)))
+        available.update(k for r in records for k, v in r.items() if _number(v))
         epochs = epochs or _iters_per_epoch(records) is not None
         data[label] = curves(records, keys)
     shown = [k for k in keys if any(k in runs for runs in data.values())]
     if not shown:
-        known = ', '.join(sorted(available - {'step', 'epoch', 'iter'}))
-        raise ValueError(f'none of the keys {", ".join(keys)} was logged; logged keys: {known}')
+        known = ', '.join(sorted(available - {'step', 'epoch', 'iter'})) or 'none'
+        raise ValueError(
+            f'none of the keys {", ".join(keys)} has a numeric value in {", ".join(work_dirs)}; '
+            f'keys with numeric values there: {known}'
+        )
     fig, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 3.4), squeeze=False)
     for ax, key in zip(axes[0], shown):
         for label, runs in data.items():
@@ -159,6 +202,7 @@ def plot_curves(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
+    with atomic_open(out) as f:  # an earlier picture stays whole if saving fails
+        fig.savefig(f, dpi=110, format=osp.splitext(out)[1][1:].lower() or None)
     plt.close(fig)
     return data

@@ -19,7 +19,7 @@ def saved_activation_bytes(model: nn.Module, opts: Options, device: torch.device
     activation memory of a train step, the part attention layers add to;
     it is exact and the same on every run, unlike a timing.
     """
-    x, y = _batch(opts, device)
+    x, y = _batch(model, opts, device)
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     saved = {}
 

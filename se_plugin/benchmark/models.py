@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
-import logging
 import os.path as osp
-from contextlib import contextmanager
 
 import torch
 import torch.nn as nn
 
 from se_plugin.cli.values import parse_value, split_values
+from se_plugin.runtime.logs import quiet_mmengine
+
+from .steps import image_channels
 
 PEER_PREFIXES = ('torchvision', 'timm')
 
@@ -80,7 +81,7 @@ def _feat_dim(backbone: nn.Module) -> int:
     was_training = backbone.training
     backbone.eval()
     with torch.no_grad():
-        out = backbone(torch.zeros(1, 3, 64, 64))
+        out = backbone(torch.zeros(1, image_channels(backbone), 64, 64))
     backbone.train(was_training)
     out = out[-1] if isinstance(out, (list, tuple)) else out
     return int(out.shape[1])
@@ -116,20 +117,6 @@ def _with_dict_defaults(cfg: dict) -> dict:
     return out
 
 
-@contextmanager
-def _quiet_mmengine():
-    """Silence mmengine's per-parameter init log while models are built."""
-    from mmengine.logging import MMLogger
-
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 def _build_registered(cfg: dict, num_classes: int) -> nn.Module:
     from mmpretrain.models import BaseClassifier
 
@@ -148,7 +135,7 @@ def _build_registered(cfg: dict, num_classes: int) -> nn.Module:
                 ),
             )
         )
-    with _quiet_mmengine():
+    with quiet_mmengine():
         model.init_weights()
     return LogitsModel(model)
 

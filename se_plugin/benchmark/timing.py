@@ -10,6 +10,8 @@ from typing import Any, Callable, Optional
 
 import torch
 
+from se_plugin.checks import check_device
+
 from .memory import saved_activation_bytes
 from .models import build_model
 from .options import MODES, Options, Result
@@ -44,10 +46,7 @@ def _check_options(opts: Options) -> torch.device:
             '--timer cpu (process CPU time) measures a CPU run with --threads 1 only: with more '
             'threads it adds up their busy-waiting, on GPUs it misses the device time'
         )
-    device = torch.device(opts.device)
-    if device.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError('--device cuda: CUDA is not available here')
-    return device
+    return check_device('--device', opts.device)
 
 
 def _warm_up(models: dict, mode: str, opts: Options, device: torch.device, log: Callable) -> tuple:

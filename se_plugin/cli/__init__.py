@@ -13,52 +13,34 @@ Names are loaded on first use, so a tool that only parses (``--help``) does
 not import what preparing or running a config needs.
 """
 
-from __future__ import annotations
+from se_plugin.lazy import lazy_attributes
 
-import importlib
-from typing import Any
-
-_HOMES = {
-    'parser': (
-        'EXIT_USER_ERROR',
-        'LAUNCHERS',
-        'CfgOptionsAction',
-        'ToolArgumentParser',
-        'add_run_options',
-        'non_negative_int',
-        'parse_tool_args',
-        'positive_int',
-        'tool_parser',
-    ),
-    'paths': ('check_output_dir', 'check_output_file'),
-    'config': (
-        'check_checkpoint_file',
-        'check_checkpoint_path',
-        'check_option_key',
-        'load_config',
-        'prepare_test_config',
-        'prepare_train_config',
-    ),
-    'run': ('apply_env', 'build_runner', 'format_metrics', 'test', 'train'),
-    'entry': ('run_cli',),
-}
-_WHERE = {name: module for module, names in _HOMES.items() for name in names}
-_WHERE.update(
-    ConfigError='se_plugin.runtime.errors', check_data_roots='se_plugin.runtime.data_checks'
+__all__, __getattr__, __dir__ = lazy_attributes(
+    __name__,
+    {
+        'parser': (
+            'EXIT_USER_ERROR',
+            'LAUNCHERS',
+            'CfgOptionsAction',
+            'ToolArgumentParser',
+            'add_run_options',
+            'non_negative_int',
+            'parse_tool_args',
+            'positive_int',
+            'tool_parser',
+        ),
+        'paths': ('check_output_dir', 'check_output_file'),
+        'config': (
+            'check_checkpoint_file',
+            'check_checkpoint_path',
+            'check_option_key',
+            'load_config',
+            'prepare_test_config',
+            'prepare_train_config',
+        ),
+        'run': ('apply_env', 'build_runner', 'format_metrics', 'test', 'train'),
+        'entry': ('run_cli',),
+        'se_plugin.runtime.errors': ('ConfigError',),
+        'se_plugin.runtime.data_checks': ('check_data_roots',),
+    },
 )
-
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-    path = module if '.' in module else f'{__name__}.{module}'
-    value = getattr(importlib.import_module(path), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list:
-    return sorted(set(globals()) | set(__all__))

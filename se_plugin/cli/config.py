@@ -5,12 +5,14 @@ make training crash-safe and resumable.
 
 from __future__ import annotations
 
+import logging
 import os.path as osp
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import torch
 from mmengine.config import Config
+from mmengine.logging import print_log
 
 from se_plugin.runtime.checkpoint import (
     CheckpointError,
@@ -35,21 +37,27 @@ from se_plugin.runtime.errors import ArgumentError, ConfigError
 
 from .parser import LAUNCHERS
 from .paths import check_output_dir
+from .schedule import scale_schedule
 
 
-def load_config(path: str, cfg_options: Optional[Mapping[str, Any]] = None) -> Config:
-    """Read a config file and merge ``--cfg-options`` into it.
+def load_config(
+    path: Union[str, Config], cfg_options: Optional[Mapping[str, Any]] = None
+) -> Config:
+    """Read a config file (or take a loaded ``Config``) and merge ``--cfg-options`` into it.
 
     Every ``--cfg-options`` key must extend an existing part of the config: a
     new leaf (``model.backbone.drop_path_rate``) is fine, a misspelt branch
     (``modle.backbone.depth``) is an error naming the first missing part.
     """
-    if not osp.isfile(path):
+    if isinstance(path, Config):
+        cfg = path
+    elif not osp.isfile(path):
         raise FileNotFoundError(f'config file not found: {path}')
-    try:
-        cfg = Config.fromfile(path)
-    except Exception as err:  # a config is user code: whatever it raises is the user's error
-        raise ConfigError(f'cannot read config {path}: {type(err).__name__}: {err}') from None
+    else:
+        try:
+            cfg = Config.fromfile(path)
+        except Exception as err:  # a config is user code: whatever it raises is the user's error
+            raise ConfigError(f'cannot read config {path}: {type(err).__name__}: {err}') from None
     new_top = []
     if cfg_options:
         for key in cfg_options:
@@ -126,11 +134,10 @@ def prepare_train_config(
 ) -> Config:
     """The config ``tools/train.py`` runs, after all checks.
 
-    ``max_epochs`` (``--max-epochs``, a smoke run) shortens the whole schedule
-    with ``ablate.py``'s helper
-    (:func:`~se_plugin.sweep.schedule.shorten_schedule` with
-    ``keep_shape=True``: the lr schedule is scaled to the new length, so even
-    one epoch warms up and anneals).
+    ``max_epochs`` (``--max-epochs``) trains that many epochs with the
+    parameter schedule scaled to fit, as ``ablate.py --max-epochs`` does
+    (:func:`~se_plugin.cli.schedule.scale_schedule`: even one epoch warms up
+    and anneals; more epochs than the config's stretch the schedule).
 
     ``resume='auto'`` continues from the last checkpoint of the work dir (or
     starts afresh if there is none); when its ``last_checkpoint`` pointer names
@@ -145,9 +152,7 @@ def prepare_train_config(
     """
     cfg = load_config(config, cfg_options)
     if max_epochs is not None:
-        from se_plugin.sweep.schedule import shorten_schedule  # imports this module
-
-        cfg.merge_from_dict(shorten_schedule(cfg, max_epochs, keep_shape=True))
+        cfg.merge_from_dict(scale_schedule(cfg, max_epochs))
     cfg.launcher = _check_launcher(launcher)
     configure_distributed(cfg)
     cfg.work_dir = _check_work_dir(work_dir or cfg.get('work_dir') or _default_work_dir(config))
@@ -183,14 +188,23 @@ def prepare_train_config(
 def _resume_auto(cfg: Config) -> None:
     """``--resume`` without a path: the work dir's last good checkpoint; on a
     fresh work dir the config's ``load_from`` (resumed if it is a training
-    checkpoint, else loaded as weights), never dropped."""
-    found = find_resumable_checkpoint(cfg.work_dir) if osp.isdir(cfg.work_dir) else None
+    checkpoint, else loaded as weights), never dropped. Without either, one
+    line says that training starts from scratch in the work dir."""
+    said = []  # find_resumable_checkpoint's warnings (they name the work dir)
+
+    def warn(message: str) -> None:
+        said.append(message)
+        print_log(message, logger='current', level=logging.WARNING)
+
+    found = find_resumable_checkpoint(cfg.work_dir, warn) if osp.isdir(cfg.work_dir) else None
     if found is not None:
         cfg.resume, cfg.load_from = True, found
         return
     load_from = cfg.get('load_from')
     if not load_from:
         cfg.resume = False
+        if not said:  # else its warning said it, with the reason
+            print(f'--resume: nothing to resume in {cfg.work_dir}: training starts from scratch')
         return
     check_checkpoint_file(load_from)
     try:
@@ -206,23 +220,29 @@ def _resume_auto(cfg: Config) -> None:
 
 
 def prepare_test_config(
-    config: str,
+    config: Union[str, Config],
     checkpoint: str,
     work_dir: Optional[str] = None,
     cfg_options: Optional[Mapping[str, Any]] = None,
     launcher: str = 'none',
 ) -> Config:
-    """The config ``tools/test.py`` runs: ``checkpoint`` evaluated on the test set."""
+    """The config ``tools/test.py`` runs: ``checkpoint`` evaluated on the test set.
+
+    ``config`` is a config file or a loaded ``Config`` (e.g. the one a
+    checkpoint carries, :func:`se_plugin.apis.checkpoint_config`); the default
+    work dir is named after the config file, else after the checkpoint.
+    """
+    name = config if isinstance(config, str) else (config.filename or checkpoint)
     cfg = load_config(config, cfg_options)
     cfg.launcher = _check_launcher(launcher)
     configure_distributed(cfg)
-    cfg.work_dir = _check_work_dir(work_dir or cfg.get('work_dir') or _default_work_dir(config))
+    cfg.work_dir = _check_work_dir(work_dir or cfg.get('work_dir') or _default_work_dir(name))
     check_checkpoint_file(checkpoint)
     cfg.load_from = checkpoint
     cfg.resume = False
     for key in ('test_dataloader', 'test_evaluator'):
         if cfg.get(key) is None:
-            raise ConfigError(f'{config} has no {key}: nothing to test on')
+            raise ConfigError(f'{name} has no {key}: nothing to test on')
     _set_dataloader_defaults(cfg)
     check_data_roots(cfg, ['test_dataloader'])
     return cfg

@@ -37,6 +37,10 @@ class ToolArgumentParser(argparse.ArgumentParser):
     """``ArgumentParser`` whose errors are one line on stderr (exit 2), like the
     tools' other user errors, instead of the usage block plus the error.
 
+    Every tool gets ``--verbose``; without it the console stays quiet
+    (:func:`~se_plugin.cli.console.quiet_console`, applied when the arguments
+    are parsed).
+
     Example:
         >>> parser = ToolArgumentParser(prog='tool.py')
         >>> _ = parser.add_argument('--n', type=positive_int)
@@ -46,8 +50,28 @@ class ToolArgumentParser(argparse.ArgumentParser):
         SystemExit: 2
     """
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument(
+            '--verbose',
+            action='store_true',
+            help='also show what the console leaves out: third-party warnings and, when a '
+            'Runner trains or tests, the config dump, environment, hook table and loader '
+            'lines (always in the log file)',
+        )
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, rest = super().parse_known_args(args, namespace)
+        from .console import quiet_console
+
+        quiet_console(namespace.verbose)
+        return namespace, rest
+
     def error(self, message: str):
-        self.exit(EXIT_USER_ERROR, f'error: {message} (see {self.prog} --help)\n')
+        from .launch import report_user_error  # once for a whole distributed job
+
+        report_user_error(f'error: {message} (see {self.prog} --help)')
+        self.exit(EXIT_USER_ERROR)
 
 
 class CfgOptionsAction(argparse.Action):
@@ -113,15 +137,10 @@ def parse_tool_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """``--partial-load`` and ``--verbose``, shared by ``train.py`` and ``test.py``."""
+    """``--partial-load``, shared by ``train.py`` and ``test.py``."""
     parser.add_argument(
         '--partial-load',
         action='store_true',
         help='load only the checkpoint tensors that fit the model (default: test.py needs an '
         'exact fit; load_from / init_cfg must fill at least half of the model)',
-    )
-    parser.add_argument(
-        '--verbose',
-        action='store_true',
-        help='also print the config dump, environment and hook table (always in the log file)',
     )

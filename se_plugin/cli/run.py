@@ -61,12 +61,14 @@ def train(cfg: Config, partial_load: bool = False, verbose: bool = False) -> Non
     print(f'train: {runner.epoch} epochs, {runner.iter} iterations in {cfg.work_dir}{result}')
 
 
-def test(cfg: Config, partial_load: bool = False, verbose: bool = False) -> None:
-    """Evaluate ``cfg.load_from`` (prepared) with the work dir locked; print the metrics."""
+def test(cfg: Config, partial_load: bool = False, verbose: bool = False) -> dict:
+    """Evaluate ``cfg.load_from`` (prepared) with the work dir locked; print and
+    return the metrics."""
     with lock_work_dir(cfg.work_dir, 'tools/test.py'):
         runner = build_runner(cfg, 'partial' if partial_load else 'strict', verbose)
         metrics = runner.test()
     print(f'test: {format_metrics(metrics)}')
+    return metrics
 
 
 def format_metrics(metrics: Mapping[str, Any]) -> str:

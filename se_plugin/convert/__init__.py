@@ -21,22 +21,16 @@ Only architectures whose structure matches ours exactly are listed; the tests
 check each conversion by comparing logits against the source model.
 """
 
-from .archs import ARCHS, SOURCES, Arch, build_model, get_arch, list_archs
-from .checkpoint import convert_checkpoint
-from .errors import ConversionError
-from .io import read_source
-from .state_dict import check_state_dict, convert_state_dict
+from se_plugin.lazy import lazy_attributes
 
-__all__ = [
-    'ARCHS',
-    'SOURCES',
-    'Arch',
-    'ConversionError',
-    'build_model',
-    'check_state_dict',
-    'convert_checkpoint',
-    'convert_state_dict',
-    'get_arch',
-    'list_archs',
-    'read_source',
-]
+# names are loaded on first use: ``tools/convert.py --help`` imports no torch
+__all__, __getattr__, __dir__ = lazy_attributes(
+    __name__,
+    {
+        'archs': ('ARCHS', 'SOURCES', 'Arch', 'build_model', 'get_arch', 'list_archs'),
+        'checkpoint': ('convert_checkpoint',),
+        'errors': ('ConversionError',),
+        'io': ('read_source',),
+        'state_dict': ('check_state_dict', 'convert_state_dict'),
+    },
+)

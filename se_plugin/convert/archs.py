@@ -13,12 +13,13 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass
-from typing import Any, Optional
-
-from torch import nn
+from typing import TYPE_CHECKING, Any, Optional
 
 from .errors import ConversionError
 from .rules import MMPRETRAIN_RULES, timm_rules
+
+if TYPE_CHECKING:
+    from torch import nn
 
 SOURCES = ('timm', 'mmpretrain')
 

@@ -167,3 +167,51 @@ class MNIST5k(BaseDataset):
 
     def extra_repr(self) -> list[str]:
         return [f'Split: \t{self.split}', f'Data file: \t{self.data_file}']
+
+
+def save_digits(out_dir: str, split: str = 'test', index: int = 7) -> list[str]:
+    """Save one digit per class of an MNIST-5k split as ``OUT_DIR/<class>.png``.
+
+    Image files for the tools that read them (``tools/visualization/vis_cam.py``): the
+    ``index``-th image of each class, in split order (the test split holds 100 per class,
+    so ``index=7`` is test image ``100 * k + 7`` for digit k). Each file is written
+    atomically; existing files of the same name are replaced.
+
+    Args:
+        out_dir (str): Folder of the PNG files (created if missing).
+        split (str): ``'train'``, ``'test'`` or ``'all'``. Default: 'test'.
+        index (int): Which image of each class, from 0. Default: 7.
+
+    Returns:
+        list[str]: The ten file paths, digit 0 first.
+
+    Example:
+        >>> import tempfile
+        >>> from se_plugin.datasets.mnist5k import save_digits
+        >>> paths = save_digits(tempfile.mkdtemp(), index=0)
+        >>> [p.rsplit('/', 1)[1] for p in paths[:3]]
+        ['0.png', '1.png', '2.png']
+    """
+    import cv2
+
+    from se_plugin.runtime.atomic import atomic_write_bytes
+
+    samples = MNIST5k(split=split, lazy_init=True).load_data_list()  # checks split
+    index = check_int('index', index, minimum=0)
+    per_class: dict = {}
+    for item in samples:
+        per_class.setdefault(item['gt_label'], []).append(item['img'])
+    smallest = min(len(images) for images in per_class.values())
+    if index >= smallest:
+        raise ValueError(
+            f'index must be < {smallest} (images per class in the {split} split), got {index}'
+        )
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    for label in sorted(per_class):
+        ok, png = cv2.imencode('.png', per_class[label][index])
+        if not ok:  # pragma: no cover - cv2 encodes any uint8 image
+            raise RuntimeError(f'cv2 could not encode digit {label} as PNG')
+        paths.append(os.path.join(out_dir, f'{label}.png'))
+        atomic_write_bytes(png.tobytes(), paths[-1])
+    return paths

@@ -35,6 +35,7 @@ from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd
 
+from se_plugin.checks import check_cfg, check_registered, check_slot_channels
 from se_plugin.registry import MODELS
 
 INJECTED = 'injected_attention'
@@ -149,8 +150,9 @@ def inject_attention(
 
     One module is built from ``attention`` for every submodule that ``after``
     selects (see :func:`match_modules`), with ``in_channels`` set to that
-    submodule's output channels (see :func:`infer_channels`) unless
-    ``attention`` gives ``in_channels`` itself. Each is registered in
+    submodule's output channels (see :func:`infer_channels`). An
+    ``in_channels`` given in ``attention`` must equal them, or is used where
+    they cannot be inferred. Each is registered in
     ``model.injected_attention`` and applied by a forward hook on its
     submodule, at every call of that submodule (so pick modules that run
     once per forward: a block's ``bn2``, not its shared ``relu``); the model
@@ -169,7 +171,9 @@ def inject_attention(
 
     Raises:
         ValueError: If a pattern matches nothing, the channels of a match
-            cannot be inferred, or a match already has injected attention.
+            cannot be inferred (and ``attention`` gives none) or differ from
+            the ``in_channels`` it gives, or a match already has injected
+            attention.
 
     Example:
         >>> import torch
@@ -184,8 +188,8 @@ def inject_attention(
         >>> model(torch.rand(1, 3, 64, 64))[0].shape
         torch.Size([1, 512, 2, 2])
     """
-    if not isinstance(attention, dict) or 'type' not in attention:
-        raise TypeError(f"attention must be a config dict with a 'type', got {attention!r}")
+    attention = check_cfg('attention', attention, optional=False)
+    check_registered('attention', attention, MODELS, 'attention')
     if isinstance(model, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
         raise TypeError(
             f'cannot hold injected attention on a bare {type(model).__name__}: its '
@@ -201,17 +205,16 @@ def inject_attention(
         key = name.replace('.', '_')
         if key in holder or key in built:
             raise ValueError(f'{name!r} already has injected attention (key {key!r} in {INJECTED})')
-        cfg = dict(attention)
-        if 'in_channels' not in cfg:
-            channels = infer_channels(modules[name])
-            if channels is None:
-                raise ValueError(
-                    f'cannot infer the output channels of {name!r} '
-                    f'({type(modules[name]).__name__}: no out_channels, num_features or '
-                    'num_channels); set them in the attention config, e.g. '
-                    f'attention=dict({cfg}, in_channels=...)'
-                )
-            cfg['in_channels'] = channels
+        channels = infer_channels(modules[name])
+        if channels is None and 'in_channels' not in attention:
+            raise ValueError(
+                f'cannot infer the output channels of {name!r} '
+                f'({type(modules[name]).__name__}: no out_channels, num_features or '
+                'num_channels); set them in the attention config, e.g. '
+                f'attention=dict({attention}, in_channels=...)'
+            )
+        where = f'the output channels of {name!r}'
+        cfg = check_slot_channels('attention', attention, channels, where)
         built[name] = (key, MODELS.build(cfg))
     # change the model only once everything has been built
     for name, (key, module) in built.items():
@@ -253,8 +256,7 @@ def AttentionInjected(  # noqa: N802  (a config type name)
         >>> type(model).__name__, len(model.injected_attention)
         ('ResNet', 16)
     """
-    if not isinstance(backbone, dict) or 'type' not in backbone:
-        raise TypeError(f"backbone must be a config dict with a 'type', got {backbone!r}")
+    backbone = check_cfg('backbone', backbone, optional=False)
     model = MODELS.build(backbone)
     inject_attention(model, attention, after)
     return model

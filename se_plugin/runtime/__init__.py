@@ -1,79 +1,49 @@
 """Training runtime: checkpoints, hooks, loops, the checked Runner, user errors.
 
-Importing it registers its hooks, loop and DDP wrapper; it changes nothing outside
-se_plugin (that is :func:`install`, which ``import se_plugin`` calls).
+Names are loaded on first use: importing the package imports neither torch nor
+mmengine. Its hooks, loop, weight initializer and DDP wrapper are registered
+when se_plugin's registries first look them up (their ``locations``,
+:mod:`se_plugin.registry`). Nothing outside se_plugin changes here: that is
+:func:`install`, which ``import se_plugin`` calls (:mod:`.install`).
 """
 
-from .checkpoint import (
-    CheckpointError,
-    check_resumable,
-    find_resumable_checkpoint,
-    install_safe_globals,
-    load_checkpoint_file,
-    register_checkpoint_loader,
-    safe_globals,
+from se_plugin.lazy import lazy_attributes
+
+from .install import install, install_on_import, install_when_imported
+
+__all__, __getattr__, __dir__ = lazy_attributes(
+    __name__,
+    {
+        'checkpoint': (
+            'CheckpointError',
+            'check_resumable',
+            'find_resumable_checkpoint',
+            'load_checkpoint_file',
+            'register_checkpoint_loader',
+        ),
+        'allow_list': ('install_safe_globals', 'safe_globals'),
+        # crash-safe checkpoints and mid-epoch resume
+        'atomic': ('atomic_write_bytes', 'atomic_write_text'),
+        'checkpoint_hook': ('AtomicCheckpointHook', 'AtomicLocalBackend'),
+        'loops': ('ResumableEpochBasedTrainLoop',),
+        # distributed training without CUDA
+        'distributed': (
+            'AnyDeviceDistributedDataParallel',
+            'configure_distributed',
+            'init_distributed',
+        ),
+        'hooks': (
+            'ChannelsLastHook',
+            'NonFiniteLossError',
+            'NonFiniteLossHook',
+            'RunPhaseHook',
+            'to_channels_last',
+        ),
+        # user errors (one line from the tools), checked loading, the tools' Runner
+        'errors': ('ConfigError', 'DataError', 'UserError'),
+        'runner': ('CheckedRunner',),
+        'weights': ('CheckedPretrainedInit', 'WeightsMismatchError'),
+        'workdir_lock': ('lock_work_dir',),
+    },
 )
-from .install import install, install_on_import
-
-__all__ = [
-    'CheckpointError',
-    'check_resumable',
-    'find_resumable_checkpoint',
-    'install',
-    'install_on_import',
-    'install_safe_globals',
-    'load_checkpoint_file',
-    'register_checkpoint_loader',
-    'safe_globals',
-]
-
-# crash-safe checkpoints and mid-epoch resume (registers AtomicCheckpointHook,
-# ResumableEpochBasedTrainLoop and the 'se_plugin_atomic_local' file backend)
-from .atomic import AtomicLocalBackend, atomic_write_bytes, atomic_write_text  # noqa: E402
-from .checkpoint_hook import AtomicCheckpointHook  # noqa: E402
-
-# distributed training without CUDA (registers AnyDeviceDistributedDataParallel)
-from .distributed import (  # noqa: E402
-    AnyDeviceDistributedDataParallel,
-    configure_distributed,
-    init_distributed,
-)
-from .loops import ResumableEpochBasedTrainLoop  # noqa: E402
-
-__all__ += [
-    'AnyDeviceDistributedDataParallel',
-    'AtomicCheckpointHook',
-    'AtomicLocalBackend',
-    'ResumableEpochBasedTrainLoop',
-    'atomic_write_bytes',
-    'atomic_write_text',
-    'configure_distributed',
-    'init_distributed',
-]
-
-# channels-last training (registers ChannelsLastHook)
-from .hooks import (  # noqa: E402
-    ChannelsLastHook,
-    NonFiniteLossError,
-    NonFiniteLossHook,
-    to_channels_last,
-)
-
-__all__ += ['ChannelsLastHook', 'NonFiniteLossError', 'NonFiniteLossHook', 'to_channels_last']
-
-# user errors (one line from the tools), checked loading, the tools' Runner, work-dir lock
-from .errors import ConfigError, DataError, RunPhaseHook, UserError  # noqa: E402
-from .runner import CheckedRunner  # noqa: E402
-from .weights import CheckedPretrainedInit, WeightsMismatchError  # noqa: E402
-from .workdir_lock import lock_work_dir  # noqa: E402
-
-__all__ += [
-    'CheckedPretrainedInit',
-    'CheckedRunner',
-    'ConfigError',
-    'DataError',
-    'RunPhaseHook',
-    'UserError',
-    'WeightsMismatchError',
-    'lock_work_dir',
-]
+__all__ += ['install', 'install_on_import', 'install_when_imported']

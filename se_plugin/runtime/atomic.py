@@ -13,11 +13,8 @@ flushed and ``fsync``-ed, and is then renamed over the final name with
 so that the rename itself survives a power loss. A reader therefore sees the
 old complete file or the new complete file, never a part of one.
 
-:class:`AtomicLocalBackend` is mmengine's ``LocalBackend`` with that ``put``;
-it is registered as the file backend ``'se_plugin_atomic_local'``, which is
-how :class:`~se_plugin.runtime.checkpoint_hook.AtomicCheckpointHook` routes
-``Runner.save_checkpoint`` through it (``backend_args``, mmengine's own
-extension point) without patching mmengine.
+Plain Python (no torch, no mmengine): mmengine's checkpoints take this path
+through :class:`~se_plugin.runtime.checkpoint_hook.AtomicLocalBackend`.
 """
 
 from __future__ import annotations
@@ -30,11 +27,7 @@ import secrets
 from pathlib import Path
 from typing import Optional, Union
 
-from mmengine.fileio import LocalBackend, register_backend
-
 __all__ = [
-    'ATOMIC_BACKEND',
-    'AtomicLocalBackend',
     'TMP_SUFFIX',
     'atomic_open',
     'atomic_write_bytes',
@@ -42,7 +35,6 @@ __all__ = [
     'remove_stale_temp_files',
 ]
 
-ATOMIC_BACKEND = 'se_plugin_atomic_local'
 TMP_SUFFIX = '.tmp'
 
 
@@ -151,14 +143,3 @@ def remove_stale_temp_files(directory: Union[str, Path]) -> list:
                 os.unlink(tmp)
                 removed.append(tmp)
     return removed
-
-
-@register_backend(ATOMIC_BACKEND, force=True)
-class AtomicLocalBackend(LocalBackend):
-    """mmengine's local file backend whose writes are atomic (temp + fsync + rename)."""
-
-    def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
-        atomic_write_bytes(obj, filepath)
-
-    def put_text(self, obj: str, filepath: Union[str, Path], encoding: str = 'utf-8') -> None:
-        atomic_write_text(obj, filepath, encoding=encoding)

@@ -3,13 +3,9 @@
 torch >= 2.6 unpickles with ``weights_only=True``, which refuses the few
 non-tensor objects an mmengine training checkpoint holds (the message hub's
 ``HistoryBuffer`` and numpy values), so ``--resume``, ``load_from`` and
-``tools/test.py`` fail. The fix here is an allow-list of exactly those globals;
-``weights_only=False`` (which runs arbitrary code from the file) is never used.
-
-``HistoryBuffer`` pickles its statistics methods as ``getattr(HistoryBuffer,
-'min')``. Allowing ``builtins.getattr`` itself would let a file fetch any
-attribute of any allowed object, so the name ``builtins.getattr`` is bound to
-:func:`history_buffer_getattr`, which answers that one pattern only.
+``tools/test.py`` fail. The fix is an allow-list of exactly those globals
+(:mod:`~se_plugin.runtime.allow_list`); ``weights_only=False`` (which runs
+arbitrary code from the file) is never used.
 
 Importing :mod:`se_plugin` installs the allow-list and makes mmengine's local
 checkpoint loader report unsafe or corrupt files with a clear
@@ -24,69 +20,23 @@ import pickle
 import re
 from typing import Any, Optional
 
-import numpy as np
 import torch
 from mmengine.logging import print_log
-from mmengine.logging.history_buffer import HistoryBuffer
-from mmengine.runner.checkpoint import CheckpointLoader
 
+from .allow_list import install_safe_globals
 from .errors import UserError
 
 __all__ = [
     'CheckpointError',
     'check_resumable',
     'find_resumable_checkpoint',
-    'history_buffer_getattr',
-    'safe_globals',
-    'install_safe_globals',
     'load_checkpoint_file',
+    'register_checkpoint_loader',
 ]
 
 
 class CheckpointError(UserError, ValueError):
     """A checkpoint file that is unsafe, corrupt or truncated."""
-
-
-# HistoryBuffer's own statistics; it adds them to `_statistics_methods` only when
-# the first buffer is created, so a fresh process must know them by name.
-HISTORY_BUFFER_STATISTICS = ('min', 'max', 'mean', 'current')
-
-
-def history_buffer_getattr(obj: Any, name: str) -> Any:
-    """``getattr`` restricted to ``HistoryBuffer``'s statistics methods."""
-    allowed = (*HISTORY_BUFFER_STATISTICS, *HistoryBuffer._statistics_methods)
-    if obj is HistoryBuffer and isinstance(name, str) and name in allowed:
-        return getattr(HistoryBuffer, name)
-    raise pickle.UnpicklingError(
-        f'refused getattr({getattr(obj, "__name__", type(obj).__name__)}, {name!r}): only '
-        'getattr(HistoryBuffer, <statistics method>) is allowed in a checkpoint'
-    )
-
-
-def _numpy_globals() -> list:
-    multiarray = np._core.multiarray if hasattr(np, '_core') else np.core.multiarray
-    reconstruct, scalar = multiarray._reconstruct, multiarray.scalar
-    entries = [np.ndarray, np.dtype, np.dtypes.Float64DType, np.dtypes.Int64DType]
-    # files written under numpy 1.x name numpy.core, under 2.x numpy._core
-    for module in ('numpy._core.multiarray', 'numpy.core.multiarray'):
-        entries += [(reconstruct, f'{module}._reconstruct'), (scalar, f'{module}.scalar')]
-    return entries
-
-
-def safe_globals() -> list:
-    """The exact allow-list for mmengine checkpoints (torch ``safe_globals`` form)."""
-    return [HistoryBuffer, (history_buffer_getattr, 'builtins.getattr'), *_numpy_globals()]
-
-
-_installed = False
-
-
-def install_safe_globals() -> None:
-    """Add the allow-list to torch's ``weights_only`` unpickler (idempotent)."""
-    global _installed
-    if not _installed:
-        torch.serialization.add_safe_globals(safe_globals())
-        _installed = True
 
 
 def load_checkpoint_file(filename: str, map_location: Any = None) -> Any:
@@ -141,6 +91,10 @@ def _load_from_local(filename: str, map_location: Any) -> Any:
 
 def register_checkpoint_loader() -> None:
     """Make mmengine's loader for local paths use :func:`load_checkpoint_file`."""
+    # imported here: importing this module must not import mmengine's Runner
+    # (see se_plugin.runtime.install, which calls this when that import happens)
+    from mmengine.runner.checkpoint import CheckpointLoader
+
     CheckpointLoader.register_scheme(prefixes='', force=True)(_load_from_local)
 
 

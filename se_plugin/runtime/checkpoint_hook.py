@@ -12,28 +12,43 @@ loses the run's progress:
    no complete checkpoint at all.
 
 :class:`AtomicCheckpointHook` closes all three: the checkpoint goes through
-:class:`~se_plugin.runtime.atomic.AtomicLocalBackend` (temp file + fsync +
-``os.replace``; selected through the hook's ``backend_args``, mmengine's own
-extension point), then the pointer is replaced atomically, and only then are
-checkpoints beyond ``max_keep_ckpts`` deleted. Best checkpoints
+:class:`AtomicLocalBackend` (temp file + fsync + ``os.replace``,
+:mod:`~se_plugin.runtime.atomic`), registered as the file backend
+``'se_plugin_atomic_local'`` and selected through the hook's ``backend_args``
+(mmengine's own extension point, no patching), then the pointer is replaced
+atomically, and only then are checkpoints beyond ``max_keep_ckpts`` deleted. Best checkpoints
 (``save_best``) are written atomically too. Everything else is mmengine's hook.
 """
 
 from __future__ import annotations
 
 import os.path as osp
-from typing import Optional
+from pathlib import Path
+from typing import Optional, Union
 
 from mmengine.dist import is_main_process
+from mmengine.fileio import LocalBackend, register_backend
 from mmengine.hooks import CheckpointHook
 
 from se_plugin.registry import HOOKS
 
-from .atomic import ATOMIC_BACKEND, atomic_write_text, remove_stale_temp_files
+from .atomic import atomic_write_bytes, atomic_write_text, remove_stale_temp_files
 
-__all__ = ['AtomicCheckpointHook', 'LAST_CHECKPOINT']
+__all__ = ['ATOMIC_BACKEND', 'AtomicCheckpointHook', 'AtomicLocalBackend', 'LAST_CHECKPOINT']
 
+ATOMIC_BACKEND = 'se_plugin_atomic_local'
 LAST_CHECKPOINT = 'last_checkpoint'
+
+
+@register_backend(ATOMIC_BACKEND, force=True)
+class AtomicLocalBackend(LocalBackend):
+    """mmengine's local file backend whose writes are atomic (temp + fsync + rename)."""
+
+    def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
+        atomic_write_bytes(obj, filepath)
+
+    def put_text(self, obj: str, filepath: Union[str, Path], encoding: str = 'utf-8') -> None:
+        atomic_write_text(obj, filepath, encoding=encoding)
 
 
 def _is_local(path: Optional[str]) -> bool:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import atexit
 import datetime
 import gc
+import inspect
 import os
 from collections.abc import Mapping
 from typing import Any, Optional
@@ -31,6 +32,7 @@ import torch.distributed as torch_dist
 from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.model import MMDistributedDataParallel
+from torch.nn.parallel import DistributedDataParallel
 
 from se_plugin.registry import MODEL_WRAPPERS
 
@@ -74,6 +76,9 @@ def average_across_ranks(values: Mapping[str, Any]) -> dict:
     return {k: stacked[i].to(torch.float32) for i, k in enumerate(keys)}
 
 
+_HAS_FORWARD_SYNC = 'forward_sync_buffers' in inspect.signature(DistributedDataParallel).parameters
+
+
 @MODEL_WRAPPERS.register_module()
 class AnyDeviceDistributedDataParallel(MMDistributedDataParallel):
     """mmengine's ``MMDistributedDataParallel`` for CUDA and CPU modules.
@@ -86,7 +91,12 @@ class AnyDeviceDistributedDataParallel(MMDistributedDataParallel):
             rank 0's own. Default: True.
         **kwargs: Arguments of ``torch.nn.parallel.DistributedDataParallel``;
             ``device_ids`` and ``output_device`` are dropped for a CPU module
-            (torch requires None there).
+            (torch requires None there). ``broadcast_buffers`` (what mmengine
+            and the configs set; deprecated in torch >= 2.11) is passed as
+            ``forward_sync_buffers`` where torch has it: the same per-step
+            behaviour; buffers are then also synced once at construction,
+            which changes nothing here (every rank builds the same model from
+            the same seed and loads the same checkpoint).
     """
 
     def __init__(
@@ -99,6 +109,8 @@ class AnyDeviceDistributedDataParallel(MMDistributedDataParallel):
         if _module_device(module).type == 'cpu':
             kwargs.pop('device_ids', None)
             kwargs.pop('output_device', None)
+        if 'broadcast_buffers' in kwargs and _HAS_FORWARD_SYNC:
+            kwargs['forward_sync_buffers'] = kwargs.pop('broadcast_buffers')
         super().__init__(module=module, detect_anomalous_params=detect_anomalous_params, **kwargs)
         self.average_log_vars = bool(average_log_vars)
 

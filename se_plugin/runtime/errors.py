@@ -10,11 +10,13 @@ fix, and keep the traceback for a bug. Two rules decide which is which
 * a plain ``ValueError`` / ``TypeError`` / ``KeyError`` / file error is one
   line only while the run is being prepared (config, model, datasets,
   checkpoint): model and dataset constructors report bad arguments that way.
-  Once the first loop starts (:class:`RunPhaseHook` marks it), the same
-  exception is a bug and keeps its traceback.
+  Once the first loop starts (:class:`~se_plugin.runtime.hooks.RunPhaseHook`
+  marks it), the same exception is a bug and keeps its traceback.
 
-A full disk (``ENOSPC``/``EDQUOT``) is the user's environment, not a bug: one
-line at any time.
+A file system that refuses a write (full: ``ENOSPC``/``EDQUOT``; read-only:
+``EROFS``; no permission: ``EACCES``/``EPERM``) is the user's environment, not
+a bug: one line at any time, also from a checkpoint written hours into
+training.
 """
 
 from __future__ import annotations
@@ -22,16 +24,12 @@ from __future__ import annotations
 import errno
 import pickle
 
-from mmengine.hooks import Hook
-
-from se_plugin.registry import HOOKS
-
 __all__ = [
     'ArgumentError',
     'ConfigError',
     'DataError',
+    'ENVIRONMENT_ERRNOS',
     'PREPARATION_ERRORS',
-    'RunPhaseHook',
     'UserError',
     'WorkDirLockedError',
     'is_user_error',
@@ -74,7 +72,8 @@ PREPARATION_ERRORS = (
     PermissionError,
     pickle.UnpicklingError,
 )
-_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+# what a file system answers for a write it refuses (see the module docstring)
+ENVIRONMENT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 
 _state = {'running': False}
 
@@ -98,26 +97,6 @@ def is_user_error(err: BaseException) -> bool:
     """Whether the tools print ``err`` as one line (see the module docstring)."""
     if isinstance(err, UserError):
         return True
-    if isinstance(err, OSError) and err.errno in _DISK_FULL:
+    if isinstance(err, OSError) and err.errno in ENVIRONMENT_ERRNOS:
         return True
     return not run_started() and isinstance(err, PREPARATION_ERRORS)
-
-
-@HOOKS.register_module()
-class RunPhaseHook(Hook):
-    """Marks the start of a train / test / val loop (:func:`mark_running`).
-
-    Registered first by :class:`~se_plugin.runtime.runner.CheckedRunner`, so
-    what the other hooks raise from then on keeps its traceback.
-    """
-
-    priority = 'HIGHEST'
-
-    def before_train(self, runner) -> None:
-        mark_running()
-
-    def before_test(self, runner) -> None:
-        mark_running()
-
-    def before_val(self, runner) -> None:
-        mark_running()

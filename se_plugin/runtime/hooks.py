@@ -16,7 +16,7 @@ from mmengine.model import is_model_wrapper
 
 from se_plugin.registry import HOOKS
 
-from .errors import UserError
+from .errors import UserError, mark_running
 
 
 def to_channels_last(data: Any) -> Any:
@@ -76,7 +76,13 @@ class ChannelsLastHook(Hook):
             self._handle = None
 
 
-__all__ = ['ChannelsLastHook', 'to_channels_last']
+__all__ = [
+    'ChannelsLastHook',
+    'NonFiniteLossError',
+    'NonFiniteLossHook',
+    'RunPhaseHook',
+    'to_channels_last',
+]
 
 
 class NonFiniteLossError(UserError, FloatingPointError):
@@ -118,3 +124,23 @@ class NonFiniteLossHook(Hook):
                 f'epoch {runner.epoch + 1}, iteration {runner.iter + 1} (lr {lr}); check the '
                 'learning rate, data_preprocessor.mean/std and the data, or try without --amp'
             )
+
+
+@HOOKS.register_module()
+class RunPhaseHook(Hook):
+    """Marks the start of a train / test / val loop (:func:`mark_running`).
+
+    Registered first by :class:`~se_plugin.runtime.runner.CheckedRunner`, so
+    what the other hooks raise from then on keeps its traceback.
+    """
+
+    priority = 'HIGHEST'
+
+    def before_train(self, runner) -> None:
+        mark_running()
+
+    def before_test(self, runner) -> None:
+        mark_running()
+
+    def before_val(self, runner) -> None:
+        mark_running()

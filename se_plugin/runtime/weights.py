@@ -187,7 +187,7 @@ def load_checkpoint_checked(
     Returns:
         dict: The whole checkpoint.
     """
-    checkpoint = _load_checkpoint(filename, map_location='cpu')
+    checkpoint = _load_checkpoint(filename, map_location='cpu', logger='current')
     state_dict = _state_dict_of(checkpoint)
     load_weights(module, state_dict, source or f'checkpoint {filename}', mode)
     return checkpoint
@@ -203,11 +203,12 @@ class CheckedPretrainedInit(PretrainedInit):
     """
 
     def __call__(self, module: torch.nn.Module) -> None:
+        checkpoint = _load_checkpoint(self.checkpoint, self.map_location, logger='current')
         if self.prefix is None:
-            state_dict = _state_dict_of(_load_checkpoint(self.checkpoint, self.map_location))
+            state_dict = _state_dict_of(checkpoint)
             source = f'init_cfg Pretrained {self.checkpoint}'
         else:
-            whole = _state_dict_of(_load_checkpoint(self.checkpoint, self.map_location))
+            whole = _state_dict_of(checkpoint)
             state_dict = {
                 k[len(self.prefix) :]: v for k, v in whole.items() if k.startswith(self.prefix)
             }

@@ -9,6 +9,13 @@ kernel drops a ``flock`` when its process dies (also on ``kill -9``), so the
 lock of a killed run is stale by construction: the next run takes it over and
 says whose it was. In a distributed run only rank 0 locks (all ranks share the
 work dir).
+
+Every tool that writes a run takes this lock: ``tools/train.py`` and
+``tools/test.py`` on their work dir, ``tools/ablate.py`` on the sweep's work
+dir (two sweeps never train into the same folders) and each sweep worker on
+its run's dir (``train.py`` into a running point's folder is refused naming
+the worker's pid). A process that is about to take over the lock of one that
+is still dying (a sweep worker killed with its parent) passes ``wait_s``.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import os
 import os.path as osp
 import socket
 import sys
+import time
 from collections.abc import Iterator
 
 from .errors import WorkDirLockedError
@@ -34,13 +42,30 @@ def _holder(fd: int) -> str:
     return os.read(fd, 200).decode(errors='replace').strip()
 
 
+def _acquire(fd: int, wait_s: float) -> bool:
+    """Take the ``flock`` on ``fd``, trying for up to ``wait_s`` seconds."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as err:
+            if err.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+                raise
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+
+
 @contextlib.contextmanager
-def lock_work_dir(work_dir: str, tool: str = 'run') -> Iterator[str]:
+def lock_work_dir(work_dir: str, tool: str = 'run', wait_s: float = 0.0) -> Iterator[str]:
     """Hold the work dir's lock while the ``with`` body runs.
 
     Args:
         work_dir (str): The run's work dir (created if missing).
         tool (str): What holds the lock, for the message. Default: 'run'.
+        wait_s (float): How long to wait for a held lock before giving up.
+            Default: 0.0 (refuse at once).
 
     Yields:
         str: The lock file's path.
@@ -55,15 +80,11 @@ def lock_work_dir(work_dir: str, tool: str = 'run') -> Iterator[str]:
     path = osp.join(work_dir, LOCK_NAME)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as err:
-            if err.errno not in (errno.EWOULDBLOCK, errno.EACCES):
-                raise
+        if not _acquire(fd, wait_s):
             raise WorkDirLockedError(
                 f'work dir {work_dir} is in use by another run ({_holder(fd) or "unknown pid"}); '
                 'wait for it to finish or pass another --work-dir'
-            ) from None
+            )
         stale = _holder(fd)
         if stale:
             print(f'note: took over the stale lock of {work_dir} ({stale})', file=sys.stderr)

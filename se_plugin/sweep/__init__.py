@@ -13,8 +13,9 @@ One module per step:
   in the order given; none gives the config alone (useful with ``--seeds``).
   Values may be strings, e.g. attention types:
   ``--sweep model.backbone.attn_cfg.type=se_plugin.SELayer,mmpretrain.SELayer``.
-* :mod:`~se_plugin.sweep.schedule`: ``--max-epochs N`` sets
-  ``train_cfg.max_epochs`` and cuts epoch-based lr schedulers to the new length.
+* ``--max-epochs N``: ``train_cfg.max_epochs`` and the parameter schedule
+  scaled to N epochs, as ``tools/train.py --max-epochs`` does
+  (:func:`se_plugin.cli.schedule.scale_schedule`).
 * :mod:`~se_plugin.sweep.plan`: every check up front (errors end the tool with
   one line, exit 2), every point's model built once (params, FLOPs), the runs
   laid out in ``WORK/<point>/seed<k>/``.
@@ -31,47 +32,18 @@ One module per step:
 * :mod:`~se_plugin.sweep.records`: the layout of ``WORK`` and its JSON files.
 """
 
-from se_plugin.cli.values import parse_value, split_values
+from se_plugin.lazy import lazy_attributes
 
-from .launcher import RunFailed, execute, run_sweep
-from .plan import Plan, Run, plan_sweep
-from .records import decode, encode
-from .report import DEFAULT_METRIC, aggregate, markdown, plot_results, read_baseline
-from .schedule import shorten_schedule
-from .spec import (
-    Axis,
-    Point,
-    SweepError,
-    grid,
-    parse_sweep,
-    parse_sweeps,
-    slug,
+# names are loaded on first use: ``tools/ablate.py --help`` imports no torch
+__all__, __getattr__, __dir__ = lazy_attributes(
+    __name__,
+    {
+        'se_plugin.cli.values': ('parse_value', 'split_values'),
+        'launcher': ('RunFailed', 'execute', 'run_sweep'),
+        'plan': ('Plan', 'Run', 'plan_sweep'),
+        'records': ('decode', 'encode'),
+        'report': ('DEFAULT_METRIC', 'aggregate', 'markdown', 'plot_results', 'read_baseline'),
+        'spec': ('Axis', 'Point', 'SweepError', 'grid', 'parse_sweep', 'parse_sweeps', 'slug'),
+        'worker': ('run_point',),
+    },
 )
-from .worker import run_point
-
-__all__ = [
-    'Axis',
-    'DEFAULT_METRIC',
-    'Plan',
-    'Point',
-    'Run',
-    'RunFailed',
-    'SweepError',
-    'aggregate',
-    'decode',
-    'encode',
-    'execute',
-    'grid',
-    'markdown',
-    'parse_sweep',
-    'parse_sweeps',
-    'parse_value',
-    'plan_sweep',
-    'plot_results',
-    'read_baseline',
-    'run_point',
-    'run_sweep',
-    'shorten_schedule',
-    'slug',
-    'split_values',
-]

@@ -8,7 +8,14 @@ logging handlers), frees all memory between runs, and lets a crash or an
 out-of-memory kill fail one run without taking the sweep down. The worker's
 output goes to ``ablate.log`` in its run dir; its progress is read from the
 structured ``progress.jsonl`` (:mod:`se_plugin.sweep.progress`), not from the
-log. SIGTERM to the sweep stops the running worker too.
+log. SIGTERM to the sweep stops the running worker too; SIGKILL does as well
+(the worker dies with its parent, :func:`~se_plugin.sweep.worker.die_with_parent`).
+
+Locks (:mod:`se_plugin.runtime.workdir_lock`): the sweep holds its work dir's
+lock while it runs, so a second sweep in the same work dir is refused; each
+worker holds its run dir's lock, and the sweep checks that lock before it
+starts a run, so a run dir that another process is training in (a
+``tools/train.py`` there) ends the sweep with one line naming that process.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from collections.abc import Mapping
 from typing import IO, Optional
 
 from se_plugin.runtime.atomic import atomic_write_text
+from se_plugin.runtime.workdir_lock import lock_work_dir
 
 from .plan import Plan, Run, finished_result
 from .progress import (
@@ -46,6 +54,7 @@ from .records import (
     read_json,
 )
 from .report import DEFAULT_METRIC, format_value, write_outputs
+from .worker import LOCK_WAIT_S
 
 WORKER = 'se_plugin.sweep.worker'
 POLL_S = 0.5  # how often the progress file is read while a worker runs
@@ -150,7 +159,7 @@ def launch(
     os.makedirs(run.work_dir, exist_ok=True)
     atomic_write_text(json_text(run.spec), osp.join(run.work_dir, POINT_FILE))
     log_path = osp.join(run.work_dir, LOG_FILE)
-    command = [python, '-m', WORKER, '--point', run.work_dir]
+    command = [python, '-m', WORKER, '--point', run.work_dir, '--parent-pid', str(os.getpid())]
     follower = _Follower(run, length, progress, index)
     with open(log_path, 'a') as log:
         log.write(f'\n===== {time.strftime("%Y-%m-%d %H:%M:%S")} {" ".join(command)}\n')
@@ -209,7 +218,13 @@ def _announce(plan: Plan, done: int, stream: IO[str], command: Optional[str]) ->
 
 
 def _run_one(plan: Plan, index: int, run: Run, progress: Progress, python: str) -> dict:
-    """Launch one run; the progress counts it as finished either way."""
+    """Launch one run; the progress counts it as finished either way.
+
+    Raises :class:`~se_plugin.runtime.errors.WorkDirLockedError` (not a failed
+    run: the sweep stops) when another process holds the run dir's lock.
+    """
+    with lock_work_dir(run.work_dir, 'tools/ablate.py', wait_s=LOCK_WAIT_S):
+        pass  # free now; the worker takes it for the run
     resuming = osp.exists(osp.join(run.work_dir, 'last_checkpoint'))
     progress.say(index, run, 'resuming from its last checkpoint' if resuming else 'start')
     progress.partial = 0.0
@@ -235,6 +250,11 @@ def execute(
 
     Returns ``{'results': {run label: result}, 'failed': [messages], 'files': [...]}``.
     """
+    with lock_work_dir(plan.work_dir, 'tools/ablate.py'):
+        return _execute(plan, metric, stream, keep_going, command, python)
+
+
+def _execute(plan, metric, stream, keep_going, command, python) -> dict:
     results = {run.label: finished_result(run) for run in plan.runs}
     results = {label: result for label, result in results.items() if result is not None}
     _announce(plan, len(results), stream, command)

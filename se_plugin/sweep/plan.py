@@ -26,7 +26,6 @@ from .records import (
     plain,
     read_json,
 )
-from .schedule import shorten_schedule
 from .spec import Point, SweepError, grid, parse_sweeps
 
 
@@ -131,9 +130,12 @@ def _shortened(base, max_epochs: Optional[int]) -> tuple:
     """``(options, note)`` of ``--max-epochs`` (none without it)."""
     if max_epochs is None:
         return {}, None
-    shortened = shorten_schedule(base, max_epochs)
+    from se_plugin.cli.schedule import scale_schedule
+
+    shortened = scale_schedule(base, max_epochs)
+    old = base.train_cfg.max_epochs
     note = f'--max-epochs {max_epochs}: ' + ', '.join(
-        f'{k}={describe(v)}' if k != 'param_scheduler' else f'{k} cut at epoch {max_epochs}'
+        f'{k}={describe(v)}' if k != 'param_scheduler' else f'{k} scaled from {old} epochs'
         for k, v in shortened.items()
     )
     return shortened, note
@@ -216,8 +218,9 @@ def plan_sweep(
             config alone. Default: None.
         seeds (list[int]): The seeds of every point. Default: (0,).
         work_dir (str, optional): Default: ``work_dirs/ablate_<config name>``.
-        max_epochs (int, optional): Train this many epochs
-            (:func:`~se_plugin.sweep.schedule.shorten_schedule`). Default: None.
+        max_epochs (int, optional): Train this many epochs, the schedule
+            scaled to fit (:func:`~se_plugin.cli.schedule.scale_schedule`).
+            Default: None.
         cfg_options (dict, optional): Entries set in every run. Default: None.
         validate (bool): Keep validation during training. Default: False.
         shape (list[int], optional): Input shape for the FLOPs. Default: None
@@ -233,10 +236,13 @@ def plan_sweep(
     :mod:`se_plugin.cli`) for anything that would fail later.
     """
     from se_plugin.cli.config import load_config
+    from se_plugin.cli.paths import check_output_dir
 
     from .report import read_baseline
 
     axes = parse_sweeps(sweeps)
+    work_dir = work_dir or osp.join('work_dirs', 'ablate_' + osp.splitext(osp.basename(config))[0])
+    check_output_dir(work_dir, '--work-dir')
     if baseline is not None:
         read_baseline(baseline)
     seeds = _check_seeds(seeds)
@@ -248,7 +254,6 @@ def plan_sweep(
     base.merge_from_dict(shortened)
     _check_axes(base, axes, options, shortened)
     points = grid(axes)
-    work_dir = work_dir or osp.join('work_dirs', 'ablate_' + osp.splitext(osp.basename(config))[0])
     runs, complexity, lengths = [], {}, {}
     for point in points:
         cfg = load_config(config, {**options, **point.options})

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from se_plugin.runtime.atomic import atomic_open
 
-from .progress import hms
 from .records import SWEEP_FILE, describe, read_json
 from .spec import SweepError
 
@@ -167,6 +166,8 @@ def markdown(
 ) -> str:
     """The aggregate table (mean ± std over seeds) as markdown."""
     from se_plugin.analysis.complexity import format_flops, format_params
+
+    from .progress import hms  # a Runner hook's module: imported when a table is made
 
     seeds = ' '.join(map(str, plan.seeds))
     lines = [f'Config `{plan.config}`, seeds {seeds}.', '']

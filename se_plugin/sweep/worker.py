@@ -8,22 +8,68 @@ Training and test share the process, so a run pays the import time once. A
 :class:`~se_plugin.sweep.progress.ProgressHook` on both runners writes
 ``RUN_DIR/progress.jsonl`` for the launcher; ``result.json`` is written
 atomically at the very end.
+
+A worker holds its run dir's lock
+(:func:`~se_plugin.runtime.workdir_lock.lock_work_dir`) for the whole run,
+and dies with the sweep that started it (``--parent-pid``,
+:func:`die_with_parent`): a sweep killed with ``kill -9`` leaves no worker
+training on behind it, and a rerun finds the run dir free.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
+import os
 import os.path as osp
+import signal
+import sys
+import threading
 import time
 from collections.abc import Sequence
 from typing import Optional
 
 from se_plugin.runtime.atomic import atomic_write_text
 from se_plugin.runtime.errors import ConfigError
+from se_plugin.runtime.workdir_lock import lock_work_dir
 
 from .progress import PROGRESS_FILE, ProgressHook
 from .records import POINT_FILE, RESULT_FILE, config_digest, decode, json_text, read_json
+
+# how long a worker waits for its run dir's lock: a worker of a killed sweep
+# gets SIGKILL from the kernel, but may take a moment to let go of its files
+LOCK_WAIT_S = 10.0
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+WATCH_S = 1.0  # how often the portable watchdog looks for the parent
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """End this process (SIGKILL) as soon as ``parent_pid``, its parent, is gone.
+
+    On Linux the kernel sends the signal (``prctl(PR_SET_PDEATHSIG)``, set
+    here, in the child, and checked against a parent that died before it
+    was set); elsewhere a daemon thread polls ``os.getppid()`` every
+    :data:`WATCH_S` seconds. SIGKILL, not SIGTERM: everything a run writes
+    is atomic, and a resumed run continues from its last checkpoint.
+
+    Args:
+        parent_pid (int): The pid of the process that started this one.
+    """
+    if sys.platform.startswith('linux'):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), 'prctl(PR_SET_PDEATHSIG) failed')
+    else:
+
+        def watch() -> None:
+            while os.getppid() == parent_pid:
+                time.sleep(WATCH_S)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        threading.Thread(target=watch, name='die-with-parent', daemon=True).start()
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _read_spec(run_dir: str) -> tuple:
@@ -57,7 +103,8 @@ def run_point(run_dir: str) -> dict:
     """Train and test the run described by ``run_dir/point.json`` (in this process).
 
     Training resumes from the run dir's last checkpoint if there is one.
-    ``result.json`` is written atomically at the very end.
+    ``result.json`` is written atomically at the very end. The run dir is
+    locked meanwhile (waiting up to :data:`LOCK_WAIT_S` for a dying holder).
 
     Args:
         run_dir (str): The run's dir (it holds ``point.json``).
@@ -66,6 +113,11 @@ def run_point(run_dir: str) -> dict:
         dict: The result (also in ``result.json``): spec, metrics, checkpoint,
         train_s, test_s, resumed, finished.
     """
+    with lock_work_dir(run_dir, 'tools/ablate.py worker', wait_s=LOCK_WAIT_S):
+        return _run_point(run_dir)
+
+
+def _run_point(run_dir: str) -> dict:
     from se_plugin.cli.config import prepare_test_config, prepare_train_config
 
     spec, options = _read_spec(run_dir)
@@ -107,7 +159,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
     parser = argparse.ArgumentParser(description='One run of an ablation sweep.')
     parser.add_argument('--point', required=True, help='the run dir (holds point.json)')
+    parser.add_argument(
+        '--parent-pid', type=int, help='end this worker when that process (the sweep) ends'
+    )
     args = parser.parse_args(argv)
+    if args.parent_pid is not None:
+        die_with_parent(args.parent_pid)
 
     def run():
         import se_plugin  # noqa: F401  (registries, safe checkpoint loading)
@@ -118,7 +175,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     run_cli(run)
 
 
-__all__ = ['main', 'run_point']
+__all__ = ['LOCK_WAIT_S', 'die_with_parent', 'main', 'run_point']
 
 if __name__ == '__main__':
     main()

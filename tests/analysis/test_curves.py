@@ -7,6 +7,7 @@ and a TensorBoard event file, which must hold the same losses.
 
 import glob
 import json
+import os
 import os.path as osp
 from functools import partial
 
@@ -99,7 +100,7 @@ def test_curves_iteration_based_and_resumed(tmp_path):
     'kwargs, error, match',
     [
         (dict(work_dirs=['missing_dir']), FileNotFoundError, 'no mmengine scalars.json'),
-        (dict(keys=['nope']), ValueError, 'none of the keys nope was logged; logged keys: '),
+        (dict(keys=['nope']), ValueError, 'none of the keys nope has a numeric value in .*; keys'),
         (dict(labels=['a', 'b']), ValueError, '2 labels for 1 work dirs'),
         (dict(work_dirs=[]), ValueError, 'at least one work dir'),
     ],
@@ -109,6 +110,45 @@ def test_plot_curves_bad_arguments(kwargs, error, match, run_dir, tmp_path):
     args.update(kwargs)
     with pytest.raises(error, match=match):
         plot_curves(**args)
+
+
+@pytest.mark.parametrize(
+    'text, match',
+    [
+        ('', 'no line has a numeric "step"'),
+        ('{"loss": 1.0}\n', 'no line has a numeric "step"'),
+        ('{"step": "1", "loss": 1.0}\n{"step": [2], "loss": 0.5}\n', 'numeric "step"'),
+        ('3\n', 'line 1 is a JSON int, not an object'),
+        ('{"step": 1, "loss": 1}\n["x"]\n', 'line 2 is a JSON list, not an object'),
+        ('{"step": 1\n', 'line 1 is not JSON'),
+    ],
+)
+def test_unexpected_scalars_files_are_one_clear_error(text, match, tmp_path):
+    (tmp_path / 'scalars.json').write_text(text)
+    with pytest.raises(ValueError, match=match):
+        load_scalars(str(tmp_path))
+
+
+def test_records_without_a_numeric_step_or_value_are_left_out(tmp_path):
+    lines = ['{"step": 1, "loss": 2.0}', '{"step": null, "loss": 9}', '{"step": 2, "loss": "x"}']
+    lines += ['{"step": 3, "loss": true}', '{"step": 4, "loss": 1.0, "iter": "a"}']
+    (tmp_path / 'scalars.json').write_text('\n'.join(lines))
+    assert curves(load_scalars(str(tmp_path)), ['loss']) == {'loss': ([1, 4], [2.0, 1.0])}
+
+
+def test_the_picture_is_written_atomically(run_dir, tmp_path, monkeypatch):
+    out = tmp_path / 'x.png'
+    out.write_bytes(b'an earlier picture')
+    import matplotlib.figure
+
+    def broken(self, f, **kwargs):
+        f.write(b'half a picture')
+        raise OSError(28, 'No space left on device')
+
+    monkeypatch.setattr(matplotlib.figure.Figure, 'savefig', broken)
+    with pytest.raises(OSError):
+        plot_curves([run_dir], str(out))
+    assert out.read_bytes() == b'an earlier picture' and os.listdir(tmp_path) == ['x.png']
 
 
 run_tool = partial(run_script, TOOL)

@@ -13,6 +13,12 @@ from PIL import Image
 
 import se_plugin  # noqa: F401  (registers the se_plugin modules)
 from se_plugin.convert import ARCHS, list_archs
+from se_plugin.convert.preprocess import (
+    mmpretrain_eval_pipeline,
+    timm_data_config,
+    timm_eval_pipeline,
+)
+from se_plugin.convert.tags import mmpretrain_tags
 
 PRETRAINED = Path(__file__).resolve().parents[2] / 'configs' / 'pretrained'
 EVERY = [name.split(':') for name in list_archs()]
@@ -45,31 +51,38 @@ def _resize_and_crop(cfg):
     return resize['scale'], crop['crop_size'], resize.get('interpolation', 'bilinear')
 
 
+PREPROCESSOR_KEYS = ('mean', 'std', 'to_rgb')
+
+
 @pytest.mark.parametrize('arch', list(ARCHS['timm']))
 def test_timm_test_pipeline_is_the_default_tags(arch):
-    """timm's eval transform of the arch's default tag: shorter side to
-    floor(size / crop_pct), centre crop, the tag's interpolation; ImageNet mean/std."""
+    """The pipeline a checkpoint converted with the arch's default tag carries in its
+    meta['cfg'] (se_plugin.convert.preprocess: timm's eval transform of that tag)."""
     timm = pytest.importorskip('timm')
-    tag = timm.models.get_pretrained_cfg(arch)
+    data_cfg, _, _ = timm_data_config(arch)
+    pipeline, preprocessor = timm_eval_pipeline(data_cfg, num_classes=1000)
     cfg = config('timm', arch)
+    assert cfg.test_dataloader.dataset.pipeline == pipeline
+    assert {k: cfg.data_preprocessor[k] for k in PREPROCESSOR_KEYS} == {
+        k: preprocessor[k] for k in PREPROCESSOR_KEYS
+    }
+    # and timm's rule itself: shorter side to floor(size / crop_pct), centre crop
+    tag = timm.models.get_pretrained_cfg(arch)
     size = tag.input_size[-1]
-    assert tag.crop_mode == 'center' and tag.input_size[1] == size
     assert _resize_and_crop(cfg) == (math.floor(size / tag.crop_pct), size, tag.interpolation)
-    load = cfg.test_dataloader.dataset.pipeline[0]
-    assert load['imdecode_backend'] == 'pillow'  # as timm's PIL.Image.open(...).convert('RGB')
-    expected = [round(255 * v, 6) for v in tag.mean], [round(255 * v, 6) for v in tag.std]
-    assert (cfg.data_preprocessor['mean'], cfg.data_preprocessor['std']) == expected
 
 
-def test_mmpretrain_test_pipeline_is_its_own():
-    import mmpretrain
-
-    root = Path(mmpretrain.__file__).parent / '.mim' / 'configs'
-    theirs = Config.fromfile(root / 'seresnet' / 'seresnet50_8xb32_in1k.py')
-    for arch in ARCHS['mmpretrain']:
-        cfg = config('mmpretrain', arch)
-        assert cfg.test_dataloader.dataset.pipeline == theirs.test_dataloader.dataset.pipeline
-        assert cfg.data_preprocessor == theirs.data_preprocessor
+@pytest.mark.parametrize('arch', list(ARCHS['mmpretrain']))
+def test_mmpretrain_test_pipeline_is_its_own(arch):
+    """mmpretrain's own test pipeline: its model's config where it has weights, else its
+    ImageNet evaluation pipeline (what a converted checkpoint carries)."""
+    tags = mmpretrain_tags(arch)
+    pipeline, preprocessor, _, _ = mmpretrain_eval_pipeline(tags[0] if tags else None)
+    cfg = config('mmpretrain', arch)
+    assert cfg.test_dataloader.dataset.pipeline == pipeline
+    assert {k: cfg.data_preprocessor[k] for k in PREPROCESSOR_KEYS} == {
+        k: preprocessor[k] for k in PREPROCESSOR_KEYS
+    }
 
 
 @pytest.mark.parametrize('arch', ['seresnextaa101d_32x8d', 'legacy_seresnet50', 'resnetrs50'])

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 import se_plugin  # noqa: F401  (registers se_plugin modules)
+from se_plugin.apis import parse_config_text
 from se_plugin.convert import (
     ConversionError,
     convert_checkpoint,
@@ -35,6 +36,8 @@ def test_convert_file_and_load_from(seresnet18_files, tmp_path, kind):
     saved = load_checkpoint_file(dst)  # weights_only=True: plain tensors and dicts
     assert set(saved) == {'state_dict', 'meta'}
     assert saved['meta'] == meta and meta['num_classes'] == 1000
+    assert meta['source']['weights'] == 'seresnet18.untrained'  # timm publishes none
+    assert parse_config_text(meta['cfg'])['model'] == meta['model']
     # what `load_from` does (Runner.load_checkpoint), strictly
     model = MODELS.build(meta['model']).eval()
     load_checkpoint(model, dst, map_location='cpu', strict=True)
@@ -70,11 +73,37 @@ def test_backbone_only_and_mmpretrain_meta(tmp_path):
     meta = convert_checkpoint(src, str(tmp_path / 'full.pth'), 'mmpretrain', 'seresnet50')
     assert meta['num_classes'] == 7 and meta['model']['head']['num_classes'] == 7
     assert meta['dataset_meta'] == {'classes': list('abcdefg')}
+    # the pipeline of mmpretrain's own seresnet50 config, without an ImageNet test set (7 classes)
+    cfg = parse_config_text(meta['cfg'])
+    assert cfg['test_pipeline'][1] == dict(
+        type='ResizeEdge', scale=256, edge='short', backend='pillow'
+    )
+    assert 'test_dataloader' not in cfg and cfg['data_preprocessor']['num_classes'] == 7
     dst = str(tmp_path / 'backbone.pth')
     meta = convert_checkpoint(src, dst, 'mmpretrain', 'seresnet50', backbone_only=True)
     keys = list(load_checkpoint_file(dst)['state_dict'])
-    assert meta['backbone_only'] and meta['num_classes'] is None
+    assert meta['backbone_only'] and meta['num_classes'] is None and 'cfg' not in meta
     assert keys and all(k.startswith('backbone.') for k in keys)
+
+
+def test_tag_preprocessing_and_classes(seresnet18_files, tmp_path):
+    """The tag's preprocessing and ImageNet class names travel in meta (seresnet18 has no
+    public tag: the tags of seresnet50 would not fit its weights, so the default is used,
+    and a tag of another arch is refused before anything is written)."""
+    dst = str(tmp_path / 'converted.pth')
+    with pytest.raises(ConversionError, match="unknown --tag 'ra2_in1k' for timm seresnet18"):
+        convert_checkpoint(seresnet18_files[0]['pth'], dst, 'timm', 'seresnet18', tag='ra2_in1k')
+    assert not os.path.exists(dst)
+    meta = convert_checkpoint(
+        seresnet18_files[0]['pth'], dst, 'timm', 'seresnet18', use_test_size=True
+    )
+    assert meta['preprocess']['data_cfg']['input_size'] == (3, 288, 288)
+    assert meta['dataset_meta']['classes'][1] == 'goldfish, Carassius auratus'
+    cfg = parse_config_text(meta['cfg'])
+    assert cfg['test_dataloader']['dataset']['pipeline'][2] == dict(
+        type='CenterCrop', crop_size=288
+    )
+    assert cfg['test_evaluator'] == dict(type='Accuracy', topk=(1, 5))
 
 
 def test_output_checks(tmp_path, mm_r50):

@@ -1,8 +1,10 @@
+import os
+
 import numpy as np
 import pytest
 
 from se_plugin.datasets import MNIST5k, find_mnist5k, load_mnist5k
-from se_plugin.datasets.mnist5k import stratified_split
+from se_plugin.datasets.mnist5k import save_digits, stratified_split
 from se_plugin.runtime.errors import DataError
 
 
@@ -51,9 +53,9 @@ def test_pipeline_packs_inputs():
     'kwargs, error, match',
     [
         (dict(split='val'), ValueError, "split must be one of 'train', 'test', 'all'"),
-        (dict(num_test_per_class=0), ValueError, 'num_test_per_class must be >= 1'),
+        (dict(num_test_per_class=0), ValueError, 'num_test_per_class must be an int >= 1'),
         (dict(num_test_per_class=500), ValueError, 'leaves no training image'),
-        (dict(split_seed=-1), ValueError, 'split_seed must be >= 0'),
+        (dict(split_seed=-1), ValueError, 'split_seed must be an int >= 0'),
         (
             dict(data_file='/nonexistent/mnist.csv.gz'),
             FileNotFoundError,
@@ -98,3 +100,33 @@ def test_bad_indices_are_data_errors(indices, match):
 def test_explicit_indices_keep_their_order():
     data = MNIST5k(indices=[5, 0, -1])
     assert len(data) == 3
+
+
+@pytest.mark.parametrize('split, index', [('test', 7), ('train', 399)])
+def test_save_digits_writes_the_index_th_image_of_each_class(tmp_path, split, index):
+    import cv2
+
+    paths = save_digits(str(tmp_path / 'digits'), split=split, index=index)
+    assert [os.path.basename(p) for p in paths] == [f'{k}.png' for k in range(10)]
+    data = MNIST5k(split=split)
+    per_class = len(data) // 10  # the split is sorted by class
+    for k, path in enumerate(paths):
+        item = data[per_class * k + index]
+        assert item['gt_label'] == k
+        assert (cv2.imread(path, cv2.IMREAD_UNCHANGED) == item['img'][..., 0]).all()
+
+
+@pytest.mark.parametrize(
+    'kwargs, error, match',
+    [
+        (dict(index=100), ValueError, 'index must be < 100 .* test split.*got 100'),
+        (dict(split='train', index=400), ValueError, 'index must be < 400'),
+        (dict(index=-1), ValueError, 'index must be >= 0'),
+        (dict(index=1.0), TypeError, 'index must be an int'),
+        (dict(split='val'), ValueError, "split must be one of 'train', 'test', 'all'"),
+    ],
+)
+def test_save_digits_bad_arguments(tmp_path, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        save_digits(str(tmp_path / 'digits'), **kwargs)
+    assert not (tmp_path / 'digits').exists()

@@ -7,12 +7,8 @@ import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.runner.checkpoint import _load_checkpoint
 
-from se_plugin.runtime.checkpoint import (
-    CheckpointError,
-    history_buffer_getattr,
-    load_checkpoint_file,
-    safe_globals,
-)
+from se_plugin.runtime.allow_list import history_buffer_getattr, safe_globals
+from se_plugin.runtime.checkpoint import CheckpointError, load_checkpoint_file
 
 
 def mmengine_like_checkpoint():

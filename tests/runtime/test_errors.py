@@ -33,13 +33,21 @@ USER = [
     WeightsMismatchError('x'),
     NonFiniteLossError('x'),
     OSError(errno.ENOSPC, 'No space left on device'),
+    OSError(errno.EDQUOT, 'Disk quota exceeded'),
+    OSError(errno.EROFS, 'Read-only file system', '/mnt/ro/epoch_3.pth'),
+    PermissionError(errno.EACCES, 'Permission denied', '/data/work'),
+    PermissionError(errno.EPERM, 'Operation not permitted', '/data/work'),
 ]
 PLAIN = [ValueError('x'), TypeError('x'), KeyError('x'), IndexError('x'), FileNotFoundError('x')]
 BUGS = [RuntimeError('x'), AssertionError('x'), ZeroDivisionError('x'), OSError(errno.EIO, 'x')]
 
 
 @pytest.mark.parametrize('running', [False, True])
-@pytest.mark.parametrize('err', USER, ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize(
+    'err',
+    USER,
+    ids=lambda e: f'{type(e).__name__}-{e.errno}' if isinstance(e, OSError) else type(e).__name__,
+)
 def test_user_errors_are_one_line_in_every_phase(err, running):
     if running:
         mark_running()

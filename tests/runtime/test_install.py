@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-from se_plugin.runtime.checkpoint import safe_globals
+from se_plugin.runtime.allow_list import safe_globals
 from se_plugin.runtime.install import MMCV_LITE_WARNING, OPT_OUT_ENV
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -131,3 +131,73 @@ def test_bad_opt_out_value_is_one_line(value):
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(f"ValueError: {OPT_OUT_ENV}='{value}': use 1 ")
+
+
+HEAVY = ('torch', 'mmengine', 'mmpretrain', 'mmcv', 'numpy')
+
+LATE = textwrap.dedent(
+    """
+    import json, sys
+    import se_plugin
+    light = sorted({m.split('.')[0] for m in sys.modules} & set(HEAVY))
+    for name in IMPORTS:
+        __import__(name)
+    import torch
+    from mmengine.runner.checkpoint import CheckpointLoader
+    loader = CheckpointLoader._schemes['']
+    safe = {getattr(e[0] if isinstance(e, tuple) else e, '__qualname__', '')
+            for e in torch.serialization.get_safe_globals()}
+    print(json.dumps(dict(
+        light=light,
+        loader=f'{loader.__module__}.{loader.__qualname__}',
+        history_buffer='HistoryBuffer' in safe and 'history_buffer_getattr' in safe,
+        watching=[type(f).__name__ for f in sys.meta_path if 'se_plugin' in type(f).__module__],
+    )))
+    """
+)
+
+
+@pytest.mark.parametrize(
+    'imports',
+    [
+        ['torch'],  # torch alone, then mmengine's checkpoint module
+        ['mmengine.runner'],  # torch imported from inside mmengine
+        ['mmpretrain.models'],
+        # our own modules, whose imports run the hooks while they are imported
+        ['se_plugin.runtime.allow_list', 'se_plugin.runtime.checkpoint'],
+    ],
+    ids=lambda imports: '+'.join(imports),
+)
+def test_import_is_light_and_installs_when_torch_and_mmengine_are_imported(imports):
+    """``import se_plugin`` imports no torch; each step is installed with its module."""
+    code = f'HEAVY = {HEAVY!r}\nIMPORTS = {imports!r}\n' + LATE
+    env = {k: v for k, v in os.environ.items() if k != OPT_OUT_ENV}
+    env['PYTHONPATH'] = REPO + os.pathsep + env.get('PYTHONPATH', '')
+    proc = subprocess.run(
+        [sys.executable, '-c', code], capture_output=True, text=True, env=env, cwd=REPO
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out['light'] == []
+    assert out['loader'] == OURS
+    assert out['history_buffer']
+    assert out['watching'] == []  # the import hook is gone once both steps are done
+
+
+def test_torch_load_after_a_light_import_accepts_mmengine_checkpoints(tmp_path):
+    """``import se_plugin`` then a plain ``torch.load``, mmengine never imported by the user."""
+    import torch
+    from mmengine.logging import MessageHub
+
+    hub = MessageHub.get_instance('se_plugin_test_install')
+    hub.update_scalar('train/loss', 0.5)
+    path = tmp_path / 'epoch_1.pth'
+    torch.save({'message_hub': hub.state_dict()}, path)
+    code = f'import se_plugin, torch\nprint(type(torch.load({str(path)!r})["message_hub"]))'
+    env = {k: v for k, v in os.environ.items() if k != OPT_OUT_ENV}
+    env['PYTHONPATH'] = REPO + os.pathsep + env.get('PYTHONPATH', '')
+    proc = subprocess.run(
+        [sys.executable, '-c', code], capture_output=True, text=True, env=env, cwd=REPO
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "<class 'dict'>"

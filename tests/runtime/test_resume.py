@@ -14,14 +14,9 @@ from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
 from se_plugin.runtime import atomic
-from se_plugin.runtime.atomic import (
-    AtomicLocalBackend,
-    atomic_write_bytes,
-    atomic_write_text,
-    remove_stale_temp_files,
-)
+from se_plugin.runtime.atomic import atomic_write_bytes, atomic_write_text, remove_stale_temp_files
 from se_plugin.runtime.checkpoint import check_resumable, find_resumable_checkpoint
-from se_plugin.runtime.checkpoint_hook import AtomicCheckpointHook
+from se_plugin.runtime.checkpoint_hook import AtomicCheckpointHook, AtomicLocalBackend
 from se_plugin.runtime.loops import ResumableEpochBasedTrainLoop
 
 # --- atomic writes ---------------------------------------------------------------------

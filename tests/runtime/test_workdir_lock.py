@@ -53,3 +53,25 @@ def test_other_ranks_do_not_lock(tmp_path, monkeypatch):
         monkeypatch.setenv('RANK', '1')
         with lock_work_dir(str(tmp_path)) as path:
             assert path == ''
+
+
+def test_wait_takes_the_lock_once_the_holder_lets_go(tmp_path):
+    code = (
+        'import fcntl, os, sys, time\n'
+        'fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n'
+        'fcntl.flock(fd, fcntl.LOCK_EX)\n'
+        'print("locked", flush=True); time.sleep(1)\n'
+        'print("releasing", flush=True); os.close(fd); time.sleep(60)\n'
+    )
+    proc = subprocess.Popen(
+        [sys.executable, '-c', code, str(tmp_path / LOCK_NAME)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline().strip() == 'locked'
+        with pytest.raises(WorkDirLockedError):
+            _take(tmp_path)  # no wait: refused at once
+        with lock_work_dir(str(tmp_path), 'waiting', wait_s=60):
+            assert proc.stdout.readline().strip() == 'releasing'  # taken after the holder let go
+    finally:
+        proc.kill()
+        proc.wait()

@@ -9,7 +9,9 @@ import os.path as osp
 import pytest
 from helpers import TINY_OPTIONS, plan_tiny, run_plan
 
-from se_plugin.sweep import Point, Run, RunFailed, SweepError
+from se_plugin.runtime.errors import WorkDirLockedError
+from se_plugin.runtime.workdir_lock import lock_work_dir
+from se_plugin.sweep import Plan, Point, Run, RunFailed, SweepError, execute, launcher
 from se_plugin.sweep.launcher import launch
 from se_plugin.sweep.progress import Progress
 
@@ -151,3 +153,43 @@ def test_progress_comes_from_the_channel_not_the_log(tmp_path):
     assert '[1/1] p/seed0: test [1/2]' in text
     assert '9.75' not in text and '7.125' not in text
     assert 'loss: 7.125' in (run_dir / 'ablate.log').read_text()
+
+
+# ------------------------------------------------------------------- locks
+
+
+def _one_run_plan(tmp_path):
+    run = Run(Point('p', {}), 0, str(tmp_path / 'w' / 'p' / 'seed0'), {'config': 'x'})
+    return Plan(
+        'cfg.py', str(tmp_path / 'w'), [], [run.point], (0,), {}, [run], {'p': (1, None)}, [],
+        {'p': ('epoch', 1)},
+    )  # fmt: skip
+
+
+def test_worker_is_told_its_parent_and_holds_nothing_the_sweep_holds(tmp_path):
+    # the stand-in records its arguments and whether the run dir's lock is free
+    fake = _fake_python(
+        tmp_path,
+        'echo "$@" > "$4/argv"\n'
+        'flock -n "$4/.se_plugin.lock" true && echo free > "$4/lock"\n'
+        'echo \'{"metrics": {"accuracy/top1": 50.0}, "train_s": 1, "test_s": 1}\' '
+        '> "$4/result.json"\n',
+    )
+    plan = _one_run_plan(tmp_path)
+    with open(os.devnull, 'w') as devnull:
+        execute(plan, stream=devnull, python=fake)
+    run_dir = tmp_path / 'w' / 'p' / 'seed0'
+    assert (run_dir / 'argv').read_text().split()[-2:] == ['--parent-pid', str(os.getpid())]
+    assert (run_dir / 'lock').read_text() == 'free\n'
+
+
+@pytest.mark.parametrize('locked', ['sweep dir', 'run dir'])
+def test_a_dir_in_use_stops_the_sweep_naming_the_holder(locked, tmp_path, monkeypatch):
+    monkeypatch.setattr(launcher, 'LOCK_WAIT_S', 0.1)
+    fake = _fake_python(tmp_path, 'touch "$4/started"\n')
+    plan = _one_run_plan(tmp_path)
+    held = plan.work_dir if locked == 'sweep dir' else plan.runs[0].work_dir
+    refused = pytest.raises(WorkDirLockedError, match=f'{held} is in use by another run \\(pid ')
+    with lock_work_dir(held, 'tools/train.py'), open(os.devnull, 'w') as devnull, refused:
+        execute(plan, stream=devnull, python=fake, keep_going=True)
+    assert not (tmp_path / 'w' / 'p' / 'seed0' / 'started').exists()

@@ -56,9 +56,9 @@ def test_plan_over_attention_types(tmp_path):
 @pytest.mark.parametrize(
     'value, needle',
     [
-        ('None', r'point type-None \(model.backbone.attn_cfg.type=None\).*must be a str'),
-        ("'None'", r"'None' is not a registered attention layer type"),
-        ('se_plugin.NoSuchLayer', r"'se_plugin.NoSuchLayer' is not a registered attention"),
+        ('None', r'point type-None \(model.backbone.attn_cfg.type=None\).*must be a registered'),
+        ("'None'", r"attn_cfg\['type'\] must be a registered attention type .*got 'None'"),
+        ('se_plugin.NoSuchLayer', r"registered attention type .*got 'se_plugin.NoSuchLayer'"),
     ],
 )
 def test_plan_refuses_bad_attention_types(tmp_path, value, needle):

@@ -1,11 +1,17 @@
-"""tools/ablate.py: one-line errors (exit 2) and the dry run."""
+"""tools/ablate.py: one-line errors (exit 2), the dry run, its locks and kill -9."""
 
 import json
+import os
 import os.path as osp
+import subprocess
+import sys
+import time
 from functools import partial
 
 import pytest
 from helpers import QUICKSTART, ROOT, TINY_OPTIONS, run_script
+
+from se_plugin.runtime.workdir_lock import lock_work_dir
 
 TOOL = osp.join(ROOT, 'tools', 'ablate.py')
 
@@ -128,3 +134,53 @@ def test_tool_sweeps_a_type_name(monkeypatch, capsys, tmp_path):
     result = json.loads((work / 'type-se-plugin.SELayer' / 'seed0' / 'result.json').read_text())
     assert result['spec']['options']['model.backbone.attn_cfg.type'] == 'se_plugin.SELayer'
     assert result['checkpoint'].endswith('epoch_1.pth')
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_sweep_takes_its_worker_along(monkeypatch, capsys, tmp_path):
+    """One lock discipline: while a sweep trains, a second sweep in its work dir and a
+    train.py into the running point's folder are refused naming the holder; kill -9 of
+    the sweep ends its worker too, so the point's folder is free for a rerun."""
+    options = {**TINY_OPTIONS, 'train_cfg.max_epochs': 1000}  # killed long before the end
+    args = [QUICKSTART, '--cfg-options', *(_option(k, v) for k, v in options.items())]
+    args += ['--work-dir', str(tmp_path / 'w')]
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=ROOT)
+    sweep = subprocess.Popen(
+        [sys.executable, TOOL, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    point = tmp_path / 'w' / 'base' / 'seed0'
+    try:
+        deadline = time.monotonic() + 300
+        while not (point / 'progress.jsonl').exists():  # the worker trains
+            assert sweep.poll() is None, sweep.stderr.read().decode()
+            assert time.monotonic() < deadline, 'the sweep did not start training'
+            time.sleep(0.2)
+        holder = (point / '.se_plugin.lock').read_text()
+        assert holder.endswith('tools/ablate.py worker'), holder
+        worker = int(holder.split()[1])
+
+        code, _, err = run_tool(monkeypatch, capsys, *args)
+        assert code == 2 and f'in use by another run (pid {sweep.pid} ' in err, err
+        train = osp.join(ROOT, 'tools', 'train.py')
+        code, _, err = run_script(train, monkeypatch, capsys, QUICKSTART, '--work-dir', point)
+        assert code == 2 and f'in use by another run (pid {worker} ' in err, err
+        assert len(err.strip().splitlines()) == 1, err
+
+        sweep.kill()
+        sweep.wait()
+        while _alive(worker):
+            assert time.monotonic() < deadline + 30, 'the worker outlived the killed sweep'
+            time.sleep(0.05)
+        with lock_work_dir(str(point)):  # free: a rerun trains here alone
+            pass
+    finally:
+        sweep.kill()
+        sweep.wait()
+
+
+def _alive(pid):
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().split(') ')[1][0] != 'Z'
+    except FileNotFoundError:
+        return False

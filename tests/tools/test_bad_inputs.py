@@ -9,6 +9,7 @@ must be refused before anything runs: the file they would create never
 appears.
 """
 
+import json
 import os
 import pickle
 import runpy
@@ -64,6 +65,14 @@ def files(tmp_path_factory):
     write('unknown_model.py', base + "model = dict(type='NoSuchClassifier')\n")
     write('no_val_loop.py', base + 'val_cfg = None\nval_dataloader = None\nval_evaluator = None\n')
     write('not_a_dir', 'a file where a work dir should be')
+    # scalars.json files plot_curves.py cannot use
+    write('scalars_empty.json', '')
+    write('scalars_list.json', '[1, 2]\n')
+    write('scalars_no_step.json', '{"loss": 1.0}\n{"loss": 0.5}\n')
+    write('scalars_text_values.json', '{"step": 1, "loss": "low"}\n')
+    write('scalars_not_json.json', '{"step": 1, "loss": \n')
+    (d / 'scalars_binary.json').write_bytes(b'\xff\xfe\x00')
+    f['scalars_binary.json'] = str(d / 'scalars_binary.json')
 
     ckpt = {
         'meta': {'epoch': 1, 'iter': 4, 'seed': np.int64(0)},
@@ -319,19 +328,19 @@ CASES = [
         'ratio_zero',
         'train.py',
         lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.attn_cfg.ratio=0'],
-        'ratio must be > 0',
+        'ratio must be a finite number > 0',
     ),
     (
         'ratio_negative',
         'train.py',
         lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.attn_cfg.ratio=-4'],
-        'ratio must be > 0',
+        'ratio must be a finite number > 0',
     ),
     (
         'ratio_string',
         'train.py',
         lambda f, w: [QS, *W(w), *SHRINK, 'model.backbone.attn_cfg.ratio=abc'],
-        'ratio must be a number',
+        'ratio must be a finite number > 0',
     ),
     (
         'ratio_too_large',
@@ -735,6 +744,39 @@ CASES = [
         lambda f, w: [QS, '--work-dir', f['not_a_dir'] + '/sub'],
         'is a file, not a directory',
     ),
+    # --- what the loops use, checked before their first batch ---
+    (
+        'val_topk_above_classes',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'val_evaluator.topk=(1,20)'],
+        'val_evaluator: Accuracy topk=(1, 20) asks for top-20 accuracy, but the model scores '
+        '10 classes',
+    ),
+    (
+        'test_topk_above_classes',
+        'test.py',
+        lambda f, w: [QS, f['qs.pth'], *W(w), '--cfg-options', 'test_evaluator.topk=12'],
+        'asks for top-12 accuracy, but the model scores 10 classes',
+    ),
+    (
+        'lr_overflows_fp32',
+        'train.py',
+        lambda f, w: [QS, *W(w), *SHRINK, 'optim_wrapper.optimizer.lr=1e39'],
+        'lr 1e+39, which AdamW on float32 parameters overflows in its first step',
+    ),
+    (
+        'lr_times_scale_overflows',
+        'train.py',
+        lambda f, w: [
+            QS,
+            *W(w),
+            '--auto-scale-lr',
+            *SHRINK,
+            'optim_wrapper.optimizer.lr=1e37',
+            'auto_scale_lr.base_batch_size=1',
+        ],
+        'lr 8e+37 (scaled by auto_scale_lr), which AdamW on float32 parameters overflows',
+    ),  # fmt: skip
     # --- checkpoints that do not fit the model ---
     (
         'test_ckpt_missing_key',
@@ -792,6 +834,72 @@ CASES = [
         lambda f, w: [QS, f['qs.pth'], '--out-dir', f['not_a_dir']],
         'is not a directory',
     ),
+    # --- tools/analysis/plot_curves.py on a scalars.json it cannot use ---
+    *[
+        (
+            f'plot_curves_{name}',
+            'analysis/plot_curves.py',
+            lambda f, w, name=name: [f[f'scalars_{name}.json'], '--out', str(w / 'p.png')],
+            match,
+        )
+        for name, match in [
+            ('empty', 'no line has a numeric "step"'),
+            ('list', 'line 1 is a JSON list, not an object'),
+            ('no_step', 'no line has a numeric "step"'),
+            ('text_values', 'has a numeric value in'),
+            ('not_json', 'line 1 is not JSON'),
+            ('binary', 'is not a scalars.json: not UTF-8 text'),
+        ]
+    ],
+    # --- tools/export.py: flags checked before the config is read ---
+    (
+        'export_opset_out_of_range',
+        'export.py',
+        lambda f, w: [QS, '--out', str(w / 'm.onnx'), '--opset', '99'],
+        'opset must be in 7..20 for the torchscript ONNX exporter, got 99',
+    ),
+    (
+        'export_opset_below_dynamo',
+        'export.py',
+        lambda f, w: [QS, '--out', str(w / 'm.onnx'), '--onnx-exporter', 'dynamo', '--opset', '13'],
+        'opset must be in 18..23 for the dynamo ONNX exporter, got 13',
+    ),
+    (
+        'export_atol_negative',
+        'export.py',
+        lambda f, w: [QS, '--out', str(w / 'm.onnx'), '--atol', '-1'],
+        'atol must be a finite number >= 0, got -1.0',
+    ),
+    (
+        'export_rtol_nan',
+        'export.py',
+        lambda f, w: [QS, '--out', str(w / 'm.onnx'), '--rtol', 'nan'],
+        'rtol must be finite, got nan',
+    ),
+    (
+        'export_batch_size_zero',
+        'export.py',
+        lambda f, w: [QS, '--out', str(w / 'm.onnx'), '--batch-sizes', '2', '0'],
+        'batch sizes must be >= 1, got (2, 0)',
+    ),
+    (
+        'export_shape_zero',
+        'export.py',
+        lambda f, w: [QS, '--out', str(w / 'm.onnx'), '--shape', '0'],
+        '--shape',
+    ),
+    (
+        'export_out_is_dir',
+        'export.py',
+        lambda f, w: [QS, '--out', f['dir']],
+        'is a directory',
+    ),
+    (
+        'export_pt2_name',
+        'export.py',
+        lambda f, w: [QS, '--out', str(w / 'm.onnx'), '--format', 'export'],
+        'must end in .pt2',
+    ),
     (
         'convert_dst_is_dir',
         'convert.py',
@@ -846,17 +954,6 @@ def test_work_dir_in_use_is_refused_naming_the_running_pid(tmp_path, capsys, mon
     assert_one_line_error(code, err, f'in use by another run (pid {os.getpid()}')
 
 
-def test_full_disk_during_training_is_one_line(tmp_path, capsys, monkeypatch):
-    from se_plugin.runtime import atomic
-
-    def full(*args, **kwargs):
-        raise OSError(28, 'No space left on device')
-
-    monkeypatch.setattr(atomic, 'atomic_write_bytes', full)
-    code, err = run_tool('train.py', [QS, *W(tmp_path), *SHRINK], capsys, monkeypatch)
-    assert_one_line_error(code, err, 'No space left on device')
-
-
 def test_nonfinite_loss_stops_training_with_exit_2(tmp_path, capsys, monkeypatch):
     argv = [QS, *W(tmp_path), *SHRINK, 'optim_wrapper.optimizer.lr=1e30']
     code, err = run_tool('train.py', argv, capsys, monkeypatch)
@@ -901,6 +998,7 @@ TOOLS = [
     'analysis/excitation.py',
     'analysis/plot_curves.py',
     'visualization/vis_cam.py',
+    'misc/mnist5k_digits.py',
 ]
 
 
@@ -974,3 +1072,111 @@ def test_subprocess_bad_input(name, args, match, files, tmp_path):
     proc = _subprocess(argv, tmp_path)
     assert_one_line_error(proc.returncode, proc.stderr, match)
     assert not any(os.path.exists(m) for m in files['markers'])
+
+
+# --- an output that cannot be written: every tool that writes ---------------------------
+
+# runs each tool in one process (one import), as run_tool does; results as JSON
+RO_DRIVER = r"""
+import contextlib, io, json, os, runpy, sys
+cases, out = json.loads(sys.argv[1]), sys.argv[2]
+results, home = {}, os.getcwd()
+for name, tool, argv, cwd in cases:
+    os.chdir(cwd or home)
+    sys.argv = [tool, *argv]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            runpy.run_path(tool, run_name='__main__')
+            code = 0
+        except SystemExit as exc:
+            code = exc.code
+        except BaseException as exc:
+            code, err = 'raised', io.StringIO(repr(exc))
+    results[name] = [code, err.getvalue()]
+with open(out, 'w') as f:
+    json.dump(results, f)
+"""
+
+
+def READ_ONLY_CASES(f, ro):  # noqa: N802  (tool, argv[, cwd]) per writing tool, outputs in ro
+    return {
+        'train': ('train.py', [QS, '--work-dir', f'{ro}/w']),
+        'test': ('test.py', [QS, f['qs.pth'], '--work-dir', f'{ro}/w']),
+        'ablate': ('ablate.py', [QS, '--work-dir', f'{ro}/sweep']),
+        'convert': (
+            'convert.py', [f['qs.pth'], f'{ro}/c.pth', '--from', 'timm', '--arch', 'seresnet50']
+        ),
+        'export': ('export.py', [QS, '--out', f'{ro}/m.onnx']),
+        'benchmark': ('benchmark.py', ['torchvision.resnet18', '--out', f'{ro}/b.json']),
+        'complexity': ('analysis/complexity.py', [QS, '--out', f'{ro}/c.md']),
+        'complexity_metafile': ('analysis/complexity.py', ['--metafile'], ro),  # run in ro
+        'excitation': ('analysis/excitation.py', [QS, f['qs.pth'], '--out-dir', f'{ro}/e']),
+        'plot_curves': ('analysis/plot_curves.py', [f['dir'], '--out', f'{ro}/p.png']),
+        'vis_cam': (
+            'visualization/vis_cam.py', [f['dir'], QS, f['qs.pth'], '--save-path', f'{ro}/v.png']
+        ),
+    }  # fmt: skip
+
+
+def _read_only_prefix(ro):
+    """The command prefix that runs a process with ``ro`` not writable, and the reason
+    the tools should give; None where neither way is available."""
+    if os.geteuid() != 0:
+        ro.chmod(0o555)  # modes stop everyone but root
+        return [], 'permission denied'
+    # root: a read-only bind mount in a private mount namespace (nothing leaks out)
+    mount = f'mount --bind -o ro "{ro}" "{ro}"'
+    probe = subprocess.run(
+        ['unshare', '-m', 'sh', '-c', f'{mount} && ! touch "{ro}/probe"'], capture_output=True
+    )
+    if probe.returncode != 0:
+        return None, None
+    return ['unshare', '-m', 'sh', '-c', f'{mount} && exec "$0" "$@"'], 'read-only file system'
+
+
+@pytest.fixture(scope='module')
+def read_only_results(files, tmp_path_factory):
+    ro = tmp_path_factory.mktemp('read_only')
+    (ro / 'existing.onnx').write_bytes(b'an earlier export')
+    prefix, reason = _read_only_prefix(ro)
+    if prefix is None:
+        pytest.skip('running as root without unshare: no read-only directory to test with')
+    cases = [
+        (name, str(REPO / 'tools' / case[0]), case[1], str(case[2]) if case[2:] else None)
+        for name, case in READ_ONLY_CASES(files, ro).items()
+    ]
+    out = tmp_path_factory.mktemp('read_only_out') / 'results.json'
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(REPO))
+    cmd = [*prefix, sys.executable, '-c', RO_DRIVER, json.dumps(cases), str(out)]
+    try:
+        subprocess.run(cmd, env=env, cwd=REPO, timeout=600, check=True)
+    finally:
+        ro.chmod(0o755)
+    return json.loads(out.read_text()), reason, ro
+
+
+@pytest.mark.parametrize('tool', list(READ_ONLY_CASES({'qs.pth': '', 'dir': ''}, '')))
+def test_unwritable_output_is_one_line_in_every_tool(tool, read_only_results):
+    """Real: a read-only bind mount as root (EROFS), chmod 555 otherwise (EACCES)."""
+    results, reason, ro = read_only_results
+    code, err = results[tool]
+    assert_one_line_error(code, err, f'cannot write in {ro} ({reason})')
+    assert sorted(p.name for p in ro.iterdir()) == ['existing.onnx']  # nothing written
+
+
+@pytest.mark.parametrize(
+    'error',
+    [(28, 'No space left on device'), (30, 'Read-only file system'), (13, 'Permission denied')],
+)
+def test_a_write_refused_during_training_is_one_line(error, tmp_path, capsys, monkeypatch):
+    """The checkpoint write hours into training: the file system's answer, one line."""
+    from se_plugin.runtime import atomic
+
+    def refused(data, path):
+        raise OSError(error[0], error[1], str(path))
+
+    monkeypatch.setattr(atomic, 'atomic_write_bytes', refused)
+    code, err = run_tool('train.py', [QS, *W(tmp_path), *SHRINK], capsys, monkeypatch)
+    assert_one_line_error(code, err, f'{error[1]}: {tmp_path}/')
+    assert '[Errno' not in err

@@ -26,6 +26,17 @@ def test_tool_writes_table_and_json(monkeypatch, capsys, tmp_path):
     assert json.loads(out.read_text())['baseline'] == 'torchvision.resnet18'
 
 
+def test_tool_takes_a_one_channel_config(monkeypatch, capsys):
+    """The quick-start configs: 1x28x28 digits, a 10-class head, beside a 3-channel peer."""
+    config = osp.join(ROOT, 'configs', 'quickstart', 'se_resnet18_mnist5k.py')
+    code, stdout, err = run_tool(
+        monkeypatch, capsys, config, '--baseline', 'torchvision.resnet18', '--batch', 2,
+        '--size', 28, '--repeats', 1, '--warmup', 0, '--threads', 1,
+    )  # fmt: skip
+    assert code == 0, err
+    assert f'| `{config}` | inference |' in stdout and f'| `{config}` | train |' in stdout
+
+
 def test_tool_user_errors_exit_2(monkeypatch, capsys):
     code, _, err = run_tool(monkeypatch, capsys, 'nope.Model', '--mode', 'train')
     assert code == 2 and err.startswith('error: ') and 'unknown scope' in err

@@ -62,10 +62,25 @@ def test_convert_and_list(monkeypatch, capsys, mm_r50, tmp_path):
     assert code == 0
     assert len(out.strip().splitlines()) == sum(len(a) for a in ARCHS.values())
     assert '--from timm       --arch seresnext101_32x8d' in out
-    # each arch's public weight tags, read from timm's pretrained configs / mmpretrain's index
-    assert "<- timm.create_model('seresnextaa101d_32x8d'); weights: ah_in1k, sw_in12k," in out
+    # each arch's public weight tags, read from timm's and mmpretrain's own tables
+    assert "<- timm.create_model('seresnet50'); weights: a1_in1k, a2_in1k, a3_in1k, ra2_in1k" in out
     assert "<- timm.create_model('seresnet18'); weights: none public" in out
-    assert '--arch seresnet50 ' in out and 'weights: seresnet50_8xb32_in1k' in out
+    assert 'weights: seresnet50_8xb32_in1k' in out
+    assert "<- timm.create_model('seresnextaa101d_32x8d'); weights: ah_in1k, sw_in12k," in out
+
+
+def test_tags_name_the_preprocessing(monkeypatch, capsys, mm_r50, tmp_path):
+    dst = tmp_path / 'out.pth'
+    args = (mm_r50[0], dst, '--from', 'mmpretrain', '--arch', 'seresnet50_8xb32_in1k')
+    code, out, err = run_tool(monkeypatch, capsys, *args)
+    assert code == 0, err
+    assert 'converted from mmpretrain seresnet50; preprocessing of mmpretrain config' in out
+    meta = load_checkpoint_file(str(dst))['meta']
+    assert meta['source']['tag'] == meta['source']['weights'] == 'seresnet50_8xb32_in1k'
+    code, _, err = run_tool(monkeypatch, capsys, *args[:-1], 'seresnet50', '--tag', 'x_in1k')
+    assert_user_error(code, err, "unknown --tag 'x_in1k' for mmpretrain seresnet50")
+    code, _, err = run_tool(monkeypatch, capsys, *args, '--test-size')
+    assert_user_error(code, err, '--test-size')
 
 
 def test_a_family_model_that_does_not_convert(monkeypatch, capsys, mm_r50, tmp_path):

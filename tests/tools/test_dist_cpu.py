@@ -87,13 +87,24 @@ def _check(proc):
     return proc.stdout + proc.stderr
 
 
-def _dist_train(config, work_dir, *options):
-    cmd = ['bash', os.path.join(REPO, 'tools/dist_train.sh'), str(config), '2']
+def _launch(config, work_dir, *options, prefix=(), nprocs=2):
+    cmd = [*prefix, 'bash', os.path.join(REPO, 'tools/dist_train.sh'), str(config), str(nprocs)]
     cmd += ['--work-dir', str(work_dir), *options]
     env = _env(PYTHON=sys.executable, PORT=str(_free_port()))
-    return _check(
-        subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=400)
-    )
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=400)
+
+
+def _dist_train(config, work_dir, *options):
+    return _check(_launch(config, work_dir, *options))
+
+
+def speaks_once(out):
+    """Rank 0 only: one result line, its own process-group line, no line twice."""
+    lines = [line.split(' - ', 1)[-1] for line in out.splitlines() if line.strip()]
+    assert sum(line.startswith('train: ') for line in lines) == 1
+    assert 'rank 1 of 2' not in out
+    assert not [line for line in set(lines) if lines.count(line) > 1 and 'Epoch(' not in line]
+    assert 'Warning' not in out  # torch's and mmengine's warnings are fixed or hidden
 
 
 def _train(config, work_dir, *options):
@@ -130,6 +141,7 @@ def test_two_process_gloo_run_matches_one_process_with_same_global_batch(tmp_pat
     )
     assert 'gloo process group on CPU: rank 0 of 2' in out
     assert (dist / 'epoch_1.pth').is_file()
+    speaks_once(out)
     out = _dist_train(config, dist, '--resume', '--cfg-options', 'train_dataloader.batch_size=8')
     assert 'resumed epoch: 1, iter: 4' in out
 
@@ -152,3 +164,59 @@ def test_two_process_gloo_run_matches_one_process_with_same_global_batch(tmp_pat
     worst = max((a[k].double() - b[k].double()).abs().max().item() for k in floats)
     assert worst < WEIGHT_ATOL, worst
     assert all(torch.equal(a[k], b[k]) for k in a if not a[k].is_floating_point())
+
+
+def _one_line_exit_2(proc, needle):
+    """The whole job ends with exit code 2 and the error once, without torchrun's report."""
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith('error: ') and needle in lines[0], lines
+    assert 'Traceback' not in proc.stderr and 'ChildFailedError' not in proc.stderr
+    assert proc.stdout == ''
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='CPU-only: the oversubscription warning')
+def test_user_errors_are_one_line_for_the_job(tmp_path):
+    imagenet = os.path.join(REPO, 'configs/se_resnet50_imagenet.py')
+    nowhere = str(tmp_path / 'nowhere')
+    # one core, two processes: one warning line, then the one error line
+    proc = _launch(
+        imagenet, tmp_path / 'w', '--cfg-options', f'train_dataloader.dataset.data_root={nowhere}',
+        prefix=('taskset', '-c', '0'),
+    )  # fmt: skip
+    assert proc.stderr.startswith('warning: 2 processes on 1 CPU core(s) without CUDA'), proc.stderr
+    proc.stderr = proc.stderr.split('\n', 1)[1]
+    _one_line_exit_2(proc, f'{nowhere!r}, which does not exist')
+    proc = _launch(imagenet, tmp_path / 'w', '--no-such-option')
+    _one_line_exit_2(proc, 'unrecognized arguments: --no-such-option')
+
+
+BUG_HOOK = """
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+
+@HOOKS.register_module()
+class BugHook(Hook):
+    def __init__(self):
+        raise RuntimeError('a bug in a hook')
+"""
+
+
+def test_a_bug_keeps_its_traceback_and_torchruns_report(tmp_path):
+    (tmp_path / 'bughook.py').write_text(BUG_HOOK)
+    config = tmp_path / 'bug.py'
+    config.write_text(
+        CONFIG
+        + "custom_imports = dict(imports=['bughook'])\ncustom_hooks = [dict(type='BugHook')]\n"
+    )
+    env = _env(PYTHON=sys.executable, PORT=str(_free_port()))
+    env['PYTHONPATH'] = f'{REPO}{os.pathsep}{tmp_path}'
+    cmd = ['bash', os.path.join(REPO, 'tools/dist_train.sh'), str(config), '2']
+    proc = subprocess.run(
+        [*cmd, '--work-dir', str(tmp_path / 'w')],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=400,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert 'RuntimeError: a bug in a hook' in proc.stderr
+    assert 'Traceback' in proc.stderr and 'ChildFailedError' in proc.stderr

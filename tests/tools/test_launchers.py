@@ -5,10 +5,11 @@ digits with a checkpoint and mmengine gathers the predictions; top-1 must
 equal the single-process ``tools/test.py`` run's exactly. The Slurm launchers
 run with a stand-in ``srun`` on ``PATH`` that records its arguments (there is no
 Slurm here): the OpenMMLab signature, environment variables and the command
-each task would run are checked.
+each task would run are checked; without ``srun`` they end with one line.
 """
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -119,3 +120,38 @@ def test_slurm_launchers_call_srun_the_openmmlab_way(script, fourth, tool, tmp_p
 def test_missing_arguments_print_usage(script, args):
     proc = _run(['bash', os.path.join(REPO, 'tools', script), *args])
     assert proc.returncode != 0 and f'usage: tools/{script}' in proc.stderr
+
+
+@pytest.mark.slow
+def test_quickstart_tests_the_checkpoint_it_trained_in_its_work_dir(tmp_path):
+    name = f'qs_{os.getpid()}_{tmp_path.name}'  # its default work dir must stay untouched
+    config = tmp_path / f'{name}.py'
+    config.write_text(
+        f'_base_ = [{QUICKSTART!r}]\n'
+        'train_dataloader = dict(batch_size=8, dataset=dict(indices=16))\n'
+        'val_dataloader = dict(dataset=dict(indices=16))\n'
+        'test_dataloader = dict(dataset=dict(indices=list(range(0, 1000, 50))))\n'
+        'train_cfg = dict(max_epochs=1)\n'
+    )
+    work = tmp_path / 'w'
+    proc = _run(['bash', 'tools/quickstart.sh', str(config), '--work-dir', str(work)])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    checkpoint = (work / 'last_checkpoint').read_text().strip()
+    assert checkpoint == str(work / 'epoch_1.pth')
+    result = (work / 'test_result.txt').read_text().splitlines()
+    assert result[-1].startswith('test: accuracy/top1: ')
+    assert f'quick start: {name}  test: accuracy/top1: ' in proc.stdout
+    assert not os.path.exists(os.path.join(REPO, 'work_dirs', 'quickstart', name))
+
+
+@pytest.mark.parametrize('script', ['slurm_train.sh', 'slurm_test.sh'])
+def test_slurm_launchers_without_srun_say_so(script, tmp_path):
+    """No Slurm: one line naming srun and the launcher to use instead, exit 2."""
+    bash = shutil.which('bash')
+    proc = _run([bash, os.path.join(REPO, 'tools', script), 'gpu', 'job', 'cfg.py', 'x'],
+                PATH=str(tmp_path))  # fmt: skip
+    assert proc.returncode == 2
+    assert (
+        proc.stderr.startswith('error: srun not found on PATH: ') and 'tools/dist_' in proc.stderr
+    )
+    assert len(proc.stderr.splitlines()) == 1 and proc.stdout == ''

@@ -1,9 +1,10 @@
 """mim (openmim) reads the installed package: ``mim search / train / test se_plugin``.
 
-The checkout is installed the way a user installs it (``pip install``, a
-wheel build, so setup.py copies configs, tools and model-index.yml into
-``se_plugin/.mim``), into a temporary folder put first on ``PYTHONPATH``;
-mim then finds that installation and runs its tools on a tiny MNIST-5k run.
+A copy of the checkout is installed the way a user installs it (``pip install``,
+a wheel build, so setup.py copies configs, tools and model-index.yml into
+``se_plugin/.mim``; the build writes into the copy, never into the checkout), into
+a temporary folder put first on ``PYTHONPATH``; mim then finds that installation
+and runs its tools on a tiny MNIST-5k run.
 """
 
 import os
@@ -12,6 +13,7 @@ import sys
 
 import pytest
 import yaml
+from helpers import copy_checkout
 
 from se_plugin.analysis.metafile import FAMILIES
 
@@ -29,10 +31,11 @@ TINY = [
 
 @pytest.fixture(scope='module')
 def installed(tmp_path_factory):
-    target = tmp_path_factory.mktemp('mim') / 'site'
+    tmp = tmp_path_factory.mktemp('mim')
+    target, src = tmp / 'site', copy_checkout(tmp / 'src')
     cmd = [sys.executable, '-m', 'pip', 'install', '-q', '--no-deps', '--no-build-isolation']
     proc = subprocess.run(
-        [*cmd, '--target', str(target), REPO], capture_output=True, text=True, timeout=300
+        [*cmd, '--target', str(target), src], capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (target / 'se_plugin' / '.mim' / 'model-index.yml').is_file()

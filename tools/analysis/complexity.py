@@ -7,7 +7,6 @@
 import shlex
 import sys
 
-import se_plugin  # noqa: F401  (registers se_plugin modules)
 from se_plugin.cli.entry import run_cli
 from se_plugin.cli.parser import CfgOptionsAction, ToolArgumentParser
 
@@ -54,6 +53,7 @@ def main():
     if args.out:
         check_output_file(args.out, '--out')
     if args.metafile:
+        check_output_file('model-index.yml', '--metafile')
         for path in write_metafiles('.'):
             print(f'saved {path}')
         return

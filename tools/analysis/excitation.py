@@ -8,7 +8,6 @@ Writes ``<layer>.npy`` (num_classes x channels), ``<layer>.png``, ``excitation.p
 
 import os.path as osp
 
-import se_plugin  # noqa: F401  (registers se_plugin modules, safe checkpoint loading)
 from se_plugin.cli.entry import run_cli
 from se_plugin.cli.parser import CfgOptionsAction, ToolArgumentParser
 

@@ -4,7 +4,6 @@
 --out OUT.png``
 """
 
-import se_plugin  # noqa: F401
 from se_plugin.analysis.curves import DEFAULT_KEYS, plot_curves
 from se_plugin.cli.entry import run_cli
 from se_plugin.cli.parser import ToolArgumentParser
@@ -27,6 +26,9 @@ def parse_args():
 
 def main():
     args = parse_args()
+    from se_plugin.cli.paths import check_output_file
+
+    check_output_file(args.out, '--out')
     data = plot_curves(args.work_dirs, args.out, args.keys, args.labels, args.title)
     for label, runs in data.items():
         last = ', '.join(f'{key} {ys[-1]:.4g}' for key, (_, ys) in runs.items())

@@ -4,7 +4,6 @@
 [--target-layers backbone.layer4[-1]] [--method GradCAM] [--target-category 3]``
 """
 
-import se_plugin  # noqa: F401  (registers se_plugin modules, safe checkpoint loading)
 from se_plugin.analysis.cam import METHODS, visualize_cam
 from se_plugin.cli.entry import run_cli
 from se_plugin.cli.parser import CfgOptionsAction, ToolArgumentParser
@@ -44,6 +43,9 @@ def parse_args():
 
 def main():
     args = parse_args()
+    from se_plugin.cli.paths import check_output_file
+
+    check_output_file(args.save_path, '--save-path')
     result = visualize_cam(
         args.img,
         args.config,

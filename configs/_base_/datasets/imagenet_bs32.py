@@ -25,6 +25,17 @@ test_pipeline = [
     dict(type='CenterCrop', crop_size=224),
     dict(type='PackInputs'),
 ]
+# tools/test.py --tta: each image and its horizontal mirror (mmpretrain's flip TTA)
+tta_pipeline = [
+    *test_pipeline[:-1],
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [dict(type='RandomFlip', prob=1.0), dict(type='RandomFlip', prob=0.0)],
+            [dict(type='PackInputs')],
+        ],
+    ),
+]
 
 train_dataloader = dict(
     batch_size=32,

@@ -17,8 +17,10 @@ position       where the attention module sits
 ============== ===============================================================
 
 Any registered module that keeps the shape of its ``in_channels``-channel input
-fits the slot (``SELayer``, or your own). At ``standard`` the block hands the
-module its branch before the last norm, through
+fits the slot (``SELayer``, or your own). The block fills in ``in_channels``; one
+given in ``attn_cfg`` must equal it (:func:`~se_plugin.checks.check_slot_channels`,
+the rule of every backbone and of :func:`~se_plugin.models.inject_attention`).
+At ``standard`` the block hands the module its branch before the last norm, through
 :func:`~se_plugin.models.layers.attend_after_norm` (the slot's contract,
 :mod:`se_plugin.models.layers.base`): ``module(last_norm(z)) + shortcut``, which
 an :class:`~se_plugin.models.layers.AttentionModule` may compute with the norm
@@ -48,11 +50,17 @@ from mmpretrain.models.backbones.resnext import Bottleneck as _GroupedBottleneck
 from torch import Tensor
 
 from se_plugin.checks import (
+    check_act_cfg,
+    check_bool,
     check_choice,
+    check_conv_cfg,
     check_divisible,
     check_fraction,
     check_int,
+    check_norm_cfg,
     check_registered,
+    check_slot_channels,
+    must,
 )
 from se_plugin.models.layers import attend_after_norm
 from se_plugin.models.layers.anti_alias import build_anti_alias
@@ -64,26 +72,37 @@ from .base import accepts_se_names
 ATTN_POSITIONS = ('standard', 'pre', 'post', 'identity', 'after_conv2')
 
 
-def check_block_args(in_channels, out_channels, kwargs: dict, expansion: int) -> None:
+def check_block_args(in_channels, out_channels, kwargs: dict, expansion: int) -> tuple:
     """Clear errors for the arguments mmpretrain's blocks assert on or crash with.
 
-    Also refuses a block whose shortcut cannot be added to its output
-    (``stride != 1`` or ``in_channels != out_channels`` without a
-    ``downsample``), which would otherwise fail at the first forward pass.
+    Returns ``(in_channels, out_channels, kwargs)`` with the values checked
+    and normalised (``expansion`` included); ``norm_cfg`` is left to the
+    block, which knows the widths it builds norms for. Also refuses a block
+    whose shortcut cannot be added to its output (``stride != 1`` or
+    ``in_channels != out_channels`` without a ``downsample``), which would
+    otherwise fail at the first forward pass.
     """
-    check_int('in_channels', in_channels, minimum=1)
-    check_int('out_channels', out_channels, minimum=1)
-    check_int('expansion', expansion, minimum=1)
-    check_divisible('out_channels', out_channels, 'expansion', expansion)
-    stride = check_int('stride', kwargs.get('stride', 1), minimum=1)
-    check_int('dilation', kwargs.get('dilation', 1), minimum=1)
-    check_choice('style', kwargs.get('style', 'pytorch'), ('pytorch', 'caffe'))
-    check_fraction('drop_path_rate', kwargs.get('drop_path_rate', 0.0))
-    if kwargs.get('downsample') is None and (stride != 1 or in_channels != out_channels):
+    in_channels = check_int('in_channels', in_channels, minimum=1)
+    out_channels = check_int('out_channels', out_channels, minimum=1)
+    kwargs = dict(kwargs, expansion=check_int('expansion', expansion, minimum=1))
+    check_divisible('out_channels', out_channels, 'expansion', kwargs['expansion'])
+    stride = kwargs['stride'] = check_int('stride', kwargs.get('stride', 1), minimum=1)
+    kwargs['dilation'] = check_int('dilation', kwargs.get('dilation', 1), minimum=1)
+    kwargs['style'] = check_choice('style', kwargs.get('style', 'pytorch'), ('pytorch', 'caffe'))
+    kwargs['with_cp'] = check_bool('with_cp', kwargs.get('with_cp', False))
+    kwargs['drop_path_rate'] = check_fraction('drop_path_rate', kwargs.get('drop_path_rate', 0.0))
+    kwargs['conv_cfg'] = check_conv_cfg('conv_cfg', kwargs.get('conv_cfg'))
+    if 'act_cfg' in kwargs:
+        kwargs['act_cfg'] = check_act_cfg('act_cfg', kwargs['act_cfg'])
+    downsample = kwargs.get('downsample')
+    if downsample is not None and not isinstance(downsample, nn.Module):
+        raise TypeError(must('downsample', 'None or an nn.Module', downsample))
+    if downsample is None and (stride != 1 or in_channels != out_channels):
         raise ValueError(
             f'a block with stride={stride}, in_channels={in_channels} and '
             f'out_channels={out_channels} needs a downsample module for its shortcut'
         )
+    return in_channels, out_channels, kwargs
 
 
 def _load_se_keys(module, state_dict, prefix, *args) -> None:
@@ -112,8 +131,13 @@ class AttentionSlotMixin:
             'identity': self.out_channels,
             'pre': self.in_channels,
             'after_conv2': self.mid_channels,
-        }[attn_position]
-        self.attn = None if attn_cfg is None else MODELS.build(dict(attn_cfg, in_channels=channels))
+        }[self.attn_position]
+        where = f'the channels at attn_position={self.attn_position!r}'
+        self.attn = (
+            None
+            if attn_cfg is None
+            else MODELS.build(check_slot_channels('attn_cfg', attn_cfg, channels, where))
+        )
         self.register_load_state_dict_pre_hook(_load_se_keys)
 
     def _attend(self, position: str, x: Tensor) -> Tensor:
@@ -212,10 +236,11 @@ class SEBasicBlock(AttentionSlotMixin, _BasicBlock):
         anti_alias: Optional[str] = None,
         **kwargs,
     ) -> None:
-        expansion = kwargs.get('expansion', 1)
-        check_block_args(in_channels, out_channels, kwargs, expansion)
-        if expansion != 1:
-            raise ValueError(f'a basic block has expansion 1, got expansion={expansion}')
+        in_channels, out_channels, kwargs = check_block_args(
+            in_channels, out_channels, kwargs, kwargs.get('expansion', 1)
+        )
+        if kwargs['expansion'] != 1:
+            raise ValueError(must('expansion', '1 in a basic block', kwargs['expansion']))
         self._build_layers(in_channels, out_channels, reduce_first, anti_alias, **kwargs)
         self._build_attention(attn_cfg, attn_position)
 
@@ -242,6 +267,7 @@ class SEBasicBlock(AttentionSlotMixin, _BasicBlock):
         self.in_channels, self.out_channels, self.expansion = in_channels, out_channels, expansion
         self.mid_channels = out_channels // expansion
         self.reduce_first, self.first_channels = check_reduce_first(reduce_first, self.mid_channels)
+        norm_cfg = check_norm_cfg('norm_cfg', norm_cfg, (self.first_channels, out_channels))
         self.stride, self.dilation, self.style, self.with_cp = stride, dilation, style, with_cp
         self.conv_cfg, self.norm_cfg = conv_cfg, norm_cfg
         self.aa = self._make_anti_alias(anti_alias, stride)
@@ -350,17 +376,19 @@ class SEBottleneck(AttentionSlotMixin, _GroupedBottleneck):
         anti_alias: Optional[str] = None,
         **kwargs,
     ) -> None:
-        check_int('groups', groups, minimum=1)
-        check_int('width_per_group', width_per_group, minimum=1)
-        check_int('base_channels', base_channels, minimum=1)
-        expansion = kwargs.get('expansion', 4)
-        check_block_args(in_channels, out_channels, kwargs, expansion)
+        groups = check_int('groups', groups, minimum=1)
+        width_per_group = check_int('width_per_group', width_per_group, minimum=1)
+        base_channels = check_int('base_channels', base_channels, minimum=1)
+        in_channels, out_channels, kwargs = check_block_args(
+            in_channels, out_channels, kwargs, kwargs.get('expansion', 4)
+        )
+        expansion = kwargs['expansion']
         if groups > 1 and (out_channels // expansion) % base_channels:
-            raise ValueError(
-                f'a grouped bottleneck needs out_channels / expansion to be a multiple of '
-                f'base_channels={base_channels}; got out_channels={out_channels}, '
-                f'expansion={expansion}'
+            allowed = (
+                f'a multiple of expansion * base_channels = {expansion * base_channels} '
+                'in a grouped bottleneck'
             )
+            raise ValueError(must('out_channels', allowed, out_channels))
         self._build_layers(
             in_channels,
             out_channels,
@@ -407,15 +435,16 @@ class SEBottleneck(AttentionSlotMixin, _GroupedBottleneck):
         if groups != 1:  # ResNeXt: the width follows the groups and the stage
             self.mid_channels = groups * width_per_group * self.mid_channels // base_channels
         self.reduce_first, self.first_channels = check_reduce_first(reduce_first, self.mid_channels)
+        norm_cfg = check_norm_cfg(
+            'norm_cfg', norm_cfg, (self.first_channels, self.mid_channels, out_channels)
+        )
         self.groups, self.width_per_group = groups, width_per_group
         self.stride, self.dilation, self.style, self.with_cp = stride, dilation, style, with_cp
         self.conv_cfg, self.norm_cfg = conv_cfg, norm_cfg
         self.conv1_stride, self.conv2_stride = (1, stride) if style == 'pytorch' else (stride, 1)
         if anti_alias is not None and style != 'pytorch':
-            raise ValueError(
-                f"anti_alias={anti_alias!r} needs style='pytorch' (the stride in the 3x3 conv, "
-                f'which the pool takes over); got style={style!r}'
-            )
+            allowed = "'pytorch' with anti_alias (the pool takes over the 3x3 conv's stride)"
+            raise ValueError(must('style', allowed, style))
         self.aa = self._make_anti_alias(anti_alias, self.conv2_stride)
         if self.aa is not None:
             self.conv2_stride = 1

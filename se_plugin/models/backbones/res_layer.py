@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Optional, Sequence, Union
 
 import torch.nn as nn
 from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmpretrain.models.backbones.resnet import get_expansion
 
-from se_plugin.checks import check_odd
+from se_plugin.checks import check_odd, must
 
 
 def _downsample(
@@ -101,20 +102,16 @@ class ResLayer(nn.Sequential):
     ) -> None:
         kernel = check_odd('down_kernel_size', down_kernel_size)
         if kernel > 1 and avg_down:
-            raise ValueError(
-                f'down_kernel_size={kernel} needs avg_down=False (the average-pool shortcut '
-                'projects with a 1x1 conv)'
-            )
+            allowed = '1 with avg_down=True (the average-pool shortcut projects with a 1x1 conv)'
+            raise ValueError(must('down_kernel_size', allowed, kernel))
         self.block = block
         self.expansion = get_expansion(block, expansion)
         rates = drop_path_rate
-        if isinstance(rates, float):
+        if isinstance(rates, numbers.Real) and not isinstance(rates, bool):
             rates = [rates] * num_blocks
-        if len(rates) != num_blocks:
-            raise ValueError(
-                f'drop_path_rate must be a float or one rate per block ({num_blocks}), '
-                f'got {drop_path_rate!r}'
-            )
+        if not isinstance(rates, (list, tuple)) or len(rates) != num_blocks:
+            allowed = f'a number or a list of {num_blocks} (one per block)'
+            raise ValueError(must('drop_path_rate', allowed, drop_path_rate))
         downsample = None
         if stride != 1 or in_channels != out_channels:
             downsample = _downsample(

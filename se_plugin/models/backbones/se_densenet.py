@@ -2,16 +2,47 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Optional, Union
 
 from mmpretrain.models.backbones.densenet import DenseNet
 
-from se_plugin.checks import check_bool_tuple, check_cfg
+from se_plugin.checks import (
+    ChoiceError,
+    check_act_cfg,
+    check_bool,
+    check_bool_tuple,
+    check_fraction,
+    check_int,
+    check_norm_cfg,
+    check_positive_number,
+    check_registered,
+    check_slot_channels,
+    must,
+)
 from se_plugin.models.inject import inject_attention
 from se_plugin.registry import MODELS
 
 from .base import TrainReturnsSelf, accepts_se_names, reset_attention
+
+
+def dense_norm_widths(arch: dict, bn_size: int, compression_factor: float) -> tuple:
+    """The widths mmpretrain's DenseNet builds its norms for (stem, dense layers,
+    transitions, final norm), so that a GroupNorm's ``num_groups`` is checked
+    against each before anything is built."""
+    growth, depths, channels = arch['growth_rate'], arch['depths'], arch['init_channels']
+    widths = {channels, bn_size * growth}
+    for stage, depth in enumerate(depths):
+        widths.update(channels + layer * growth for layer in range(depth))
+        channels += depth * growth
+        widths.add(channels)  # the transition's norm (the final norm after the last stage)
+        if stage < len(depths) - 1:
+            if math.floor(channels * compression_factor) < 1:
+                allowed = f'large enough to leave transition {stage} 1 of its {channels} channels'
+                raise ValueError(must('compression_factor', allowed, compression_factor))
+            channels = math.floor(channels * compression_factor)
+    return tuple(sorted(widths))
 
 
 @MODELS.register_module()
@@ -31,10 +62,11 @@ class SEDenseNet(TrainReturnsSelf, DenseNet):
         arch (str | dict): DenseNet architecture: ``'121'``, ``'169'``,
             ``'201'``, ``'161'`` or a dict with ``growth_rate``, ``depths``
             and ``init_channels``. Default: '121'.
-        attn_cfg (dict): Config of the attention module (any slot module);
-            ``in_channels`` is set to the block's output channels. ``se_cfg``
-            is a deprecated alias. Default:
-            dict(type='se_plugin.SELayer', ratio=16).
+        attn_cfg (dict, optional): Config of the attention module (any slot
+            module); ``in_channels`` is set to the block's output channels
+            (one given must equal them).
+            None gives a plain DenseNet. ``se_cfg`` is a deprecated alias.
+            Default: dict(type='se_plugin.SELayer', ratio=16).
         attn_stages (Sequence[bool], optional): Which dense blocks get the
             module, one bool per block; ``se_stages`` is a deprecated alias.
             Default: None (the last one only).
@@ -59,16 +91,13 @@ class SEDenseNet(TrainReturnsSelf, DenseNet):
     def __init__(
         self,
         arch: Union[str, dict] = '121',
-        attn_cfg: dict = dict(type='se_plugin.SELayer', ratio=16),
+        attn_cfg: Optional[dict] = dict(type='se_plugin.SELayer', ratio=16),
         attn_stages: Optional[Sequence[bool]] = None,
         **kwargs,
     ) -> None:
-        if isinstance(arch, str) and arch not in self.arch_settings:
-            allowed = ', '.join(repr(a) for a in self.arch_settings)
-            raise ValueError(f'arch must be one of {allowed} or a dict, got {arch!r}')
-        attn_cfg = check_cfg('attn_cfg', attn_cfg, optional=False)
-        if isinstance(kwargs.get('out_indices'), (list, tuple)):
-            kwargs['out_indices'] = list(kwargs['out_indices'])  # DenseNet edits it
+        arch = self._check_arch(arch)
+        attn_cfg = check_registered('attn_cfg', attn_cfg, MODELS, 'attention')
+        self._check_densenet_args(arch, kwargs)
         super().__init__(arch, **kwargs)
         self.attn_stages = (
             (False,) * (self.num_stages - 1) + (True,)
@@ -85,9 +114,65 @@ class SEDenseNet(TrainReturnsSelf, DenseNet):
             if conv is not None:
                 channels = conv.out_channels
         self.block_channels = tuple(block_channels)
-        after = [f'stages.{i}' for i, on in enumerate(self.attn_stages) if on]
-        if after:
-            inject_attention(self, attn_cfg, after)
+        for i, on in enumerate(self.attn_stages):
+            if on and attn_cfg is not None:
+                where = f'the output channels of dense block {i}'
+                cfg = check_slot_channels('attn_cfg', attn_cfg, self.block_channels[i], where)
+                inject_attention(self, cfg, f'stages.{i}')
+
+    def _check_arch(self, arch: Union[str, dict]) -> dict:
+        """The architecture dict of ``arch`` (a name, or a dict as mmpretrain's), checked."""
+        names = ', '.join(repr(a) for a in self.arch_settings)
+        allowed = f"one of {names} or a dict with 'growth_rate', 'depths', 'init_channels'"
+        if isinstance(arch, str) and arch in self.arch_settings:
+            arch = self.arch_settings[arch]
+            return dict(arch, depths=list(arch['depths']))
+        if isinstance(arch, str):
+            raise ChoiceError(must('arch', allowed, arch))
+        if not isinstance(arch, dict):
+            raise TypeError(must('arch', allowed, arch))
+        if {'growth_rate', 'depths', 'init_channels'} - set(arch):
+            raise ValueError(must('arch', allowed, arch))
+        depths = arch['depths']
+        if not isinstance(depths, (list, tuple)) or not depths:
+            raise TypeError(must("arch['depths']", 'a non-empty list of ints', depths))
+        return dict(
+            arch,
+            growth_rate=check_int("arch['growth_rate']", arch['growth_rate'], minimum=1),
+            depths=[check_int(f"arch['depths'][{i}]", d, minimum=1) for i, d in enumerate(depths)],
+            init_channels=check_int("arch['init_channels']", arch['init_channels'], minimum=1),
+        )
+
+    @staticmethod
+    def _check_densenet_args(arch: dict, kwargs: dict) -> None:
+        """Turn the asserts (and deep crashes) of mmpretrain's DenseNet into clear errors,
+        writing the normalised values back into ``kwargs``."""
+        num_stages = len(arch['depths'])
+        for name, default in (('in_channels', 3), ('bn_size', 4)):
+            kwargs[name] = check_int(name, kwargs.get(name, default), minimum=1)
+        kwargs['drop_rate'] = check_fraction('drop_rate', kwargs.get('drop_rate', 0))
+        factor = check_positive_number('compression_factor', kwargs.get('compression_factor', 0.5))
+        if factor > 1:
+            raise ValueError(must('compression_factor', 'a number in (0, 1]', factor))
+        kwargs['compression_factor'] = factor
+        efficient = kwargs.get('memory_efficient', False)
+        kwargs['memory_efficient'] = check_bool('memory_efficient', efficient)
+        widths = dense_norm_widths(arch, kwargs['bn_size'], factor)
+        norm_cfg = kwargs.get('norm_cfg', dict(type='BN'))
+        kwargs['norm_cfg'] = check_norm_cfg('norm_cfg', norm_cfg, widths)
+        kwargs['act_cfg'] = check_act_cfg('act_cfg', kwargs.get('act_cfg', dict(type='ReLU')))
+        frozen = kwargs.get('frozen_stages', 0)
+        kwargs['frozen_stages'] = check_int('frozen_stages', frozen, minimum=-1, maximum=num_stages)
+        out_indices = kwargs.get('out_indices', -1)
+        named = (
+            [(f'out_indices[{i}]', index) for i, index in enumerate(out_indices)]
+            if isinstance(out_indices, (list, tuple))
+            else [('out_indices', out_indices)]
+        )
+        kwargs['out_indices'] = [  # a list: DenseNet edits it
+            check_int(name, index, -num_stages, num_stages - 1) % num_stages
+            for name, index in named
+        ]
 
     def init_weights(self) -> None:
         """mmpretrain's init, then each attention module's own (its paper's, see

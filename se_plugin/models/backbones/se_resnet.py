@@ -11,14 +11,19 @@ from mmpretrain.models.backbones.resnet import ResNet
 
 from se_plugin.checks import (
     ChoiceError,
+    check_bool,
     check_bool_tuple,
     check_choice,
+    check_conv_cfg,
     check_fraction,
     check_int,
     check_int_tuple,
+    check_norm_cfg,
+    check_odd,
     check_registered,
+    must,
 )
-from se_plugin.models.layers.anti_alias import build_anti_alias
+from se_plugin.models.layers.anti_alias import ANTI_ALIAS_MODES, build_anti_alias
 from se_plugin.registry import MODELS
 
 from .base import TrainReturnsSelf, accepts_se_names, reset_attention
@@ -44,7 +49,8 @@ class SEResNet(TrainReturnsSelf, ResNet):
         depth (int): 18, 34, 50, 101 or 152.
         attn_cfg (dict, optional): Config of the attention module put in each
             block of the selected stages (any slot module: SE, ECA, CBAM, ...
-            or your own); ``in_channels`` is filled in. None gives a plain
+            or your own); ``in_channels`` is filled in (one given must equal
+            the channels at ``attn_position``). None gives a plain
             ResNet. Default: dict(type='se_plugin.SELayer', ratio=16).
         attn_position (str): Where the module sits in each block, one of
             ``'standard'``, ``'pre'``, ``'post'``, ``'identity'``,
@@ -123,13 +129,9 @@ class SEResNet(TrainReturnsSelf, ResNet):
         reduce_first: int = 1,
         **kwargs,
     ) -> None:
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth not in self.arch_settings:
-            allowed = ', '.join(str(d) for d in self.arch_settings)
-            name = type(self).__name__
-            raise ChoiceError(f'depth must be one of {allowed} for {name}, got {depth!r}')
-        num_stages = check_int('num_stages', kwargs.get('num_stages', 4), minimum=1)
-        if num_stages > 4:
-            raise ValueError(f'num_stages must be in [1, 4], got {num_stages}')
+        depth = check_choice('depth', depth, tuple(self.arch_settings), ChoiceError)
+        num_stages = check_int('num_stages', kwargs.get('num_stages', 4), minimum=1, maximum=4)
+        kwargs['num_stages'] = num_stages
         block = self.arch_settings[depth][0]
         self.attn_cfg = check_registered('attn_cfg', attn_cfg, MODELS, 'attention')
         self.attn_position = check_choice('attn_position', attn_position, block.attn_positions)
@@ -143,11 +145,18 @@ class SEResNet(TrainReturnsSelf, ResNet):
             counts = check_int_tuple('stage_blocks', stage_blocks, num_stages, minimum=1)
             self.arch_settings = {**type(self).arch_settings, depth: (block, counts)}
         self.stem_pool = check_choice('stem_pool', stem_pool, STEM_POOLS)
-        # checked where they are used: the stem (deep_stem_channels, anti_alias) and
-        # the stages (down_kernel_size in ResLayer, reduce_first/anti_alias in the blocks)
+        # checked (again) where they are used: the stem (deep_stem_channels with
+        # deep_stem) and the stages (down_kernel_size with avg_down in ResLayer,
+        # reduce_first against the widths in the blocks); here too, so that the
+        # backbone's attributes hold Python values
+        if deep_stem_channels is not None:
+            deep_stem_channels = check_int_tuple(
+                'deep_stem_channels', deep_stem_channels, 3, minimum=1, per='stem conv'
+            )
         self.deep_stem_channels = deep_stem_channels
-        self.anti_alias = anti_alias
-        self.down_kernel_size, self.reduce_first = down_kernel_size, reduce_first
+        self.anti_alias = check_choice('anti_alias', anti_alias, (None, *ANTI_ALIAS_MODES))
+        self.down_kernel_size = check_odd('down_kernel_size', down_kernel_size)
+        self.reduce_first = check_int('reduce_first', reduce_first, minimum=1)
         # mmpretrain's defaults have 4 entries: fewer stages take the first ones
         kwargs.setdefault('strides', (1, 2, 2, 2)[:num_stages])
         kwargs.setdefault('dilations', (1, 1, 1, 1)[:num_stages])
@@ -171,22 +180,34 @@ class SEResNet(TrainReturnsSelf, ResNet):
 
     @staticmethod
     def _check_resnet_args(kwargs: dict) -> None:
-        """Turn the asserts (and deep crashes) of mmpretrain's ResNet into clear errors."""
-        num_stages = kwargs.get('num_stages', 4)
+        """Turn the asserts (and deep crashes) of mmpretrain's ResNet into clear errors.
+
+        Checks what ResNet itself uses (the blocks check what it only passes on
+        to them, such as ``style``) and writes the normalised values back into
+        ``kwargs``.
+        """
+        num_stages = kwargs['num_stages']
+        for name in ('deep_stem', 'avg_down', 'norm_eval', 'with_cp', 'zero_init_residual'):
+            if name in kwargs:
+                kwargs[name] = check_bool(name, kwargs[name])
+        deep_stem = kwargs.get('deep_stem', False)
         for name, default in (('in_channels', 3), ('stem_channels', 64), ('base_channels', 64)):
-            check_int(name, kwargs.get(name, default), minimum=1)
+            smallest = 2 if name == 'stem_channels' and deep_stem else 1  # deep: half as wide
+            kwargs[name] = check_int(name, kwargs.get(name, default), minimum=smallest)
         if kwargs.get('expansion') is not None:
-            check_int('expansion', kwargs['expansion'], minimum=1)
-        frozen = check_int('frozen_stages', kwargs.get('frozen_stages', -1), minimum=-1)
-        if frozen > num_stages:
-            raise ValueError(
-                f'frozen_stages must be in [-1, num_stages={num_stages}], got {frozen}'
-            )
+            kwargs['expansion'] = check_int('expansion', kwargs['expansion'], minimum=1)
+        frozen = kwargs.get('frozen_stages', -1)
+        kwargs['frozen_stages'] = check_int('frozen_stages', frozen, minimum=-1, maximum=num_stages)
         # checked here as well as in the blocks: ResNet spreads it over the blocks
         # (torch.linspace), so only here does the message show the value given
-        check_fraction('drop_path_rate', kwargs.get('drop_path_rate', 0.0))
-        check_registered('conv_cfg', kwargs.get('conv_cfg'), kind='conv')
-        check_registered('norm_cfg', kwargs.get('norm_cfg', dict(type='BN')), kind='norm')
+        rate = check_fraction('drop_path_rate', kwargs.get('drop_path_rate', 0.0))
+        kwargs['drop_path_rate'] = rate
+        # the stem is built (by ResNet) before any block checks its own layers
+        kwargs['conv_cfg'] = check_conv_cfg('conv_cfg', kwargs.get('conv_cfg'))
+        stem = kwargs['stem_channels']
+        stem_widths = (stem // 2, stem) if deep_stem else (stem,)
+        norm_cfg = kwargs.get('norm_cfg', dict(type='BN', requires_grad=True))
+        kwargs['norm_cfg'] = check_norm_cfg('norm_cfg', norm_cfg, stem_widths)
         out_indices = kwargs.get('out_indices', (3,))
         if not isinstance(out_indices, (list, tuple)) or not all(
             isinstance(i, numbers.Integral)
@@ -202,7 +223,7 @@ class SEResNet(TrainReturnsSelf, ResNet):
         kwargs['out_indices'] = type(out_indices)(int(i) % num_stages for i in out_indices)
         for name in ('strides', 'dilations'):
             if name in kwargs:
-                check_int_tuple(name, kwargs[name], num_stages, minimum=1)
+                kwargs[name] = check_int_tuple(name, kwargs[name], num_stages, minimum=1)
 
     def block_kwargs(self) -> dict:
         """Extra arguments passed to every block (SEResNeXt adds its groups)."""
@@ -210,6 +231,8 @@ class SEResNet(TrainReturnsSelf, ResNet):
 
     def make_res_layer(self, **kwargs) -> nn.Module:
         stage = len(self.res_layers)  # ResNet appends each layer after making it
+        # ResLayer builds the shortcut's norm before the first block checks its own
+        check_norm_cfg('norm_cfg', kwargs['norm_cfg'], (kwargs['out_channels'],))
         return ResLayer(
             attn_cfg=self.attn_cfg if self.attn_stages[stage] else None,
             attn_position=self.attn_position,
@@ -224,10 +247,8 @@ class SEResNet(TrainReturnsSelf, ResNet):
         elif self.deep_stem:
             self.stem = self._make_deep_stem(in_channels, stem_channels)
         elif self.deep_stem_channels is not None:
-            raise ValueError(
-                f'deep_stem_channels={self.deep_stem_channels!r} needs deep_stem=True (the widths '
-                'of its three convs)'
-            )
+            allowed = 'None without deep_stem=True (it gives the widths of the deep stem)'
+            raise ValueError(must('deep_stem_channels', allowed, self.deep_stem_channels))
         else:
             super()._make_stem_layer(in_channels, stem_channels)  # 7x7 conv, norm, ReLU
         self.maxpool = self._make_stem_pool(stem_channels)
@@ -239,10 +260,8 @@ class SEResNet(TrainReturnsSelf, ResNet):
             ('stem_pool', self.stem_pool, 'max'),
         ):
             if value != default:
-                raise ValueError(
-                    f"{name}={value!r} is not available with stem_type='cifar' (one 3x3 conv, "
-                    "no pool); use stem_type='imagenet'"
-                )
+                allowed = f"{default!r} with stem_type='cifar' (one 3x3 conv, no pool)"
+                raise ValueError(must(name, allowed, value))
         self.conv1 = build_conv_layer(
             self.conv_cfg, in_channels, stem_channels, 3, stride=1, padding=1, bias=False
         )
@@ -258,10 +277,9 @@ class SEResNet(TrainReturnsSelf, ResNet):
             widths = (stem_channels // 2, stem_channels // 2, stem_channels)
         widths = check_int_tuple('deep_stem_channels', widths, 3, minimum=1, per='stem conv')
         if widths[-1] != stem_channels:
-            raise ValueError(
-                f'deep_stem_channels must end with stem_channels={stem_channels} (the width '
-                f'the first stage takes), got {widths!r}'
-            )
+            allowed = f'3 ints ending with stem_channels={stem_channels} (the first stage input)'
+            raise ValueError(must('deep_stem_channels', allowed, widths))
+        check_norm_cfg('norm_cfg', self.norm_cfg, widths)
         ins = (in_channels, *widths[:2])
         return nn.Sequential(
             *(
@@ -286,10 +304,8 @@ class SEResNet(TrainReturnsSelf, ResNet):
         aa = build_anti_alias(self.anti_alias, 2)
         if aa is not None:
             if self.stem_pool != 'max':
-                raise ValueError(
-                    f'anti_alias={self.anti_alias!r} replaces the max pool of the stem: it needs '
-                    f"stem_pool='max', got stem_pool={self.stem_pool!r}"
-                )
+                allowed = "'max' with anti_alias (whose pool replaces the stem's max pool)"
+                raise ValueError(must('stem_pool', allowed, self.stem_pool))
             return aa
         if self.stem_pool == 'max':
             return nn.MaxPool2d(kernel_size=3, stride=2, padding=1)

@@ -7,8 +7,8 @@ from typing import Optional
 import torch.nn as nn
 from torch import Tensor
 
-from se_plugin.checks import check_int, check_positive_number
-from se_plugin.models.layers.sk_conv import SKConv
+from se_plugin.checks import check_bool, check_choice, check_int, check_positive_number, must
+from se_plugin.models.layers.sk_conv import SK_SELECTS, SKConv
 from se_plugin.registry import MODELS
 
 from .base import accepts_se_names
@@ -19,10 +19,40 @@ from .se_resnext import SEResNeXt
 def refuse_anti_alias(block: nn.Module, anti_alias: Optional[str]) -> None:
     """SK blocks take no ``anti_alias``: timm would pool inside each SK path (no weights do)."""
     if anti_alias is not None:
-        raise ValueError(
-            f'{type(block).__name__} takes no anti_alias (got {anti_alias!r}): its stride is in '
-            'the SK paths; use anti_alias=None'
-        )
+        allowed = f'None in {type(block).__name__} (its stride is in the SK paths)'
+        raise ValueError(must('anti_alias', allowed, anti_alias))
+
+
+def sk_conv_args(
+    num_paths: int, sk_ratio: float, min_channels: int, sk_select: str, split_input: bool
+) -> dict:
+    """An SK block's :class:`SKConv` arguments. ``num_paths``, ``min_channels`` and
+    ``split_input`` are checked by the SKConv; ``sk_ratio`` and ``sk_select`` here,
+    where they have the names the user gave (the SKConv's ``ratio``, ``select``)."""
+    return dict(
+        num_paths=num_paths,
+        ratio=check_positive_number('sk_ratio', sk_ratio),
+        min_channels=min_channels,
+        select=check_choice('sk_select', sk_select, SK_SELECTS),
+        split_input=split_input,
+    )
+
+
+def build_sk_conv(
+    block: nn.Module, in_channels: int, out_channels: int, stride: int, act_cfg: dict
+) -> SKConv:
+    """The :class:`SKConv` of an SK block's 3x3 stage (``block.sk_args``, its conv/norm configs)."""
+    return SKConv(
+        in_channels,
+        out_channels,
+        stride=stride,
+        groups=block.groups,
+        dilation=block.dilation,
+        conv_cfg=block.conv_cfg,
+        norm_cfg=block.norm_cfg,
+        act_cfg=act_cfg,
+        **block.sk_args,
+    )
 
 
 @MODELS.register_module()
@@ -92,16 +122,7 @@ class SKBlock(SEBottleneck):
         base_channels: int = 64,
         **kwargs,
     ) -> None:
-        # num_paths, min_channels and split_input are checked by the SKConv; sk_ratio
-        # here, where it has the name the user gave (the SKConv calls it ratio)
-        check_positive_number('sk_ratio', sk_ratio)
-        self.sk_args = dict(
-            num_paths=num_paths,
-            ratio=sk_ratio,
-            min_channels=min_channels,
-            select=sk_select,
-            split_input=split_input,
-        )
+        self.sk_args = sk_conv_args(num_paths, sk_ratio, min_channels, sk_select, split_input)
         super().__init__(
             in_channels,
             out_channels,
@@ -120,16 +141,8 @@ class SKBlock(SEBottleneck):
         # SKConv normalises each path itself: there is no norm2 (its name, as
         # mmpretrain's blocks have it, names the empty slot; `block.norm2` fails)
         self.norm2_name = self.norm1_name[:-1] + '2'
-        self.conv2 = SKConv(
-            self.first_channels,
-            self.mid_channels,
-            stride=self.conv2_stride,
-            groups=self.groups,
-            dilation=self.dilation,
-            conv_cfg=self.conv_cfg,
-            norm_cfg=self.norm_cfg,
-            act_cfg=act_cfg,
-            **self.sk_args,
+        self.conv2 = build_sk_conv(
+            self, self.first_channels, self.mid_channels, self.conv2_stride, act_cfg
         )
 
     def _conv2_block(self, x: Tensor) -> Tensor:
@@ -194,16 +207,8 @@ class SKBasicBlock(SEBasicBlock):
         attn_position: str = 'standard',
         **kwargs,
     ) -> None:
-        # the SK arguments are checked by the SKConv, sk_ratio here (the SKConv's ratio)
-        check_positive_number('sk_ratio', sk_ratio)
         self.groups = check_int('groups', groups, minimum=1)
-        self.sk_args = dict(
-            num_paths=num_paths,
-            ratio=sk_ratio,
-            min_channels=min_channels,
-            select=sk_select,
-            split_input=split_input,
-        )
+        self.sk_args = sk_conv_args(num_paths, sk_ratio, min_channels, sk_select, split_input)
         super().__init__(
             in_channels, out_channels, attn_cfg=attn_cfg, attn_position=attn_position, **kwargs
         )
@@ -213,16 +218,8 @@ class SKBasicBlock(SEBasicBlock):
 
     def _make_conv1(self, act_cfg: dict) -> None:
         # SKConv normalises each path itself: no norm1 (`block.norm1` fails)
-        self.conv1 = SKConv(
-            self.in_channels,
-            self.first_channels,
-            stride=self.conv1_stride,
-            groups=self.groups,
-            dilation=self.dilation,
-            conv_cfg=self.conv_cfg,
-            norm_cfg=self.norm_cfg,
-            act_cfg=act_cfg,
-            **self.sk_args,
+        self.conv1 = build_sk_conv(
+            self, self.in_channels, self.first_channels, self.conv1_stride, act_cfg
         )
 
     def _conv1_block(self, x: Tensor) -> Tensor:
@@ -298,9 +295,13 @@ class SKNet(SEResNeXt):
         width_per_group: int = 4,
         **kwargs,
     ) -> None:
-        # checked by the blocks (SKBlock, SKBasicBlock, SKConv) that use them
-        self.num_paths, self.sk_ratio, self.min_channels = num_paths, sk_ratio, min_channels
-        self.sk_select, self.split_input = sk_select, split_input
+        # checked (again) by the blocks that use them; here too, so that the backbone's
+        # attributes hold Python values, as SEResNeXt's groups
+        self.num_paths = check_int('num_paths', num_paths, minimum=1)
+        self.sk_ratio = check_positive_number('sk_ratio', sk_ratio)
+        self.min_channels = check_int('min_channels', min_channels, minimum=1)
+        self.sk_select = check_choice('sk_select', sk_select, SK_SELECTS)
+        self.split_input = check_bool('split_input', split_input)
         if groups is None:
             block = self.arch_settings.get(depth, (None,))[0]
             groups = 1 if isinstance(block, type) and issubclass(block, SKBasicBlock) else 32

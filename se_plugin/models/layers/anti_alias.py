@@ -15,7 +15,7 @@ from typing import Optional
 
 import torch.nn as nn
 
-from se_plugin.checks import check_int
+from se_plugin.checks import check_choice, check_int
 
 #: the low-pass filters of ``anti_alias``; None (the default everywhere) means none
 ANTI_ALIAS_MODES = ('avg',)
@@ -37,7 +37,7 @@ def build_anti_alias(mode: Optional[str], stride: int) -> Optional[nn.Module]:
         ``avg_down`` shortcut (which pools with ``ceil_mode=True`` too).
 
     Raises:
-        ValueError: ``mode`` is not None or one of ``ANTI_ALIAS_MODES``.
+        TypeError | ValueError: ``mode`` is not None or one of ``ANTI_ALIAS_MODES``.
 
     Example:
         >>> import torch
@@ -47,9 +47,7 @@ def build_anti_alias(mode: Optional[str], stride: int) -> Optional[nn.Module]:
         >>> build_anti_alias('avg', 1) is None, build_anti_alias(None, 2) is None
         (True, True)
     """
-    if mode is not None and (not isinstance(mode, str) or mode not in ANTI_ALIAS_MODES):
-        allowed = ', '.join(repr(m) for m in ANTI_ALIAS_MODES)
-        raise ValueError(f'anti_alias must be None or one of {allowed}; got {mode!r}')
+    mode = check_choice('anti_alias', mode, (None, *ANTI_ALIAS_MODES))
     stride = check_int('stride', stride, minimum=1)
     if mode is None or stride == 1:
         return None

@@ -74,7 +74,7 @@ class AttentionModule(BaseModule):
         >>> Gate(8, impl='fused')
         Traceback (most recent call last):
         ...
-        ValueError: impl must be one of 'recompute', 'reference'; got 'fused'
+        ValueError: impl must be one of 'recompute', 'reference', got 'fused'
     """
 
     impls: tuple = ('recompute', 'reference')

@@ -20,8 +20,9 @@ from torch import Tensor
 
 from se_plugin.checks import (
     check_act_pair,
+    check_bool,
+    check_norm_cfg,
     check_odd,
-    check_registered,
     check_squeeze_width,
 )
 from se_plugin.models.layers.activation import build_activation
@@ -106,10 +107,9 @@ class CBAM(AttentionModule):
         self.squeeze_channels = check_squeeze_width(
             self.in_channels, ratio, squeeze_channels, divisor
         )
-        if not isinstance(bias, bool):
-            raise TypeError(f'bias must be a bool, got {bias!r} ({type(bias).__name__})')
+        bias = check_bool('bias', bias)
         kernel = check_odd('spatial_kernel_size', spatial_kernel_size)
-        norm_cfg = check_registered('norm_cfg', norm_cfg, kind='norm')
+        norm_cfg = check_norm_cfg('norm_cfg', norm_cfg, channels=(1,))  # the spatial map
         hidden_cfg, gate_cfg = check_act_pair(act_cfg)
 
         channels, hidden = self.in_channels, self.squeeze_channels

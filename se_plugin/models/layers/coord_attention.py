@@ -16,8 +16,9 @@ from torch import Tensor, nn
 from se_plugin.checks import (
     HIDDEN_ACTIVATIONS,
     check_act_cfg,
+    check_bool,
     check_int,
-    check_registered,
+    check_norm_cfg,
 )
 from se_plugin.models.layers.activation import build_activation
 from se_plugin.registry import MODELS
@@ -96,11 +97,10 @@ class CoordAttention(AttentionModule):
         super().__init__(in_channels, impl, init_cfg)
         reduction = check_int('reduction', reduction, minimum=1)
         min_channels = check_int('min_channels', min_channels, minimum=1)
-        norm_cfg = check_registered('norm_cfg', norm_cfg, kind='norm')
         act_cfg = check_act_cfg('act_cfg', act_cfg, HIDDEN_ACTIVATIONS)
-        if not isinstance(bias, bool):
-            raise TypeError(f'bias must be a bool, got {bias!r} ({type(bias).__name__})')
+        bias = check_bool('bias', bias)
         self.mid_channels = max(min_channels, self.in_channels // reduction)
+        norm_cfg = check_norm_cfg('norm_cfg', norm_cfg, channels=(self.mid_channels,))
         mid = self.mid_channels
         self.conv1 = nn.Conv2d(self.in_channels, mid, 1, bias=bias)
         self.bn1 = nn.Identity() if norm_cfg is None else build_norm_layer(norm_cfg, mid)[1]

@@ -97,7 +97,7 @@ class ECALayer(ChannelScaleLayer):
     ) -> None:
         super().__init__(in_channels, impl, init_cfg)
         if kernel_size is None:
-            check_positive_number('gamma', gamma)
+            gamma = check_positive_number('gamma', gamma)
             kernel_size = eca_kernel_size(self.in_channels, gamma, check_real('beta', beta))
         else:
             kernel_size = check_odd('kernel_size', kernel_size)

@@ -15,9 +15,10 @@ from torch import Tensor
 from se_plugin.checks import (
     GATE_ACTIVATIONS,
     check_act_cfg,
+    check_bool,
     check_choice,
     check_conv2d,
-    check_registered,
+    check_conv_cfg,
 )
 from se_plugin.models.layers.activation import build_activation
 from se_plugin.registry import MODELS
@@ -79,9 +80,8 @@ class EffectiveSELayer(ChannelScaleLayer):
     ) -> None:
         super().__init__(in_channels, impl, init_cfg)
         self.squeeze = check_choice('squeeze', squeeze, SQUEEZE_OPS)
-        if not isinstance(bias, bool):
-            raise TypeError(f'bias must be a bool, got {bias!r} ({type(bias).__name__})')
-        conv_cfg = check_registered('conv_cfg', conv_cfg, kind='conv')
+        bias = check_bool('bias', bias)
+        conv_cfg = check_conv_cfg('conv_cfg', conv_cfg)
         gate_cfg = check_act_cfg('act_cfg', act_cfg, GATE_ACTIVATIONS)
         self.fc = build_conv_layer(conv_cfg, self.in_channels, self.in_channels, 1, bias=bias)
         check_conv2d('conv_cfg', self.fc, conv_cfg)

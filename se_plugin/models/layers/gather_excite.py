@@ -8,12 +8,12 @@ the input's resolution (nearest neighbour), gate it, and multiply the input.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Optional, Union
 
 import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
-from mmpretrain.models.utils import make_divisible
 from torch import Tensor, nn
 
 from se_plugin.checks import (
@@ -21,8 +21,9 @@ from se_plugin.checks import (
     check_act_cfg,
     check_choice,
     check_int,
-    check_positive_number,
-    check_registered,
+    check_norm_cfg,
+    check_squeeze_width,
+    must,
 )
 from se_plugin.models.layers.activation import build_activation
 from se_plugin.registry import MODELS
@@ -40,20 +41,29 @@ def _check_feat_size(feat_size, variant: str, extent: int) -> Optional[tuple]:
     if not needed:
         if feat_size is not None:
             raise ValueError(
-                f'feat_size is used only by the global gather with parameters (extent=0, '
-                f"variant 'theta' or 'theta-plus'), got feat_size={feat_size!r} with "
-                f'variant={variant!r}, extent={extent}'
+                must(
+                    'feat_size',
+                    'None unless the global gather has parameters (extent=0, variant '
+                    f"'theta' or 'theta-plus'; here variant={variant!r}, extent={extent})",
+                    feat_size,
+                )
             )
         return None
     if feat_size is None:
         raise ValueError(
-            f'variant={variant!r} with extent=0 gathers with a depthwise conv over the whole '
-            'map: give its size as feat_size=(H, W), or use extent 2, 4 or 8'
+            must(
+                'feat_size',
+                f'the (H, W) of the input: variant={variant!r} with extent=0 gathers with a '
+                'depthwise conv over the whole map (or use extent 2, 4 or 8)',
+                feat_size,
+            )
         )
-    if not isinstance(feat_size, Sequence):
+    if isinstance(feat_size, numbers.Integral) and not isinstance(feat_size, bool):
         feat_size = (feat_size, feat_size)
+    if not isinstance(feat_size, (list, tuple)):
+        raise TypeError(must('feat_size', 'an int or (H, W)', feat_size))
     if len(feat_size) != 2:
-        raise ValueError(f'feat_size must be an int or (H, W), got {feat_size!r}')
+        raise ValueError(must('feat_size', 'an int or (H, W)', feat_size))
     return tuple(check_int(f'feat_size[{i}]', v, minimum=1) for i, v in enumerate(feat_size))
 
 
@@ -149,26 +159,16 @@ class GatherExcite(AttentionModule):
     ) -> None:
         super().__init__(in_channels, impl, init_cfg)
         self.variant = check_choice('variant', variant, GE_VARIANTS)
-        self.extent = check_int('extent', extent)
-        if self.extent not in GE_EXTENTS:
-            raise ValueError(f'extent must be one of 0 (global), 2, 4, 8; got {extent}')
+        self.extent = check_choice('extent', extent, GE_EXTENTS)
         self.feat_size = _check_feat_size(feat_size, variant, self.extent)
         act_cfg = check_act_cfg('act_cfg', act_cfg, HIDDEN_ACTIVATIONS)
         self.gather = None
         if variant != 'theta-minus':
-            norm_cfg = check_registered('norm_cfg', norm_cfg, kind='norm')
+            norm_cfg = check_norm_cfg('norm_cfg', norm_cfg, channels=(self.in_channels,))
             self.gather = self._depthwise_gather(norm_cfg, act_cfg)
         self.fc1 = self.act = self.fc2 = None
         if variant == 'theta-plus':
-            check_positive_number('ratio', ratio)
-            divisor = check_int('divisor', divisor, minimum=1)
-            hidden = make_divisible(self.in_channels / ratio, divisor)
-            if hidden > self.in_channels:
-                raise ValueError(
-                    f'the MLP width make_divisible(in_channels / ratio, divisor) = {hidden} '
-                    f'exceeds in_channels={self.in_channels}; pick a larger ratio or a '
-                    'smaller divisor'
-                )
+            hidden = check_squeeze_width(self.in_channels, ratio, None, divisor)
             self.fc1 = nn.Conv2d(self.in_channels, hidden, 1)
             self.act = build_activation(act_cfg)
             self.fc2 = nn.Conv2d(hidden, self.in_channels, 1)

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from se_plugin.checks import (
     HIDDEN_ACTIVATIONS,
     check_act_cfg,
+    check_bool,
     check_choice,
     check_positive_number,
 )
@@ -112,7 +113,7 @@ class GlobalContext(AttentionModule):
         init_cfg: Optional[Union[dict, list]] = None,
     ) -> None:
         super().__init__(in_channels, impl, init_cfg)
-        check_positive_number('ratio', ratio)
+        ratio = check_positive_number('ratio', ratio)
         hidden = int(self.in_channels * ratio)
         if not 1 <= hidden <= self.in_channels:
             raise ValueError(
@@ -121,9 +122,7 @@ class GlobalContext(AttentionModule):
             )
         self.fusion = check_choice('fusion', fusion, GC_FUSIONS)
         self.pooling = check_choice('pooling', pooling, GC_POOLINGS)
-        if not isinstance(zero_init_last, bool):
-            raise TypeError(f'zero_init_last must be a bool, got {zero_init_last!r}')
-        self.zero_init_last = zero_init_last
+        self.zero_init_last = check_bool('zero_init_last', zero_init_last)
         act_cfg = check_act_cfg('act_cfg', act_cfg, HIDDEN_ACTIVATIONS)
         self.hidden_channels = hidden
         self.conv_attn = nn.Conv2d(self.in_channels, 1, 1) if pooling == 'att' else None

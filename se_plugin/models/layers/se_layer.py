@@ -17,9 +17,10 @@ from torch import Tensor
 
 from se_plugin.checks import (
     check_act_pair,
+    check_bool,
     check_choice,
     check_conv2d,
-    check_registered,
+    check_conv_cfg,
     check_squeeze_width,
 )
 from se_plugin.models.layers.activation import build_activation
@@ -98,15 +99,14 @@ class SELayer(ChannelScaleLayer):
     ) -> None:
         super().__init__(in_channels, impl, init_cfg)
         in_channels = self.in_channels
-        conv_cfg = check_registered('conv_cfg', conv_cfg, kind='conv')
+        conv_cfg = check_conv_cfg('conv_cfg', conv_cfg)
         squeeze_channels = check_squeeze_width(in_channels, ratio, squeeze_channels, divisor)
         hidden_cfg, gate_cfg = check_act_pair(act_cfg)
 
         self.squeeze_channels = squeeze_channels
         self.squeeze = check_choice('squeeze', squeeze, SQUEEZE_OPS)
-        self.return_weight = bool(return_weight)
-        if not isinstance(bias, bool):
-            raise TypeError(f'bias must be a bool, got {bias!r} ({type(bias).__name__})')
+        self.return_weight = check_bool('return_weight', return_weight)
+        bias = check_bool('bias', bias)
         self.fc1 = build_conv_layer(conv_cfg, in_channels, squeeze_channels, 1, bias=bias)
         check_conv2d('conv_cfg', self.fc1, conv_cfg)
         self.act = build_activation(hidden_cfg)

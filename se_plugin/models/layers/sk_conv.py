@@ -13,12 +13,15 @@ from torch import Tensor
 from se_plugin.checks import (
     HIDDEN_ACTIVATIONS,
     check_act_cfg,
+    check_bool,
     check_choice,
     check_conv2d,
+    check_conv_cfg,
     check_divisible,
     check_int,
+    check_norm_cfg,
     check_positive_number,
-    check_registered,
+    must,
 )
 from se_plugin.registry import MODELS
 
@@ -136,11 +139,10 @@ class SKConv(BaseModule):
         stride = check_int('stride', stride, minimum=1)
         num_paths = check_int('num_paths', num_paths, minimum=1)
         groups = check_int('groups', groups, minimum=1)
-        check_positive_number('ratio', ratio)
+        ratio = check_positive_number('ratio', ratio)
         min_channels = check_int('min_channels', min_channels, minimum=1)
         dilation = check_int('dilation', dilation, minimum=1)
-        if not isinstance(split_input, bool):
-            raise TypeError(f'split_input must be a bool, got {split_input!r}')
+        split_input = check_bool('split_input', split_input)
         path_in = in_channels
         if split_input:
             check_divisible('in_channels', in_channels, 'num_paths', num_paths)
@@ -149,8 +151,7 @@ class SKConv(BaseModule):
             'in_channels / num_paths' if split_input else 'in_channels', path_in, 'groups', groups
         )
         check_divisible('out_channels', out_channels, 'groups', groups)
-        conv_cfg = check_registered('conv_cfg', conv_cfg, kind='conv')
-        norm_cfg = check_registered('norm_cfg', norm_cfg, kind='norm')
+        conv_cfg = check_conv_cfg('conv_cfg', conv_cfg)
         act_cfg = check_act_cfg('act_cfg', act_cfg, HIDDEN_ACTIVATIONS)
 
         self.in_channels = in_channels
@@ -164,20 +165,18 @@ class SKConv(BaseModule):
         self.select_mode = check_choice('select', select, SK_SELECTS)
         # d = max(C / r, L) (paper, Sec. 3.1), C being this layer's output width
         self.fuse_channels = max(int(out_channels / ratio), min_channels)
+        selects = num_paths > 1 and self.select_mode == 'attention'
+        widths = (out_channels, self.fuse_channels) if selects else (out_channels,)
+        norm_cfg = check_norm_cfg('norm_cfg', norm_cfg, widths)
         # the fuse norm sees a 1x1 map: with one channel per group it normalises one value
-        gn = norm_cfg is not None and norm_cfg['type'] in ('GN', 'GroupNorm')
-        if gn and 'num_groups' not in norm_cfg:
-            raise ValueError(f"norm_cfg={norm_cfg}: GroupNorm needs 'num_groups'")
-        if (
-            num_paths > 1
-            and select == 'attention'
-            and gn
-            and self.fuse_channels <= norm_cfg.get('num_groups', 1)
-        ):
+        if selects and norm_cfg is not None and norm_cfg.get('num_groups', 0) >= widths[1]:
             raise ValueError(
-                f'norm_cfg={norm_cfg}: the fuse layer normalises {self.fuse_channels} '
-                'values per sample, so GroupNorm needs fewer groups than that; raise '
-                'min_channels or lower num_groups'
+                must(
+                    "norm_cfg['num_groups']",
+                    f'< {widths[1]}, the values per sample of the fuse layer (or raise '
+                    'min_channels)',
+                    norm_cfg['num_groups'],
+                )
             )
 
         self.paths = nn.ModuleList(

@@ -13,7 +13,7 @@ import torch
 from mmcv.cnn import build_norm_layer
 from torch import Tensor, nn
 
-from se_plugin.checks import check_real, check_registered
+from se_plugin.checks import check_norm_cfg, check_real
 from se_plugin.registry import MODELS
 
 from .base import AttentionModule
@@ -29,7 +29,9 @@ def style_pool(x: Tensor, eps: float) -> Tensor:
     """
     flat = x.flatten(2).to(acc_dtype(x))
     mean = flat.mean(2, keepdim=True)
-    var = (flat - mean).square().sum(2, keepdim=True) / max(flat.shape[2] - 1, 1)
+    # max(n - 1, 1) as a tensor op: a trace keeps it (Python's max() keeps only n - 1)
+    divisor = flat.new_full((), flat.shape[2] - 1).clamp(min=1)
+    var = (flat - mean).square().sum(2, keepdim=True) / divisor
     return torch.cat([mean, (var + eps).sqrt()], dim=2)
 
 
@@ -82,10 +84,8 @@ class SRMLayer(AttentionModule):
         init_cfg: Optional[Union[dict, list]] = None,
     ) -> None:
         super().__init__(in_channels, impl, init_cfg)
-        if not check_real('eps', eps) >= 0:
-            raise ValueError(f'eps must be >= 0, got {eps}')
-        self.eps = float(eps)
-        norm_cfg = check_registered('norm_cfg', norm_cfg, kind='norm')
+        self.eps = float(check_real('eps', eps, minimum=0))
+        norm_cfg = check_norm_cfg('norm_cfg', norm_cfg, channels=(self.in_channels,))
         self.cfc = nn.Parameter(torch.zeros(self.in_channels, 2))
         self.bn = (
             nn.Identity() if norm_cfg is None else build_norm_layer(norm_cfg, self.in_channels)[1]

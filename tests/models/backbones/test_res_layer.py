@@ -50,15 +50,15 @@ def test_down_kernel_size_on_strided_projections_only():
 @pytest.mark.parametrize(
     'kwargs, error, match',
     [
-        (dict(down_kernel_size=2), ValueError, 'down_kernel_size must be odd'),
-        (dict(down_kernel_size=0), ValueError, 'down_kernel_size must be >= 1'),
+        (dict(down_kernel_size=2), ValueError, 'down_kernel_size must be an odd int >= 1'),
+        (dict(down_kernel_size=0), ValueError, 'down_kernel_size must be an int >= 1, got 0'),
         (dict(down_kernel_size=3.0), TypeError, 'down_kernel_size must be an int'),
         (
             dict(down_kernel_size=3, avg_down=True),
             ValueError,
-            r'down_kernel_size=3 needs avg_down=False',
+            r'down_kernel_size must be 1 with avg_down=True .*, got 3',
         ),
-        (dict(drop_path_rate=[0.1]), ValueError, 'one rate per block'),
+        (dict(drop_path_rate=[0.1]), ValueError, r'drop_path_rate must be .* \(one per block\)'),
     ],
 )
 def test_bad_arguments(kwargs, error, match):

@@ -82,8 +82,8 @@ def test_se_trains_and_frozen_stages_still_work():
     'kwargs, error, match',
     [
         (dict(arch='122'), ValueError, "arch must be one of '121'"),
-        (dict(attn_cfg=None), TypeError, 'attn_cfg must be a dict'),
-        (dict(attn_stages=(True,)), ValueError, 'must have 4 entries'),
+        (dict(attn_cfg='SELayer'), TypeError, 'attn_cfg must be a dict'),
+        (dict(attn_stages=(True,)), ValueError, r'must be a tuple of 4 bools \(one per stage\)'),
         (dict(attn_cfg=dict(type='SELayer', squeeze_channels=2048)), ValueError, 'squeeze width'),
     ],
 )

@@ -42,8 +42,8 @@ def test_widths_32x4d():
 @pytest.mark.parametrize(
     'kwargs, error, match',
     [
-        (dict(depth=18), ValueError, 'depth must be one of 50, 101, 152 for SEResNeXt'),
-        (dict(depth=50, groups=0), ValueError, 'groups must be >= 1'),
+        (dict(depth=18), ValueError, 'depth must be one of 50, 101, 152, got 18'),
+        (dict(depth=50, groups=0), ValueError, 'groups must be an int >= 1'),
         (dict(depth=50, width_per_group=2.5), TypeError, 'width_per_group must be an int'),
     ],
 )

@@ -231,13 +231,13 @@ def test_dilated_stages_and_caffe_style():
 @pytest.mark.parametrize(
     'kwargs, error, match',
     [
-        (dict(depth=152), ValueError, r'one of 18, 34, 26, 50, 101 for SKNet, got 152'),
+        (dict(depth=152), ValueError, r'depth must be one of 18, 34, 26, 50, 101, got 152'),
         (dict(depth=19), ValueError, r'depth must be one of 18, 34, 26, 50, 101'),
-        (dict(num_paths=0), ValueError, r'num_paths must be >= 1, got 0'),
+        (dict(num_paths=0), ValueError, r'num_paths must be an int >= 1, got 0'),
         (dict(num_paths='2'), TypeError, r'num_paths must be an int'),
-        (dict(sk_ratio=0), ValueError, r'sk_ratio must be > 0, got 0'),
-        (dict(min_channels=0), ValueError, r'min_channels must be >= 1'),
-        (dict(groups=0), ValueError, r'groups must be >= 1'),
+        (dict(sk_ratio=0), ValueError, r'sk_ratio must be a finite number > 0, got 0'),
+        (dict(min_channels=0), ValueError, r'min_channels must be an int >= 1'),
+        (dict(groups=0), ValueError, r'groups must be an int >= 1'),
         (dict(attn_cfg='SELayer'), TypeError, r"attn_cfg must be a dict with a 'type' key"),
         (dict(attn_position='middle'), ValueError, r"attn_position must be one of .*'after_conv2'"),
         (dict(stem_type='tiny'), ValueError, r"stem_type must be one of 'imagenet', 'cifar'"),
@@ -253,8 +253,8 @@ def test_bad_arguments(kwargs, error, match):
 @pytest.mark.parametrize(
     'kwargs, error, match',
     [
-        (dict(num_paths=-1), ValueError, r'num_paths must be >= 1'),
-        (dict(sk_ratio='16'), TypeError, r'sk_ratio must be a number'),
+        (dict(num_paths=-1), ValueError, r'num_paths must be an int >= 1'),
+        (dict(sk_ratio='16'), TypeError, r'sk_ratio must be a finite number'),
         (dict(min_channels=None), TypeError, r'min_channels must be an int'),
     ],
 )
@@ -336,5 +336,7 @@ def test_split_input_and_groups_reach_the_bottlenecks():
     'build', [lambda: SKNet(26, anti_alias='avg', **SMALL), lambda: sk_basic(anti_alias='avg')]
 )
 def test_anti_alias_is_refused(build):
-    with pytest.raises(ValueError, match=r"SK(Block|BasicBlock) takes no anti_alias \(got 'avg'\)"):
+    with pytest.raises(
+        ValueError, match=r"anti_alias must be None in SK(Block|BasicBlock) .*, got 'avg'"
+    ):
         build()

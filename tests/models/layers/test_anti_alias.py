@@ -29,9 +29,18 @@ def test_nothing_to_pool(mode, stride):
     assert build_anti_alias(mode, stride) is None
 
 
-@pytest.mark.parametrize('mode', ['blur', 'AVG', '', 1, True])
-def test_bad_mode(mode):
-    with pytest.raises(ValueError, match=rf"anti_alias must be None or one of 'avg'; got {mode!r}"):
+@pytest.mark.parametrize(
+    'mode, error',
+    [
+        ('blur', ValueError),
+        ('AVG', ValueError),
+        ('', ValueError),
+        (1, TypeError),
+        (True, TypeError),
+    ],
+)
+def test_bad_mode(mode, error):
+    with pytest.raises(error, match=rf"anti_alias must be one of None, 'avg', got {mode!r}"):
         build_anti_alias(mode, 2)
     assert mode not in ANTI_ALIAS_MODES
 

@@ -64,12 +64,12 @@ def test_forward_after_norm_is_the_composition(impl, residual):
 
 
 def test_the_base_checks_its_arguments_and_has_no_forward():
-    with pytest.raises(ValueError, match='in_channels must be >= 1, got 0'):
+    with pytest.raises(ValueError, match='in_channels must be an int >= 1, got 0'):
         Gate(0)
     with pytest.raises(TypeError, match='in_channels must be an int'):
         Gate(True)
     with pytest.raises(
-        ValueError, match="impl must be one of 'recompute', 'reference'; got 'fused'"
+        ValueError, match="impl must be one of 'recompute', 'reference', got 'fused'"
     ):
         Gate(4, impl='fused')
     module = AttentionModule(4)

@@ -106,14 +106,18 @@ def test_build_from_registry_and_empty_batch():
 @pytest.mark.parametrize(
     'kwargs, error, match',
     [
-        (dict(ratio=0), ValueError, 'ratio must be > 0, got 0'),
+        (dict(ratio=0), ValueError, 'ratio must be a finite number > 0, got 0'),
         (dict(ratio=0.5), ValueError, r'squeeze width must be in \[1, in_channels=32\], got 64'),
         (dict(squeeze_channels=33), ValueError, 'got 33 from squeeze_channels'),
-        (dict(divisor=0), ValueError, 'divisor must be >= 1'),
+        (dict(divisor=0), ValueError, 'divisor must be an int >= 1'),
         (dict(bias='yes'), TypeError, "bias must be a bool, got 'yes'"),
-        (dict(spatial_kernel_size=6), ValueError, 'spatial_kernel_size must be odd'),
+        (dict(spatial_kernel_size=6), ValueError, 'spatial_kernel_size must be an odd int'),
         (dict(spatial_kernel_size=None), TypeError, 'spatial_kernel_size must be an int'),
-        (dict(norm_cfg=dict(type='BatchNorm')), ValueError, "'BatchNorm' is not a registered"),
+        (
+            dict(norm_cfg=dict(type='BatchNorm')),
+            ValueError,
+            r"norm_cfg\['type'\] must be a registered norm type .*got 'BatchNorm'",
+        ),
         (dict(norm_cfg='BN'), TypeError, 'norm_cfg must be a dict'),
         (dict(act_cfg=(dict(type='ReLU'),)), TypeError, 'pair of dicts'),
         (dict(act_cfg=(dict(type='Sigmoid'), dict(type='GELU'))), ValueError, 'GELU'),

@@ -99,13 +99,17 @@ def test_build_as_plugin_and_without_norm():
 @pytest.mark.parametrize(
     'kwargs, error, match',
     [
-        (dict(reduction=0), ValueError, 'reduction must be >= 1, got 0'),
+        (dict(reduction=0), ValueError, 'reduction must be an int >= 1, got 0'),
         (dict(reduction=2.5), TypeError, 'reduction must be an int'),
-        (dict(min_channels=0), ValueError, 'min_channels must be >= 1'),
+        (dict(min_channels=0), ValueError, 'min_channels must be an int >= 1'),
         (dict(bias='yes'), TypeError, "bias must be a bool, got 'yes'"),
         (dict(act_cfg=dict(type='Sigmoid')), ValueError, 'Sigmoid'),
-        (dict(norm_cfg=dict(type='NoSuchNorm')), ValueError, "'NoSuchNorm' is not a registered"),
-        (dict(in_channels=0), ValueError, 'in_channels must be >= 1'),
+        (
+            dict(norm_cfg=dict(type='NoSuchNorm')),
+            ValueError,
+            r"norm_cfg\['type'\] must be a registered norm type .*got 'NoSuchNorm'",
+        ),
+        (dict(in_channels=0), ValueError, 'in_channels must be an int >= 1'),
     ],
 )
 def test_bad_arguments(kwargs, error, match):

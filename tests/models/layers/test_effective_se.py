@@ -69,9 +69,17 @@ def test_build_from_registry_and_empty_batch():
         (dict(squeeze='mean'), ValueError, "squeeze must be one of 'avg', 'max', 'avgmax'"),
         (dict(bias=1), TypeError, 'bias must be a bool, got 1'),
         (dict(act_cfg=dict(type='GELU')), ValueError, 'GELU'),
-        (dict(conv_cfg=dict(type='Conv1d')), ValueError, 'builds a Conv1d'),
-        (dict(conv_cfg=dict(type='NoConv')), ValueError, "'NoConv' is not a registered conv"),
-        (dict(in_channels=-1), ValueError, 'in_channels must be >= 1'),
+        (
+            dict(conv_cfg=dict(type='Conv1d')),
+            ValueError,
+            r"conv_cfg\['type'\] must be a 2-D convolution .*got 'Conv1d'",
+        ),
+        (
+            dict(conv_cfg=dict(type='NoConv')),
+            ValueError,
+            r"conv_cfg\['type'\] must be a registered conv type .*got 'NoConv'",
+        ),
+        (dict(in_channels=-1), ValueError, 'in_channels must be an int >= 1'),
         (dict(impl='cuda'), ValueError, "impl must be one of 'fused', 'recompute', 'reference'"),
     ],
 )

@@ -129,9 +129,9 @@ def test_build_as_plugin():
     [
         (dict(ratio=16), ValueError, r'must be in \[1, 32\], got 512 from ratio=16'),
         (dict(ratio=1 / 64), ValueError, 'got 0 from ratio'),
-        (dict(ratio=0), ValueError, 'ratio must be > 0'),
-        (dict(ratio='1/16'), TypeError, 'ratio must be a number'),
-        (dict(fusion='mul'), ValueError, "fusion must be one of 'add', 'scale'; got 'mul'"),
+        (dict(ratio=0), ValueError, 'ratio must be a finite number > 0'),
+        (dict(ratio='1/16'), TypeError, 'ratio must be a finite number'),
+        (dict(fusion='mul'), ValueError, "fusion must be one of 'add', 'scale', got 'mul'"),
         (dict(pooling='max'), ValueError, "pooling must be one of 'att', 'avg'"),
         (dict(zero_init_last=1), TypeError, 'zero_init_last must be a bool'),
         (dict(act_cfg=dict(type='Tanh')), ValueError, 'Tanh'),

@@ -80,14 +80,14 @@ def test_build_from_registry_as_plugin():
 @pytest.mark.parametrize(
     'kwargs, error, match',
     [
-        (dict(ratio=0), ValueError, 'ratio must be > 0, got 0'),
+        (dict(ratio=0), ValueError, 'ratio must be a finite number > 0, got 0'),
         (dict(ratio=-4), ValueError, 'ratio'),
-        (dict(ratio='16'), TypeError, 'ratio must be a number'),
+        (dict(ratio='16'), TypeError, 'ratio must be a finite number'),
         (dict(squeeze_channels=0), ValueError, r'squeeze width must be in \[1, in_channels=32\]'),
         (dict(squeeze_channels=33), ValueError, 'got 33'),
         (dict(squeeze_channels=2.5), TypeError, 'squeeze_channels must be an int'),
         (dict(ratio=0.5, divisor=1), ValueError, 'squeeze width'),
-        (dict(divisor=0), ValueError, 'divisor must be >= 1'),
+        (dict(divisor=0), ValueError, 'divisor must be an int >= 1'),
         (dict(squeeze='mean'), ValueError, "squeeze must be one of 'avg', 'max', 'avgmax'"),
         (dict(act_cfg=(dict(type='ReLU'), dict(type='Softmax'))), ValueError, 'Softmax'),
         (dict(act_cfg=(dict(type='Sigmod'), dict(type='Sigmoid'))), ValueError, 'Sigmod'),
@@ -115,8 +115,16 @@ def test_tiny_channels_with_default_divisor_explains_fix():
 @pytest.mark.parametrize(
     'kwargs, error, match',
     [
-        (dict(conv_cfg=dict(type='Conv3d')), ValueError, 'builds a Conv3d; the layer needs a 2-D'),
-        (dict(conv_cfg=dict(type='Conv1d')), ValueError, 'builds a Conv1d'),
+        (
+            dict(conv_cfg=dict(type='Conv3d')),
+            ValueError,
+            r"conv_cfg\['type'\] must be a 2-D convolution .*got 'Conv3d'",
+        ),
+        (
+            dict(conv_cfg=dict(type='Conv1d')),
+            ValueError,
+            r"conv_cfg\['type'\] must be a 2-D convolution .*got 'Conv1d'",
+        ),
         (dict(bias='no'), TypeError, "bias must be a bool, got 'no'"),
     ],
 )

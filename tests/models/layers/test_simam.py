@@ -55,10 +55,10 @@ def test_build_from_registry_and_empty_batch():
 @pytest.mark.parametrize(
     'kwargs, error, match',
     [
-        (dict(e_lambda=0), ValueError, 'e_lambda must be > 0, got 0'),
-        (dict(e_lambda=-1e-4), ValueError, 'e_lambda must be > 0'),
-        (dict(e_lambda='1e-4'), TypeError, 'e_lambda must be a number'),
-        (dict(in_channels=0), ValueError, 'in_channels must be >= 1'),
+        (dict(e_lambda=0), ValueError, 'e_lambda must be a finite number > 0, got 0'),
+        (dict(e_lambda=-1e-4), ValueError, 'e_lambda must be a finite number > 0'),
+        (dict(e_lambda='1e-4'), TypeError, 'e_lambda must be a finite number'),
+        (dict(in_channels=0), ValueError, 'in_channels must be an int >= 1'),
         (dict(in_channels=None), TypeError, 'in_channels must be an int'),
         (dict(impl='triton'), ValueError, "impl must be one of 'fused', 'recompute', 'reference'"),
     ],

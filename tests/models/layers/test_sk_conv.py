@@ -193,22 +193,22 @@ def test_registered_and_resolvable_from_mmpretrain():
     [
         (dict(in_channels=48), ValueError, r'in_channels=48 must be divisible by groups=32'),
         (dict(out_channels=40), ValueError, r'out_channels=40 must be divisible by groups=32'),
-        (dict(groups=0), ValueError, r'groups must be >= 1, got 0'),
-        (dict(num_paths=0), ValueError, r'num_paths must be >= 1, got 0'),
-        (dict(num_paths=2.0), TypeError, r'num_paths must be an int, got 2.0'),
+        (dict(groups=0), ValueError, r'groups must be an int >= 1, got 0'),
+        (dict(num_paths=0), ValueError, r'num_paths must be an int >= 1, got 0'),
+        (dict(num_paths=2.0), TypeError, r'num_paths must be an int >= 1, got 2.0'),
         (dict(num_paths=True), TypeError, r'num_paths must be an int'),
-        (dict(ratio=0), ValueError, r'ratio must be > 0, got 0'),
-        (dict(ratio=-4), ValueError, r'ratio must be > 0, got -4'),
-        (dict(ratio='16'), TypeError, r'ratio must be a number'),
-        (dict(min_channels=0), ValueError, r'min_channels must be >= 1, got 0'),
+        (dict(ratio=0), ValueError, r'ratio must be a finite number > 0, got 0'),
+        (dict(ratio=-4), ValueError, r'ratio must be a finite number > 0, got -4'),
+        (dict(ratio='16'), TypeError, r'ratio must be a finite number'),
+        (dict(min_channels=0), ValueError, r'min_channels must be an int >= 1, got 0'),
         (dict(min_channels=8.5), TypeError, r'min_channels must be an int'),
-        (dict(stride=0), ValueError, r'stride must be >= 1'),
-        (dict(dilation=0), ValueError, r'dilation must be >= 1'),
+        (dict(stride=0), ValueError, r'stride must be an int >= 1'),
+        (dict(dilation=0), ValueError, r'dilation must be an int >= 1'),
         (dict(in_channels='64'), TypeError, r'in_channels must be an int'),
         (
             dict(act_cfg=dict(type='Relu')),
             ValueError,
-            r"act_cfg\[\"type\"\] must be one of.*'ReLU'",
+            r"act_cfg\['type'\] must be one of.*'ReLU'",
         ),
         (dict(act_cfg='ReLU'), TypeError, r"act_cfg must be a dict with a 'type' key"),
         (dict(norm_cfg=dict(requires_grad=True)), TypeError, r'norm_cfg must be a dict'),
@@ -225,8 +225,11 @@ def test_bad_arguments(kwargs, error, match):
 @pytest.mark.parametrize(
     'kwargs, match',
     [
-        (dict(norm_cfg=dict(type='GN')), "GroupNorm needs 'num_groups'"),
-        (dict(conv_cfg=dict(type='Conv1d')), 'builds a Conv1d'),
+        (dict(norm_cfg=dict(type='GN')), r"norm_cfg\['num_groups'\] must be given for GroupNorm"),
+        (
+            dict(conv_cfg=dict(type='Conv1d')),
+            r"conv_cfg\['type'\] must be a 2-D convolution .*got 'Conv1d'",
+        ),
     ],
 )
 def test_norm_and_conv_configs_are_checked_at_build_time(kwargs, match):

@@ -82,10 +82,14 @@ def test_half_precision_reduces_in_fp32():
 @pytest.mark.parametrize(
     'kwargs, error, match',
     [
-        (dict(eps=-1.0), ValueError, 'eps must be >= 0, got -1.0'),
-        (dict(eps='small'), TypeError, 'eps must be a number'),
-        (dict(eps=float('nan')), ValueError, 'eps must be finite'),
-        (dict(norm_cfg=dict(type='Nope')), ValueError, "'Nope' is not a registered norm"),
+        (dict(eps=-1.0), ValueError, 'eps must be a finite number >= 0, got -1.0'),
+        (dict(eps='small'), TypeError, 'eps must be a finite number'),
+        (dict(eps=float('nan')), ValueError, 'eps must be a finite number'),
+        (
+            dict(norm_cfg=dict(type='Nope')),
+            ValueError,
+            r"norm_cfg\['type'\] must be a registered norm type .*got 'Nope'",
+        ),
         (dict(norm_cfg='BN'), TypeError, 'norm_cfg must be a dict'),
     ],
 )
