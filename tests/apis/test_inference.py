@@ -101,5 +101,5 @@ def test_init_model_errors(quickstart_checkpoint, kwargs, error, message):
 def test_config_without_weights():
     model = init_model(QUICKSTART)
     assert model.dataset_meta == {} and not model.training
-    with pytest.raises(ValueError, match='topk must be >= 1'):
+    with pytest.raises(ValueError, match='topk must be an int >= 1, got 0'):
         inference_model(model, [np.zeros((28, 28, 1), np.uint8)], topk=0)
