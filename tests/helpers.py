@@ -1,11 +1,14 @@
 """Small helpers shared by the tests (tests/ is on sys.path)."""
 
+import glob
 import io
 import os
+import re
 import runpy
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 
 import pytest
 import torch
@@ -147,3 +150,111 @@ def fresh_shell_env() -> dict:
     venv_bin = os.path.dirname(os.path.abspath(sys.executable))
     env['PATH'] = os.pathsep.join(p for p in env['PATH'].split(os.pathsep) if p != venv_bin)
     return env
+
+
+def git(repo, *args) -> str:
+    """``git args`` in ``repo`` (with an author, for commits); its stdout."""
+    cmd = ['git', '-c', 'user.name=readme', '-c', 'user.email=readme@test', *args]
+    return subprocess.run(cmd, cwd=repo, capture_output=True, text=True, check=True).stdout
+
+
+def scratch_checkout(dst) -> str:
+    """A :func:`copy_checkout` at ``dst`` made a git repository of its own, all of it
+    committed, so that :func:`assert_clean` sees what commands change there.
+
+    Returns:
+        str: ``dst``.
+    """
+    copy_checkout(dst)
+    git(dst, 'init', '-q')
+    git(dst, 'add', '-A')
+    git(dst, 'commit', '-q', '-m', 'scratch copy')
+    return str(dst)
+
+
+# what commands run in a scratch checkout may write: their outputs, pip's build folders
+ALLOWED_IGNORED = ('work_dirs/', 'build/', 'se_plugin.egg-info/', 'se_plugin/.mim/')
+
+
+def assert_clean(repo, what: str):
+    """Fail unless the :func:`scratch_checkout` ``repo`` has its committed files as they
+    were and nothing new outside ``ALLOWED_IGNORED`` (``what`` names the commands)."""
+    status = git(repo, 'status', '--porcelain', '--ignored').splitlines()
+    changed = [s for s in status if not s.startswith('!! ')]
+    assert not changed, f'{what} changed committed files: {changed}'
+    stray = [
+        s[3:] for s in status
+        if s.startswith('!! ') and not s[3:].startswith(ALLOWED_IGNORED) and '__pycache__' not in s
+    ]  # fmt: skip
+    assert not stray, f'{what} wrote outside work_dirs/: {stray}'
+
+
+# ----------------------------------------------------------------- the README's and docs' blocks
+
+
+@dataclass(frozen=True)
+class Block:
+    """A bash block of README.md or docs/*.md."""
+
+    path: str  # relative to the repository
+    line: int  # of the opening fence
+    section: str  # the ``## `` heading it stands under ('' before the first)
+    text: str
+
+    @property
+    def id(self) -> str:
+        return f'{self.path}:{self.line}'
+
+
+FENCE = re.compile(r'^```(\w*)\n(.*?)^```', flags=re.S | re.M)
+
+
+def bash_blocks() -> list:
+    """The bash blocks of README.md and docs/*.md, in order (README first)."""
+    docs = sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, 'docs', '*.md')))
+    blocks = []
+    for path in ['README.md', *docs]:
+        with open(os.path.join(ROOT, path), encoding='utf-8') as f:
+            text = f.read()
+        section, start = '', 0
+        for fence in FENCE.finditer(text):  # headings between fences only
+            headings = re.findall(r'^## (.+)$', text[start : fence.start()], flags=re.M)
+            section, start = (headings[-1] if headings else section), fence.end()
+            if fence.group(1) in ('bash', 'sh', 'shell'):
+                line = text[: fence.start()].count('\n') + 1
+                blocks.append(Block(path, line, section, fence.group(2)))
+    return blocks
+
+
+def readme_blocks(section: str) -> list:
+    """The text of each bash block of the README section headed ``## section``, in order."""
+    return [b.text for b in bash_blocks() if b.path == 'README.md' and b.section == section]
+
+
+def run_in_fresh_shell(repo, script: str, timeout: float = 4 * 3600):
+    """Run ``script`` in ``repo`` (e.g. a :func:`scratch_checkout`) in a fresh shell
+    (:func:`fresh_shell_env`, ``set -eo pipefail``); the completed process, its output
+    captured as text."""
+    return subprocess.run(
+        ['bash', '-c', f'set -eo pipefail\n{script}'],
+        cwd=repo,
+        env=fresh_shell_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def run_readme_blocks(blocks: list, repo, activate: bool = True) -> list:
+    """Run README bash ``blocks`` in order in ``repo``, each in :func:`run_in_fresh_shell`
+    after entering the pinned environment (``source tools/activate.sh``) unless not
+    ``activate``; each block's stdout. A failing block fails the test, with its output."""
+    enter = 'source tools/activate.sh 2>/dev/null\n' if activate else ''
+    outputs = []
+    for i, block in enumerate(blocks):
+        run = run_in_fresh_shell(repo, enter + block)
+        if run.returncode:
+            output = run.stdout[-3000:] + run.stderr[-3000:]
+            pytest.fail(f'README block {i + 1} exited {run.returncode}:\n{output}')
+        outputs.append(run.stdout)
+    return outputs

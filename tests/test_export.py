@@ -287,9 +287,9 @@ def test_se_layers_export_without_functions_in_training_mode():
         (dict(opset=17, onnx_exporter='dynamo'), ExportError, r'18\.\.23 for the dynamo'),
         (dict(opset=18.5), TypeError, 'opset must be an int'),
         (dict(atol=-1), ExportError, 'atol must be a finite number >= 0, got -1'),
-        (dict(atol=float('nan')), ValueError, 'atol must be finite, got nan'),
-        (dict(rtol=float('inf')), ValueError, 'rtol must be finite, got inf'),
-        (dict(rtol='1e-3'), TypeError, 'rtol must be a number'),
+        (dict(atol=float('nan')), ValueError, 'atol must be a finite number, got nan'),
+        (dict(rtol=float('inf')), ValueError, 'rtol must be a finite number, got inf'),
+        (dict(rtol='1e-3'), TypeError, "rtol must be a finite number, got '1e-3'"),
         (dict(out=''), ExportError, 'out must be a file path'),
     ],
 )
@@ -370,15 +370,25 @@ def test_tool_with_checkpoint(monkeypatch, capsys, tmp_path):
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
 
 
+SIZE_DEPENDENT = {
+    # unbiased variance over H * W - 1 positions, 1 for 1x1 maps (a tensor op in the graph)
+    'srm': dict(type='se_plugin.SRMLayer'),
+    'simam': dict(type='se_plugin.SimAM'),
+    # a 4x4 map gathers to 1x1 at the traced size, a 5x5 one to 2x2 (interpolated back)
+    'gather_excite': dict(type='se_plugin.GatherExcite', extent=4, ratio=4),
+}
+
+
 @pytest.mark.parametrize('fmt', ['onnx', 'torchscript'])
-def test_srm_exports_with_dynamic_height_and_width(fmt, tmp_path):
-    """SRM's unbiased variance divides by max(H * W - 1, 1): kept in the traced graph,
-    so 1x1 deepest maps give variance 0, not 0 / 0."""
-    model = small_classifier('se_resnet', attn_cfg=dict(type='se_plugin.SRMLayer'))
+@pytest.mark.parametrize('name', SIZE_DEPENDENT)
+def test_size_dependent_attention_exports_with_dynamic_height_and_width(name, fmt, tmp_path):
+    """Whatever depends on the map's size stays in the exported graph: sizes other
+    than the traced one (1x1 deepest maps included) give the model's outputs."""
+    model = small_classifier('se_resnet', attn_cfg=SIZE_DEPENDENT[name])
     for module in model.modules():
         if hasattr(module, 'cfc'):
-            module.cfc.data.normal_()  # zeros at init would hide the style statistics
-    out = str(tmp_path / f'srm.{fmt}')
+            module.cfc.data.normal_()  # SRM's zeros at init would hide the style statistics
+    out = str(tmp_path / f'{name}.{fmt}')
     result = export_model(model, out, SHAPE, fmt, dynamic_hw=True)
     assert result.ok and result.saved, format_result(result)
-    assert [c.shape[2:] for c in result.checks[2:]] == [(8, 8), (16, 16), (17, 24), (40, 40)]
+    assert len({c.shape[2:] for c in result.checks} - {SHAPE[1:]}) >= 2, format_result(result)

@@ -14,18 +14,20 @@
   cannot run here say why, and, where running them as written stops at once, with which
   one-line error and exit code. The sweeps of long blocks are still planned in the slow
   group (``tools/ablate.py --dry-run`` builds every point's model).
+* ``OWN_TESTS`` names README sections whose blocks build on each other (the first ones
+  write files that the last one runs): the test file it names runs them, in order, and
+  checks what they print and write; they run there only.
 """
 
 import os
 import re
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import pytest
-from helpers import copy_checkout, fresh_shell_env
+from helpers import Block, assert_clean, bash_blocks, run_in_fresh_shell, scratch_checkout
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / 'README.md').read_text()
@@ -67,36 +69,16 @@ def test_readme_has_config_snippets():
 
 
 @dataclass(frozen=True)
-class Block:
-    path: str  # relative to the repository
-    line: int  # of the opening fence
-    text: str
-
-    @property
-    def id(self) -> str:
-        return f'{self.path}:{self.line}'
-
-
-def bash_blocks() -> list:
-    blocks = []
-    docs = sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob('docs/*.md'))
-    for path in ['README.md', *docs]:
-        text = (ROOT / path).read_text()
-        for m in re.finditer(r'^```(bash|sh|shell)\n(.*?)^```', text, flags=re.S | re.M):
-            blocks.append(Block(path, text[: m.start()].count('\n') + 1, m.group(2)))
-    return blocks
-
-
-@dataclass(frozen=True)
 class Listed:
     """How a listed block is checked.
 
     Args:
         group (str): ``'fast'`` (default group, no quick start), ``'slow'`` (after the quick
             start), ``'long'`` (slow, and only with SE_PLUGIN_DOCS_LONG=1), ``'not-run'``
-            (cannot run here, nor stop at once) or ``'set-up'`` (the README's set-up
-            commands, run by the fixtures and by CI).
-        why (str): Why it cannot run here, or takes long. Default: ''.
+            (cannot run here, nor stop at once), ``'set-up'`` (the README's set-up
+            commands, run by the fixtures and by CI) or ``'own-test'`` (a block of an
+            ``OWN_TESTS`` section).
+        why (str): Why it cannot run here, takes long, or which test runs it. Default: ''.
         fails_with (tuple, optional): ``(exit code, text)``: the block cannot work here, and
             run as written it must stop with that code and a last ``error:`` line holding
             the text. Default: None.
@@ -168,12 +150,20 @@ LISTED = {
         fails_with=(2, 'checkpoint not found: checkpoints/se_resnet50_converted.pth'),
     ),
 }  # fmt: skip
+# README sections whose blocks build on each other: the test file named runs them all, in
+# order, in a scratch checkout of its own, and checks what they print and write
+OWN_TESTS = {
+    ('README.md', 'Add your own attention module'): 'tests/test_readme_example.py',
+}
 BLOCKS = bash_blocks()
 
 
 def listing(block: Block) -> Listed:
     found = [v for (path, text), v in LISTED.items() if path == block.path and text in block.text]
-    assert len(found) <= 1, f'{block.id} matches {len(found)} LISTED entries'
+    own_test = OWN_TESTS.get((block.path, block.section))
+    if own_test:
+        found.append(Listed('own-test', own_test))
+    assert len(found) <= 1, f'{block.id} matches {len(found)} LISTED and OWN_TESTS entries'
     return found[0] if found else Listed('slow')
 
 
@@ -181,6 +171,14 @@ def test_every_listed_entry_names_one_block():
     for path, text in LISTED:
         hits = [b.id for b in BLOCKS if b.path == path and text in b.text]
         assert len(hits) == 1, f'LISTED ({path!r}, {text!r}) matches {hits}'
+
+
+@pytest.mark.parametrize(
+    'section, test', [pytest.param(s, t, id=s[1]) for s, t in OWN_TESTS.items()]
+)
+def test_every_own_test_section_is_run_by_its_test(section, test):
+    assert any((b.path, b.section) == section for b in BLOCKS), f'no bash block under {section}'
+    assert repr(section[1]) in (ROOT / test).read_text(), f'{test} does not run {section}'
 
 
 def test_the_set_up_blocks_are_the_readme_commands():
@@ -196,7 +194,7 @@ def _params():
     params = []
     for block in BLOCKS:
         entry = listing(block)
-        if entry.group in ('set-up', 'not-run'):
+        if entry.group in ('set-up', 'not-run', 'own-test'):
             continue  # LISTED says why
         marks = [pytest.mark.timeout(600 if entry.group == 'fast' else 4 * 3600)]
         if entry.group != 'fast':
@@ -208,22 +206,6 @@ def _params():
             ))  # fmt: skip
         params.append(pytest.param(block, entry, marks=marks, id=block.id))
     return params
-
-
-def _run(repo, script: str, timeout: int = 4 * 3600):
-    return subprocess.run(
-        ['bash', '-c', f'set -eo pipefail\n{script}'],
-        cwd=repo,
-        env=fresh_shell_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def _git(repo, *args) -> str:
-    cmd = ['git', '-c', 'user.name=readme', '-c', 'user.email=readme@test', *args]
-    return subprocess.run(cmd, cwd=repo, capture_output=True, text=True, check=True).stdout
 
 
 def _remove_mim_environments(repo):
@@ -240,11 +222,7 @@ def _remove_mim_environments(repo):
 @pytest.fixture(scope='module')
 def scratch(tmp_path_factory):
     """A fresh clone of the checkout (with the working tree's changes), git-committed."""
-    repo = tmp_path_factory.mktemp('readme') / 'se_plugin'
-    copy_checkout(repo)
-    _git(repo, 'init', '-q')
-    _git(repo, 'add', '-A')
-    _git(repo, 'commit', '-q', '-m', 'scratch copy')
+    repo = scratch_checkout(tmp_path_factory.mktemp('readme') / 'se_plugin')
     yield repo
     _remove_mim_environments(repo)
 
@@ -252,23 +230,9 @@ def scratch(tmp_path_factory):
 @pytest.fixture(scope='module')
 def quickstarted(scratch):
     """The scratch copy after the README's first set-up command."""
-    proc = _run(scratch, 'bash tools/quickstart.sh')
+    proc = run_in_fresh_shell(scratch, 'bash tools/quickstart.sh')
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return scratch
-
-
-ALLOWED_IGNORED = ('work_dirs/', 'build/', 'se_plugin.egg-info/', 'se_plugin/.mim/')
-
-
-def _assert_clean(repo, block):
-    status = _git(repo, 'status', '--porcelain', '--ignored').splitlines()
-    changed = [s for s in status if not s.startswith('!! ')]
-    assert not changed, f'{block.id} changed committed files: {changed}'
-    stray = [
-        s[3:] for s in status
-        if s.startswith('!! ') and not s[3:].startswith(ALLOWED_IGNORED) and '__pycache__' not in s
-    ]  # fmt: skip
-    assert not stray, f'{block.id} wrote outside work_dirs/: {stray}'
 
 
 def planned(block: Block) -> Optional[str]:
@@ -294,16 +258,18 @@ LONG_SWEEPS = [
 
 @pytest.mark.parametrize('block', LONG_SWEEPS)
 def test_long_sweep_blocks_plan(block, scratch):
-    proc = _run(scratch, f'source tools/activate.sh 2>/dev/null\n{planned(block)}', timeout=1800)
+    proc = run_in_fresh_shell(
+        scratch, f'source tools/activate.sh 2>/dev/null\n{planned(block)}', timeout=1800
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    _assert_clean(scratch, block)
+    assert_clean(scratch, block.id)
 
 
 @pytest.mark.parametrize('block, entry', _params())
 def test_command_block_runs_as_written(block, entry, request):
     repo = request.getfixturevalue('scratch' if entry.group == 'fast' else 'quickstarted')
     script = f'source tools/activate.sh 2>/dev/null\n{entry.prelude}\n{block.text}'
-    proc = _run(repo, script)
+    proc = run_in_fresh_shell(repo, script)
     output = proc.stdout[-3000:] + proc.stderr[-3000:]
     if entry.fails_with:
         code, text = entry.fails_with
@@ -312,4 +278,4 @@ def test_command_block_runs_as_written(block, entry, request):
         assert last.startswith('error: ') and text in last, output
     else:
         assert proc.returncode == 0, output
-    _assert_clean(repo, block)
+    assert_clean(repo, block.id)

@@ -121,7 +121,7 @@ def test_save_digits_writes_the_index_th_image_of_each_class(tmp_path, split, in
     [
         (dict(index=100), ValueError, 'index must be < 100 .* test split.*got 100'),
         (dict(split='train', index=400), ValueError, 'index must be < 400'),
-        (dict(index=-1), ValueError, 'index must be >= 0'),
+        (dict(index=-1), ValueError, 'index must be an int >= 0, got -1'),
         (dict(index=1.0), TypeError, 'index must be an int'),
         (dict(split='val'), ValueError, "split must be one of 'train', 'test', 'all'"),
     ],

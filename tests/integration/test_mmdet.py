@@ -4,12 +4,15 @@ Every shipped config under configs/mmdet/ is built full-size (channels checked) 
 shrunk widths, trained one step on random 64x64 images (forward + loss + backward)."""
 
 import copy
+import re
 
 import pytest
 
 pytest.importorskip('mmdet', reason='integration env only (tools/run_integration_tests.sh)')
 
 import torch  # noqa: E402
+
+from tests.helpers import readme_blocks, run_readme_blocks  # noqa: E402
 
 from .mm_helpers import (  # noqa: E402
     WIDTH,
@@ -175,3 +178,22 @@ def test_attention_injected_resnet18_in_retinanet():
     loss, log_vars = train_step(model, det_batch(), 'mmdet')
     print(losses_text(log_vars))
     assert assert_attention_trained(model.backbone) == 8
+
+
+def test_readme_example_module_plugs_into_mmdet(tmp_path, monkeypatch):
+    """The README's own attention module and RetinaNet config, written by the README's
+    blocks as they stand: mmdet's ResNet-50 gets the user's gate (registered only in
+    mmpretrain's registry) after conv3 of stages 2-4, and trains."""
+    from mmengine.config import Config
+
+    blocks = readme_blocks('Add your own attention module')
+    writes = [b for b in blocks if not re.search(r'^python\b', b, re.M)]  # the files
+    run_readme_blocks(writes, tmp_path, activate=False)
+    example = tmp_path / 'work_dirs' / 'my_attention'
+    monkeypatch.syspath_prepend(str(example))  # as the README's PYTHONPATH
+    cfg = Config.fromfile(str(example / 'retinanet_r50-spatial-gate_fpn_1x_coco.py'))
+    model = tiny_detector(cfg.model)
+    assert type(model.backbone).__module__.startswith('mmdet.')  # mmdet's own ResNet
+    loss, log_vars = train_step(model, det_batch(), 'mmdet')
+    print(losses_text(log_vars))
+    assert assert_attention_trained(model.backbone, kinds=('SpatialGate',)) == 13

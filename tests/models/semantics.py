@@ -14,6 +14,11 @@ tested with its default config, as a layer, in a bottleneck (every slot position
 ``STRONGER`` (optional) gives a module arguments that make its tiny-size test
 stronger; ``VARIANTS`` adds configs beside the defaults (other squeezes, variants,
 implementation modes).
+
+As layers, the slot modules are checked by the contract kit
+(:func:`se_plugin.testing.check_attention_module`) over ``CONTRACT_CASES``: each
+module at its defaults in each of its implementation modes, with ``STRONGER``'s
+arguments, each of ``VARIANTS`` and ``CONTRACT_VARIANTS``.
 """
 
 from __future__ import annotations
@@ -76,6 +81,28 @@ ATTENTION = {
     name: dict(type=f'se_plugin.{name}', **STRONGER.get(name, {})) for name in ATTENTION_LAYERS
 }
 ATTENTION.update(VARIANTS)
+# configs only the contract kit runs (cheap there; not worth a block and a backbone each)
+CONTRACT_VARIANTS = {
+    # a gate whose second derivative is not zero (hsigmoid's is)
+    'EffectiveSELayer-sigmoid': dict(
+        type='se_plugin.EffectiveSELayer', act_cfg=dict(type='Sigmoid')
+    ),
+    'GatherExcite-extent2': dict(type='se_plugin.GatherExcite', extent=2, ratio=4),  # local gather
+}
+
+
+def _contract_cases() -> dict:
+    """``id -> (config, keyword arguments)`` of the kit's runs."""
+    cases = {}
+    for name in ATTENTION_LAYERS:
+        for mode in MODELS.get(name).impls:
+            cases[f'{name}-impl-{mode}'] = (dict(type=f'se_plugin.{name}'), dict(impl=mode))
+    cases.update({f'{name}-stronger': (ATTENTION[name], {}) for name in STRONGER})
+    cases.update({name: (cfg, {}) for name, cfg in {**VARIANTS, **CONTRACT_VARIANTS}.items()})
+    return cases
+
+
+CONTRACT_CASES = _contract_cases()
 
 
 def _eca(m: ECALayer, x: torch.Tensor) -> torch.Tensor:

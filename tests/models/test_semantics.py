@@ -1,10 +1,15 @@
 """Every attention path behaves as its reference: hooks, checkpointing, higher-order and
 forward-mode AD, empty batches, tracing and export, autocast.
 
-Runs over every case of :mod:`tests.models.semantics` (each attention module as a
-layer, in a bottleneck, in backbones), comparing the default model (fused Functions,
-or the norm and module recomputed in the backward) with its reference twin:
-``impl='reference'``, and the paper's formula (``FORMULAS``) where there is one.
+Each slot module as a layer keeps the slot's contract, checked by the public kit
+(:func:`se_plugin.testing.check_attention_module`, over ``CONTRACT_CASES``: every
+implementation mode against ``impl='reference'``, hooks, with_cp, double backward,
+forward-mode AD, empty batches, trace, export, autocast, ...), and computes its paper's
+formula. The other cases of :mod:`tests.models.semantics` (SKConv, each module in
+blocks and backbones, AttentionInjected) run the tests below, which compare the
+default model (fused Functions, or the norm and module recomputed in the backward)
+with its reference twin: ``impl='reference'``, and the paper's formula
+(``FORMULAS``) where there is one.
 """
 
 from __future__ import annotations
@@ -13,30 +18,36 @@ import copy
 
 import pytest
 import torch
-from torch import nn
 from torch.autograd import forward_ad as fwAD
 
-from se_plugin.models import (
-    CBAM,
-    CoordAttention,
-    ECALayer,
-    EffectiveSELayer,
-    GatherExcite,
-    GlobalContext,
-    SEBasicBlock,
-    SELayer,
-    SimAM,
-    SKConv,
-    SRMLayer,
-)
+from se_plugin.models import CBAM, SEBasicBlock, SELayer, SKConv
 from se_plugin.models.backbones.blocks import AttentionSlotMixin
 from se_plugin.models.layers import ATTENTION_LAYERS, AttentionModule, recompute
 from se_plugin.models.layers.fused import FusedNormSqueezeScale, FusedSqueezeScale
 from se_plugin.registry import MODELS
-from tests.models.semantics import ATTENTION, CASES, FORMULAS, build, flat
+from se_plugin.testing import PROPERTIES, check_attention_module
+from tests.models.semantics import ATTENTION, CASES, CONTRACT_CASES, FORMULAS, build, flat
 
 NAMES = sorted(CASES)
 CP_NAMES = [name for name in NAMES if CASES[name].with_cp]
+# the slot modules as layers: the kit checks them (test_every_slot_module_keeps_the_contract)
+KIT_LAYERS = [f'layer:{name}' for name in ATTENTION]
+BEYOND_KIT = [name for name in NAMES if name not in KIT_LAYERS]
+# a slot module as a layer whose reference twin is its paper's formula
+FORMULA_LAYERS = [
+    f'layer:{name}' for name, cfg in ATTENTION.items() if MODELS.get(cfg['type']) in FORMULAS
+]
+
+
+@pytest.mark.parametrize('name', sorted(CONTRACT_CASES))
+def test_every_slot_module_keeps_the_contract(name):
+    """Each built-in slot module in each mode (and its variants) passes the kit, refusing
+    no derivative, and with ``impl='recompute'`` is recomputed in a block's backward."""
+    cfg, kwargs = CONTRACT_CASES[name]
+    report = check_attention_module(cfg, **kwargs)
+    assert list(report) == list(PROPERTIES)
+    assert not any('refused' in outcome or 'declines' in outcome for outcome in report.values())
+    assert report['in_block'] == 'ok'
 
 
 @pytest.mark.parametrize('name', sorted(ATTENTION))
@@ -74,8 +85,9 @@ def assert_same(got, expected, **tol):
 
 
 @pytest.mark.parametrize('train', [True, False], ids=['train', 'eval'])
-@pytest.mark.parametrize('name', NAMES)
+@pytest.mark.parametrize('name', BEYOND_KIT + FORMULA_LAYERS)
 def test_matches_the_reference(name, train):
+    """(A slot module as a layer: against its formula; its modes are the kit's ``impls``.)"""
     model, reference, x = build(name)
     for _ in range(2):  # the second step sees updated running statistics
         assert_same(step(model, x, train), step(reference, x, train))
@@ -97,7 +109,7 @@ def _record_hooks(model, log):
     return handles
 
 
-@pytest.mark.parametrize('name', NAMES)
+@pytest.mark.parametrize('name', BEYOND_KIT)
 def test_forward_hooks_fire_as_in_the_reference(name):
     model, reference, x = build(name)
     logs = [], []
@@ -157,7 +169,7 @@ def _penalty_grads(model, x, train):
 
 
 @pytest.mark.parametrize('train', [True, False], ids=['train', 'eval'])
-@pytest.mark.parametrize('name', NAMES)
+@pytest.mark.parametrize('name', BEYOND_KIT)
 def test_double_backward_equals_the_reference(name, train):
     model, reference, x = build(name)
     if 'drop-path' in name:
@@ -170,37 +182,15 @@ def test_double_backward_equals_the_reference(name, train):
             torch.testing.assert_close(a, b)
 
 
-def _srm_with_weights(channels):
-    layer = SRMLayer(channels)
-    nn.init.normal_(layer.cfc)  # the authors' zero init makes the gate constant
-    return layer
-
-
+# the slot modules' second derivatives are the kit's (double_backward, against finite
+# differences); these are SKConv's and a block's
 GRADGRAD = {
-    'se': lambda: SELayer(4, ratio=2, divisor=1),
-    'se-max': lambda: SELayer(4, ratio=2, divisor=1, squeeze='max'),
     'sk': lambda: SKConv(4, 4, groups=2, min_channels=2),
     'basic': lambda: SEBasicBlock(
         4, 4, attn_cfg=dict(type='se_plugin.SELayer', ratio=2, divisor=1)
     ),
     'basic-cbam': lambda: SEBasicBlock(4, 4, attn_cfg=dict(type='se_plugin.CBAM', ratio=2)),
-    'eca': lambda: ECALayer(4, kernel_size=3),
-    'ese': lambda: EffectiveSELayer(4, act_cfg=dict(type='Sigmoid')),  # hsigmoid'' is 0
-    'cbam': lambda: CBAM(4, ratio=2),
-    'simam': lambda: SimAM(4),
-    'ge': lambda: GatherExcite(4, extent=2, ratio=2),
-    'ge-theta-minus': lambda: GatherExcite(4, variant='theta-minus', extent=2),
-    'gc': lambda: GlobalContext(4, ratio=1, zero_init_last=False),
-    'gc-scale': lambda: GlobalContext(4, ratio=1, fusion='scale', zero_init_last=False),
-    'coord': lambda: CoordAttention(4, min_channels=2),
-    'srm': lambda: _srm_with_weights(4),
 }
-
-
-def test_gradgradcheck_covers_every_attention_module():
-    """A module added to the slot needs a tiny GRADGRAD entry (in_channels=4)."""
-    covered = {type(GRADGRAD[name]()).__name__ for name in GRADGRAD}
-    assert set(ATTENTION_LAYERS) <= covered
 
 
 @pytest.mark.parametrize('train', [True, False], ids=['train', 'eval'])
@@ -214,7 +204,7 @@ def test_gradgradcheck(name, train):
 
 
 @pytest.mark.parametrize('train', [True, False], ids=['train', 'eval'])
-@pytest.mark.parametrize('name', NAMES)
+@pytest.mark.parametrize('name', BEYOND_KIT)
 def test_forward_mode_ad(name, train):
     model, reference, x = build(name)
     torch.manual_seed(3)
@@ -254,7 +244,7 @@ def test_torch_func_jvp_grad_and_vmap(name):
 
 
 @pytest.mark.parametrize('train', [True, False], ids=['train', 'eval'])
-@pytest.mark.parametrize('name', NAMES)
+@pytest.mark.parametrize('name', BEYOND_KIT)
 def test_empty_batch(name, train):
     model, reference, x = build(name)
     empty = x[:0].clone().requires_grad_()
@@ -273,7 +263,7 @@ def _no_python_op(graph) -> bool:
     return not any(node.kind() == 'prim::PythonOp' for node in graph.nodes())
 
 
-@pytest.mark.parametrize('name', NAMES)
+@pytest.mark.parametrize('name', BEYOND_KIT)
 def test_trace_sees_the_plain_graph(name):
     model, reference, x = build(name)
     model.eval(), reference.eval()
@@ -288,9 +278,8 @@ def test_trace_sees_the_plain_graph(name):
         torch.testing.assert_close(flat(traced(x2)), flat(reference(x2)))
 
 
-EXPORT_NAMES = ['layer:SELayer', 'layer:sk-stride2', 'bottleneck:SELayer:standard']
-EXPORT_NAMES += ['se_resnet18:SELayer', 'bottleneck:CBAM:standard', 'sknet26']
-EXPORT_NAMES += [f'layer:{n}' for n in ATTENTION if not n.startswith('SELayer')]
+EXPORT_NAMES = ['layer:sk-stride2', 'bottleneck:SELayer:standard', 'se_resnet18:SELayer']
+EXPORT_NAMES += ['bottleneck:CBAM:standard', 'sknet26']
 
 
 @pytest.mark.parametrize('name', EXPORT_NAMES)
@@ -314,7 +303,7 @@ def _cosine(run, truth) -> float:
 
 
 @pytest.mark.parametrize('train', [True, False], ids=['train', 'eval'])
-@pytest.mark.parametrize('name', NAMES)
+@pytest.mark.parametrize('name', BEYOND_KIT)
 def test_autocast_bf16_is_as_accurate_as_the_reference(name, train):
     """Under bf16 autocast both paths round differently: each is compared with fp32.
 
@@ -349,7 +338,6 @@ def test_the_norm_fold_runs_under_autocast(name, monkeypatch):
 @pytest.mark.parametrize('shape', [(2, 4, 56, 56), (2, 4, 7, 7)])
 def test_fp16_squeeze_of_large_activations_is_finite(op, shape):
     """An fp16 sum of values near the fp16 maximum overflows; the squeeze accumulates in fp32."""
-    from se_plugin.models import SELayer
 
     torch.manual_seed(0)
     x = torch.full(shape, 60000.0).sub(torch.rand(shape) * 100).half()

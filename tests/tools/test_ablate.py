@@ -25,7 +25,10 @@ run_tool = partial(run_script, TOOL)  # (monkeypatch, capsys, *args) -> (code, o
         ('model.backbone.attn_cfg.ratio', 'expected KEY=V1,V2'),
         ('modle.backbone.depth=18,34', "the config has no 'modle'"),
         ('model.backbone.attn_position=standard,middle', 'attn_position must be one of'),
-        ('model.backbone.attn_cfg.type=se_plugin.SELayer,NoSuchLayer', "'NoSuchLayer' is not a"),
+        (
+            'model.backbone.attn_cfg.type=se_plugin.SELayer,NoSuchLayer',
+            "must be a registered attention type (e.g. 'se_plugin.SELayer'), got 'NoSuchLayer'",
+        ),
     ],
 )
 def test_tool_bad_specs(monkeypatch, capsys, tmp_path, sweep, needle):

@@ -18,7 +18,8 @@ module on a tensor. So a slot module:
 Any registered shape-keeping ``nn.Module`` taking ``in_channels`` fits the
 slot (called plainly); subclassing :class:`AttentionModule` adds the modes
 and the init. The built-in slot modules are the registered subclasses
-(:func:`attention_layer_names`).
+(:func:`attention_layer_names`). :func:`se_plugin.testing.check_attention_module`
+checks that a module, built-in or not, keeps this contract.
 """
 
 from __future__ import annotations

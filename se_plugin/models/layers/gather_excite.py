@@ -215,7 +215,7 @@ class GatherExcite(AttentionModule):
         if self.fc1 is not None:
             weight = self.fc2(self.act(self.fc1(weight)))
         weight = self.gate(weight)
-        if weight.shape[2:] != (1, 1):
+        if self.extent != 0:  # decided when built, not by the size: an export takes any size
             weight = F.interpolate(weight, size=x.shape[2:], mode='nearest')
         return weight
 

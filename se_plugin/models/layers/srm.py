@@ -17,7 +17,7 @@ from se_plugin.checks import check_norm_cfg, check_real
 from se_plugin.registry import MODELS
 
 from .base import AttentionModule
-from .fused.kernels import acc_dtype
+from .fused.kernels import acc_dtype, deviations_divisor
 
 
 def style_pool(x: Tensor, eps: float) -> Tensor:
@@ -29,9 +29,7 @@ def style_pool(x: Tensor, eps: float) -> Tensor:
     """
     flat = x.flatten(2).to(acc_dtype(x))
     mean = flat.mean(2, keepdim=True)
-    # max(n - 1, 1) as a tensor op: a trace keeps it (Python's max() keeps only n - 1)
-    divisor = flat.new_full((), flat.shape[2] - 1).clamp(min=1)
-    var = (flat - mean).square().sum(2, keepdim=True) / divisor
+    var = (flat - mean).square().sum(2, keepdim=True) / deviations_divisor(x, flat.dtype)
     return torch.cat([mean, (var + eps).sqrt()], dim=2)
 
 

@@ -44,6 +44,16 @@ def acc_dtype(x: Tensor) -> torch.dtype:
     return torch.float32 if x.dtype in REDUCED_DTYPES else x.dtype
 
 
+def deviations_divisor(x: Tensor, dtype: torch.dtype) -> Tensor:
+    """``max(H * W - 1, 1)`` of an ``(N, C, H, W)`` tensor, as a 0-dim tensor of ``dtype``.
+
+    The divisor of an unbiased spatial variance (SRM, SimAM), 1 for ``1 x 1``
+    maps (variance 0 there, not 0 / 0). A tensor op rather than Python's
+    ``max()`` so that a trace or an export keeps it for every input size.
+    """
+    return x.new_full((), x.shape[2] * x.shape[3] - 1, dtype=dtype).clamp(min=1)
+
+
 def is_channels_last(x: Tensor) -> bool:
     return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 

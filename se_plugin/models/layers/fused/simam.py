@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from .autograd import reference_grads
-from .kernels import acc_dtype
+from .kernels import acc_dtype, deviations_divisor
 
 
 def simam_stats(x: Tensor, e_lambda: float) -> tuple:
@@ -22,11 +22,10 @@ def simam_stats(x: Tensor, e_lambda: float) -> tuple:
     authors' code), ``n = 1`` for ``1 x 1`` maps (``var = 0`` instead of
     0 / 0). Reductions of fp16/bf16 tensors accumulate in fp32.
     """
-    n = max(x.shape[2] * x.shape[3] - 1, 1)
     acc = acc_dtype(x)
     mu = x.mean((2, 3), keepdim=True, dtype=acc).to(x.dtype)
     d2 = (x - mu).square()
-    var = d2.sum((2, 3), keepdim=True, dtype=acc).to(x.dtype) / n
+    var = d2.sum((2, 3), keepdim=True, dtype=acc).to(x.dtype) / deviations_divisor(x, x.dtype)
     return mu, d2, 4 * (var + e_lambda)
 
 
