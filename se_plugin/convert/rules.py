@@ -50,30 +50,36 @@ _RESNET_BODY = (
     (rf'{_BLOCK}\.se\.(.+)', r'backbone.\1.attn.\2'),
     (r'(layer[1-4]\.\d+\..+)', r'backbone.\1'),
 )
-# timm's SelectiveKernel -> our SKConv: paths the same, attn.fc_reduce/bn/fc_select ->
-# fuse.conv/fuse.bn/select
-_SK_BOTTLENECK_BODY = (
-    (rf'{_BLOCK}\.conv1\.conv\.weight', r'backbone.\1.conv1.weight'),
-    (rf'{_BLOCK}\.conv1\.bn\.{_BN}', r'backbone.\1.bn1.\2'),
-    (rf'{_BLOCK}\.conv2\.paths\.(\d+)\.conv\.weight', r'backbone.\1.conv2.paths.\2.conv.weight'),
-    (rf'{_BLOCK}\.conv2\.paths\.(\d+)\.bn\.{_BN}', r'backbone.\1.conv2.paths.\2.bn.\3'),
-    (rf'{_BLOCK}\.conv2\.attn\.fc_reduce\.weight', r'backbone.\1.conv2.fuse.conv.weight'),
-    (rf'{_BLOCK}\.conv2\.attn\.bn\.{_BN}', r'backbone.\1.conv2.fuse.bn.\2'),
-    (rf'{_BLOCK}\.conv2\.attn\.fc_select\.weight', r'backbone.\1.conv2.select.weight'),
-    (rf'{_BLOCK}\.conv3\.conv\.weight', r'backbone.\1.conv3.weight'),
-    (rf'{_BLOCK}\.conv3\.bn\.{_BN}', r'backbone.\1.bn3.\2'),
-    (rf'({_BLOCK}\.downsample\.\d\.{_BN})', r'backbone.\1'),
-)
-_SK_BASIC_BODY = (
-    (rf'{_BLOCK}\.conv1\.paths\.(\d+)\.conv\.weight', r'backbone.\1.conv1.paths.\2.conv.weight'),
-    (rf'{_BLOCK}\.conv1\.paths\.(\d+)\.bn\.{_BN}', r'backbone.\1.conv1.paths.\2.bn.\3'),
-    (rf'{_BLOCK}\.conv1\.attn\.fc_reduce\.weight', r'backbone.\1.conv1.fuse.conv.weight'),
-    (rf'{_BLOCK}\.conv1\.attn\.bn\.{_BN}', r'backbone.\1.conv1.fuse.bn.\2'),
-    (rf'{_BLOCK}\.conv1\.attn\.fc_select\.weight', r'backbone.\1.conv1.select.weight'),
-    (rf'{_BLOCK}\.conv2\.conv\.weight', r'backbone.\1.conv2.weight'),
-    (rf'{_BLOCK}\.conv2\.bn\.{_BN}', r'backbone.\1.bn2.\2'),
-    (rf'({_BLOCK}\.downsample\.\d\.{_BN})', r'backbone.\1'),
-)
+
+
+def _sk_conv(conv: str) -> tuple:
+    """timm's SelectiveKernel ``conv`` -> our SKConv: paths the same,
+    attn.fc_reduce/bn/fc_select -> fuse.conv/fuse.bn/select."""
+    return (
+        (
+            rf'{_BLOCK}\.{conv}\.paths\.(\d+)\.conv\.weight',
+            rf'backbone.\1.{conv}.paths.\2.conv.weight',
+        ),
+        (rf'{_BLOCK}\.{conv}\.paths\.(\d+)\.bn\.{_BN}', rf'backbone.\1.{conv}.paths.\2.bn.\3'),
+        (rf'{_BLOCK}\.{conv}\.attn\.fc_reduce\.weight', rf'backbone.\1.{conv}.fuse.conv.weight'),
+        (rf'{_BLOCK}\.{conv}\.attn\.bn\.{_BN}', rf'backbone.\1.{conv}.fuse.bn.\2'),
+        (rf'{_BLOCK}\.{conv}\.attn\.fc_select\.weight', rf'backbone.\1.{conv}.select.weight'),
+    )
+
+
+def _conv_bn(i: int) -> tuple:
+    """timm's ConvNormAct ``conv{i}.conv`` / ``.bn`` -> mmpretrain's ``conv{i}`` / ``bn{i}``."""
+    return (
+        (rf'{_BLOCK}\.conv{i}\.conv\.weight', rf'backbone.\1.conv{i}.weight'),
+        (rf'{_BLOCK}\.conv{i}\.bn\.{_BN}', rf'backbone.\1.bn{i}.\2'),
+    )
+
+
+_SK_DOWNSAMPLE = ((rf'({_BLOCK}\.downsample\.\d\.{_BN})', r'backbone.\1'),)
+_SK_BOTTLENECK_BODY = _conv_bn(1) + _sk_conv('conv2') + _conv_bn(3) + _SK_DOWNSAMPLE
+_SK_BASIC_BODY = _sk_conv('conv1') + _conv_bn(2) + _SK_DOWNSAMPLE
+
+
 # timm's senet.py (the SENet authors' Caffe weights): the stem is `layer0`, the SE module
 # `se_module`, the head `last_linear`
 _LEGACY_STEM_7X7 = (
