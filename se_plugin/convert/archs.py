@@ -1,5 +1,12 @@
 """The convertible architectures: each an :class:`Arch`, the se_plugin model it
-becomes and the rules that rename the source's keys to that model's."""
+becomes and the rules that rename the source's keys to that model's.
+
+timm: every ResNet of its SE / ECA / SK family (``resnet.py``, ``sknet.py`` and the
+SENet authors' ``senet.py``) whose blocks ours reproduce; ``NOT_CONVERTIBLE``
+names the others and why. mmpretrain: its SE-ResNet / SE-ResNeXt. Each arch has
+its config, ``configs/pretrained/<source>/<arch>.py``, whose ``model`` is
+:meth:`Arch.model_config`.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +16,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
 from .errors import ConversionError
+from .rules import MMPRETRAIN_RULES, timm_rules
 
 if TYPE_CHECKING:
     from torch import nn
 
 SOURCES = ('timm', 'mmpretrain')
-_BN = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
 
 
 @dataclass(frozen=True)
@@ -63,128 +70,76 @@ class Arch:
         return None
 
 
-# Our SE layer, as in timm (rd_ratio=1/16, rd_divisor=8) and mmpretrain (ratio=16, divisor 8).
-_SE_CFG = dict(type='se_plugin.SELayer', ratio=16, divisor=8)
-# Our ECA layer, as timm's EcaModule(channels): kernel from the width (gamma=2, beta=1,
-# odd); the 1-D conv has timm's name and shape (se.conv.weight), so it converts 1:1.
-_ECA_CFG = dict(type='se_plugin.ECALayer')
+# timm's SEModule (rd_ratio=1/16, rd_divisor=8) and mmpretrain's SELayer (ratio=16, divisor 8)
+_SE = dict(type='se_plugin.SELayer', ratio=16, divisor=8)
+# ResNet-RS: timm's SEModule(rd_ratio=0.25), widths make_divisible(C / 4, 8)
+_SE_RS = dict(type='se_plugin.SELayer', ratio=4, divisor=8)
+# the SENet authors' SE (timm's senet.py): width C // 16, no rounding
+_SE_LEGACY = dict(type='se_plugin.SELayer', ratio=16, divisor=1)
+# timm's EcaModule(channels): kernel from the width (gamma=2, beta=1, odd); its 1-D conv
+# has timm's name and shape (se.conv -> attn.conv)
+_ECA = dict(type='se_plugin.ECALayer')
+_BLOCKS = {
+    'basic': {(2, 2, 2, 2): 18, (3, 4, 6, 3): 34},
+    'bottleneck': {(3, 4, 6, 3): 50, (3, 4, 23, 3): 101, (3, 8, 36, 3): 152},
+}
 
 
 def _backbone(
-    depth: int, groups: int = 1, width: int = 4, deep: bool = False, attn_cfg: dict = _SE_CFG
-) -> dict:
-    cfg = dict(
-        type='se_plugin.SEResNet' if groups == 1 else 'se_plugin.SEResNeXt',
-        depth=depth,
-        attn_cfg=dict(attn_cfg),
-        attn_position='standard',
-        out_indices=(3,),
-        style='pytorch',
-    )
-    if groups > 1:
-        cfg.update(groups=groups, width_per_group=width)
-    if deep:  # timm's 'd' variants: 3-conv stem (32, 32, 64) and avg-pool shortcuts
-        cfg.update(deep_stem=True, avg_down=True, stem_channels=64)
-    return cfg
-
-
-# timm ResNet keys -> ours. The attention module is timm's `se` and our `attn`; inside it
-# the SE layers have the same names (fc1, fc2), and so have the ECA layers (conv).
-_TIMM_STEM = (
-    (r'conv1\.weight', r'backbone.conv1.weight'),
-    (rf'bn1\.{_BN}', r'backbone.bn1.\1'),
-)
-_TIMM_DEEP_STEM = (
-    (r'conv1\.0\.weight', r'backbone.stem.0.conv.weight'),
-    (rf'conv1\.1\.{_BN}', r'backbone.stem.0.bn.\1'),
-    (r'conv1\.3\.weight', r'backbone.stem.1.conv.weight'),
-    (rf'conv1\.4\.{_BN}', r'backbone.stem.1.bn.\1'),
-    (r'conv1\.6\.weight', r'backbone.stem.2.conv.weight'),
-    (rf'bn1\.{_BN}', r'backbone.stem.2.bn.\1'),
-    # timm's avg-down shortcut is always (pool, conv, bn), with an Identity pool
-    # at stride 1; mmpretrain's ResLayer leaves the pool out there (conv, bn).
-    (r'layer1\.0\.downsample\.1\.weight', r'backbone.layer1.0.downsample.0.weight'),
-    (rf'layer1\.0\.downsample\.2\.{_BN}', r'backbone.layer1.0.downsample.1.\1'),
-)
-_TIMM_BODY = (
-    (r'(layer[1-4]\.\d+)\.se\.(.+)', r'backbone.\1.attn.\2'),
-    (r'(layer[1-4]\.\d+\..+)', r'backbone.\1'),
-    (r'fc\.(weight|bias)', r'head.fc.\1'),
-)
-# mmpretrain keys -> ours: only the SE layer differs (ConvModules -> plain convs).
-_MMPRETRAIN_RULES = (
-    (
-        r'backbone\.(layer[1-4]\.\d+)\.se_layer\.conv([12])\.conv\.(weight|bias)',
-        r'backbone.\1.attn.fc\2.\3',
-    ),
-    (r'backbone\.(.+)', r'backbone.\1'),
-    (r'head\.fc\.(weight|bias)', r'head.fc.\1'),
-)
-
-
-def _timm(
-    name: str,
-    depth: int,
+    layers: tuple,
+    basic: bool = False,
     groups: int = 1,
     width: int = 4,
-    deep: bool = False,
-    attn_cfg: dict = _SE_CFG,
-) -> Arch:
-    stem = _TIMM_DEEP_STEM if deep else _TIMM_STEM
-    return Arch(
-        source='timm',
-        name=name,
-        backbone=_backbone(depth, groups, width, deep, attn_cfg),
-        head_channels=512 if depth < 50 else 2048,
-        rules=stem + _TIMM_BODY,
-        peer=f'timm.create_model({name!r})',
-    )
+    stem: str = '7x7',
+    stem_width: int = 32,
+    avg_down: bool = False,
+    attn: Optional[dict] = _SE,
+    **options,
+) -> dict:
+    """Our backbone config for a timm-style ResNet description.
 
-
-# timm SelectiveKernelBottleneck keys -> our SKBlock (SKConv: paths, fuse, select).
-_TIMM_SK_BODY = (
-    (r'(layer[1-4]\.\d+)\.conv1\.conv\.weight', r'backbone.\1.conv1.weight'),
-    (rf'(layer[1-4]\.\d+)\.conv1\.bn\.{_BN}', r'backbone.\1.bn1.\2'),
-    (
-        r'(layer[1-4]\.\d+)\.conv2\.paths\.(\d+)\.conv\.weight',
-        r'backbone.\1.conv2.paths.\2.conv.weight',
-    ),
-    (rf'(layer[1-4]\.\d+)\.conv2\.paths\.(\d+)\.bn\.{_BN}', r'backbone.\1.conv2.paths.\2.bn.\3'),
-    (r'(layer[1-4]\.\d+)\.conv2\.attn\.fc_reduce\.weight', r'backbone.\1.conv2.fuse.conv.weight'),
-    (rf'(layer[1-4]\.\d+)\.conv2\.attn\.bn\.{_BN}', r'backbone.\1.conv2.fuse.bn.\2'),
-    (r'(layer[1-4]\.\d+)\.conv2\.attn\.fc_select\.weight', r'backbone.\1.conv2.select.weight'),
-    (r'(layer[1-4]\.\d+)\.conv3\.conv\.weight', r'backbone.\1.conv3.weight'),
-    (rf'(layer[1-4]\.\d+)\.conv3\.bn\.{_BN}', r'backbone.\1.bn3.\2'),
-    (
-        r'(layer[1-4]\.\d+\.downsample\.[01]\.(weight|bias|running_mean|running_var|num_batches_tracked))',
-        r'backbone.\1',
-    ),
-    (r'fc\.(weight|bias)', r'head.fc.\1'),
-)
-
-
-def _timm_sknet(name: str, depth: int) -> Arch:
-    # timm: SelectiveKernel(split_input=False, rd_ratio=1/16, rd_divisor=32), paths
-    # 3x3 dilation 1 and 2, fuse conv without bias + BN + ReLU, select conv without
-    # bias; fuse width make_divisible(C/16, 32) = max(C/16, 32) for C in 128..1024.
-    backbone = dict(
-        type='se_plugin.SKNet',
-        depth=depth,
-        num_paths=2,
-        sk_ratio=16,
-        min_channels=32,
-        groups=32,
-        width_per_group=4,
-        attn_cfg=None,
+    ``layers``: blocks per stage (a depth of ours, or ``stage_blocks``);
+    ``stem``: ``'7x7'``, ``'deep'`` (three 3x3 convs ``w, w, 2w``) or
+    ``'tiered'`` (``3w/4, w, 2w``) with ``w = stem_width``; ``options``: our
+    backbone arguments that differ from their defaults.
+    """
+    blocks = _BLOCKS['basic' if basic else 'bottleneck']
+    depth = blocks.get(tuple(layers))
+    cfg = dict(
+        type='se_plugin.SEResNet' if groups == 1 else 'se_plugin.SEResNeXt',
+        depth=depth or min(blocks.values()),
+        attn_cfg=None if attn is None else dict(attn),
         out_indices=(3,),
-        style='pytorch',
+    )
+    if depth is None:  # the depth picks the block, stage_blocks the counts
+        cfg['stage_blocks'] = tuple(layers)
+    if groups > 1:
+        cfg.update(groups=groups, width_per_group=width)
+    if stem != '7x7':
+        cfg.update(deep_stem=True, stem_channels=2 * stem_width)
+    if stem == 'tiered':
+        cfg['deep_stem_channels'] = (3 * (stem_width // 4), stem_width, 2 * stem_width)
+    if avg_down:
+        cfg['avg_down'] = True
+    return dict(cfg, **options)
+
+
+def _timm(name: str, layers: tuple, body: str = 'resnet', **kwargs) -> Arch:
+    """A timm model: ``kwargs`` of :func:`_backbone` (and ``sk`` for the SK bodies)."""
+    sk = kwargs.pop('sk', None)
+    backbone = _backbone(layers, **kwargs)
+    if sk is not None:  # timm's SelectiveKernel: our SKNet, its arguments in `sk`
+        backbone.update(type='se_plugin.SKNet', **sk)
+    stem = 'deep' if backbone.get('deep_stem') else '7x7'
+    rules = timm_rules(
+        stem, backbone.get('avg_down', False), backbone.get('stem_pool', 'max'), body
     )
     return Arch(
         source='timm',
         name=name,
         backbone=backbone,
-        head_channels=2048,
-        rules=_TIMM_STEM + _TIMM_SK_BODY,
+        head_channels=512 if kwargs.get('basic') else 2048,
+        rules=rules,
         peer=f'timm.create_model({name!r})',
     )
 
@@ -195,32 +150,94 @@ def _mmpretrain(name: str, depth: int, groups: int = 1, width: int = 4) -> Arch:
         if groups == 1
         else f'mmpretrain SEResNeXt(depth={depth}, groups={groups}, width_per_group={width})'
     )
+    layers = next(k for k, v in _BLOCKS['bottleneck'].items() if v == depth)
     return Arch(
         source='mmpretrain',
         name=name,
-        backbone=_backbone(depth, groups, width),
+        backbone=_backbone(layers, groups=groups, width=width),
         head_channels=2048,
-        rules=_MMPRETRAIN_RULES,
+        rules=MMPRETRAIN_RULES,
         peer=peer + ' (se_ratio=16) in an ImageClassifier with a LinearClsHead',
     )
 
 
+_D = dict(stem='deep', avg_down=True)  # timm's "d": deep stem 32-32-64, avg-pool shortcuts
+_T = dict(stem='tiered', avg_down=True)  # timm's "t": tiered deep stem 24-32-64
+_AA = dict(anti_alias='avg')  # timm's "aa": aa_layer=nn.AvgPool2d
+_X32x4, _X32x8, _X64x4 = (dict(groups=g, width=w) for g, w in ((32, 4), (32, 8), (64, 4)))
+_R26, _R50, _R101, _R152 = (2, 2, 2, 2), (3, 4, 6, 3), (3, 4, 23, 3), (3, 8, 36, 3)
+# SENet-154: 64-64-128 deep stem, 3x3 strided shortcuts, first conv of each block at half width
+_SENET154 = dict(stem='deep', stem_width=64, down_kernel_size=3, reduce_first=2, **_X64x4)
+# timm's senet.py: the SENet authors' Caffe models (stem pool padding 0, ceil mode)
+_LEGACY = dict(body='legacy', attn=_SE_LEGACY, stem_pool='max_ceil')
+# timm's sknet.py: SelectiveKernel(split_input=True), fuse width make_divisible(C / r, d)
+# = max(C / r, L) at these widths
+_SK_BASIC = dict(body='sk_basic', basic=True, attn=None)
+_SK_BASIC_ARGS = dict(sk_ratio=8, min_channels=16, split_input=True)
+_SK = dict(body='sk_bottleneck', attn=None)
+_SK_RESNET_ARGS = dict(sk_ratio=16, min_channels=8, split_input=True, groups=1)
+
 _ALL = (
-    _timm('seresnet18', 18),
-    _timm('seresnet34', 34),
-    _timm('seresnet50', 50),
-    _timm('seresnet101', 101),
-    _timm('seresnet152', 152),
-    _timm('seresnet152d', 152, deep=True),
-    _timm('seresnext50_32x4d', 50, 32, 4),
-    _timm('seresnext101_32x4d', 101, 32, 4),
-    _timm('seresnext101_32x8d', 101, 32, 8),
-    _timm('seresnext101d_32x8d', 101, 32, 8, deep=True),
-    _timm('seresnext101_64x4d', 101, 64, 4),
-    _timm_sknet('skresnext50_32x4d', 50),
-    # ECA-ResNet-D (configs/attention/eca_resnet50d_imagenet.py, eca_resnet101d_imagenet.py)
-    _timm('ecaresnet50d', 50, deep=True, attn_cfg=_ECA_CFG),
-    _timm('ecaresnet101d', 101, deep=True, attn_cfg=_ECA_CFG),
+    # timm resnet.py: SE-ResNet / SE-ResNeXt
+    _timm('seresnet18', _R26, basic=True),
+    _timm('seresnet34', _R50, basic=True),
+    _timm('seresnet50', _R50),
+    _timm('seresnet50t', _R50, **_T),
+    _timm('seresnet101', _R101),
+    _timm('seresnet152', _R152),
+    _timm('seresnet152d', _R152, **_D),
+    _timm('seresnet200d', (3, 24, 36, 3), **_D),
+    _timm('seresnet269d', (3, 30, 48, 8), **_D),
+    _timm('seresnetaa50d', _R50, **_D, **_AA),
+    _timm('seresnext26d_32x4d', _R26, **_X32x4, **_D),
+    _timm('seresnext26t_32x4d', _R26, **_X32x4, **_T),
+    _timm('seresnext50_32x4d', _R50, **_X32x4),
+    _timm('seresnext101_32x4d', _R101, **_X32x4),
+    _timm('seresnext101_32x8d', _R101, **_X32x8),
+    _timm('seresnext101d_32x8d', _R101, **_X32x8, **_D),
+    _timm('seresnext101_64x4d', _R101, **_X64x4),
+    _timm('seresnextaa101d_32x8d', _R101, **_X32x8, **_D, **_AA),
+    _timm('seresnextaa201d_32x8d', (3, 24, 36, 4), **_X32x8, **_D, **_AA, stem_width=64),
+    _timm('senet154', _R152, **_SENET154),
+    # timm resnet.py: ECA-ResNet (ecaresnetlight: a 7x7 stem with avg-pool shortcuts)
+    _timm('ecaresnet26t', _R26, attn=_ECA, **_T),
+    _timm('ecaresnet50d', _R50, attn=_ECA, **_D),
+    _timm('ecaresnet50t', _R50, attn=_ECA, **_T),
+    _timm('ecaresnetlight', (1, 1, 11, 3), attn=_ECA, avg_down=True),
+    _timm('ecaresnet101d', _R101, attn=_ECA, **_D),
+    _timm('ecaresnet200d', (3, 24, 36, 3), attn=_ECA, **_D),
+    _timm('ecaresnet269d', (3, 30, 48, 8), attn=_ECA, **_D),
+    _timm('ecaresnext26t_32x4d', _R26, attn=_ECA, **_X32x4, **_T),
+    _timm('ecaresnext50t_32x4d', _R50, attn=_ECA, **_X32x4, **_T),
+    # timm resnet.py: ResNet-RS (SE at 1/4, a strided conv for the stem pool)
+    *(
+        _timm(f'resnetrs{n}', layers, attn=_SE_RS, stem_pool='conv', **_D)
+        for n, layers in (
+            (50, _R50),
+            (101, _R101),
+            (152, _R152),
+            (200, (3, 24, 36, 3)),
+            (270, (4, 29, 53, 4)),
+            (350, (4, 36, 72, 4)),
+            (420, (4, 44, 87, 4)),
+        )
+    ),
+    # timm sknet.py
+    _timm('skresnet18', _R26, **_SK_BASIC, sk=_SK_BASIC_ARGS),
+    _timm('skresnet34', _R50, **_SK_BASIC, sk=_SK_BASIC_ARGS),
+    _timm('skresnet50', _R50, **_SK, sk=_SK_RESNET_ARGS),
+    _timm('skresnet50d', _R50, **_SK, **_D, sk=_SK_RESNET_ARGS),
+    _timm('skresnext50_32x4d', _R50, **_SK, **_X32x4, sk=dict(sk_ratio=16, min_channels=32)),
+    # timm senet.py (legacy_seresnet: the stride in the first 1x1 conv)
+    *(
+        _timm(f'legacy_seresnet{n}', layers, **_LEGACY, style='caffe')
+        for n, layers in ((50, _R50), (101, _R101), (152, _R152))
+    ),
+    *(
+        _timm(f'legacy_seresnext{n}_32x4d', layers, **_LEGACY, **_X32x4)
+        for n, layers in ((26, _R26), (50, _R50), (101, _R101))
+    ),
+    _timm('legacy_senet154', _R152, **_LEGACY, **_SENET154),
     _mmpretrain('seresnet50', 50),
     _mmpretrain('seresnet101', 101),
     _mmpretrain('seresnet152', 152),
@@ -228,6 +245,22 @@ _ALL = (
     _mmpretrain('seresnext101_32x4d', 101, 32, 4),
     _mmpretrain('seresnext152_32x4d', 152, 32, 4),
 )
+#: The family's timm models that do not convert, and why (``get_arch`` says it).
+NOT_CONVERTIBLE = {
+    'timm': {
+        'ecaresnet50d_pruned': 'its convs have per-layer pruned widths (timm reads a channel '
+        'list per conv from a file): another network than ECA-ResNet-50-D',
+        'ecaresnet101d_pruned': 'its convs have per-layer pruned widths (timm reads a channel '
+        'list per conv from a file): another network than ECA-ResNet-101-D',
+        'legacy_seresnet18': "the SENet authors' basic block applies a ReLU before its SE "
+        'module, which our blocks do not',
+        'legacy_seresnet34': "the SENet authors' basic block applies a ReLU before its SE "
+        'module, which our blocks do not',
+        'seresnet33ts': 'a timm ByobNet (another block layout, SiLU), not a ResNet',
+        'seresnext26ts': 'a timm ByobNet (another block layout, SiLU), not a ResNet',
+    },
+    'mmpretrain': {},
+}
 #: ``ARCHS[source][name]`` -> :class:`Arch`.
 ARCHS: dict = {source: {a.name: a for a in _ALL if a.source == source} for source in SOURCES}
 
@@ -248,6 +281,11 @@ def _check_source(source: Any) -> str:
 def get_arch(source: str, arch: str) -> Arch:
     """The :class:`Arch` named ``arch`` of ``source``, or a ConversionError listing them."""
     archs = ARCHS[_check_source(source)]
+    if arch in NOT_CONVERTIBLE[source]:
+        raise ConversionError(
+            f'{source} {arch} does not convert: {NOT_CONVERTIBLE[source][arch]} '
+            '(docs/pretrained.md lists what converts)'
+        )
     if arch not in archs:
         other = [s for s in SOURCES if s != source and arch in ARCHS[s]]
         hint = f' ({arch!r} is a --from {other[0]} arch)' if other else ''

@@ -9,7 +9,13 @@ import yaml
 from helpers import run_script
 
 from se_plugin.analysis.complexity import Complexity
-from se_plugin.analysis.metafile import FAMILIES, metafile, metafile_texts, model_index
+from se_plugin.analysis.metafile import (
+    FAMILIES,
+    config_name,
+    metafile,
+    metafile_texts,
+    model_index,
+)
 
 from .conftest import ROOT
 
@@ -33,7 +39,7 @@ def test_committed_files_equal_what_the_tool_computes_now():
 def test_schema_and_every_config_listed():
     index = model_index()
     assert index == {'Import': [f'configs/{f}/metafile.yml' for f in FAMILIES]}
-    names = []
+    names, configs = [], []
     for family in FAMILIES:
         content = yaml.safe_load(yaml.safe_dump(metafile(family, fake_measure)))
         collections = {c['Name']: c for c in content['Collections']}
@@ -47,7 +53,10 @@ def test_schema_and_every_config_listed():
             assert osp.isfile(osp.join(ROOT, model['Config']))
             assert model['Metadata']['Parameters'] == 1234 and model['Metadata']['FLOPs'] == 5678
             names.append(model['Name'])
-    assert len(names) == len(set(names)) == 28  # the configs of docs/model_table.md
+            configs.append(model['Config'])
+    assert len(names) == len(set(names))
+    with open(osp.join(ROOT, 'docs', 'model_table.md')) as f:  # the configs of the model table
+        assert sorted(configs) == sorted(re.findall(r'^\| `(configs/\S+\.py)` \|', f.read(), re.M))
     quickstart = metafile('quickstart', fake_measure)['Models'][0]
     with open(osp.join(ROOT, 'README.md')) as f:  # the quick-start result the README reports
         readme_top1 = re.search(r'`se_resnet18_mnist5k.py` \(SE\) \| \*\*([\d.]+)%', f.read())
@@ -60,6 +69,17 @@ def test_golden_numbers_in_the_committed_files():
     with open(osp.join(ROOT, 'configs', 'se_resnet', 'metafile.yml')) as f:
         models = {m['Name']: m for m in yaml.safe_load(f)['Models']}
     assert models['se_resnet50_imagenet']['Metadata']['Parameters'] == 28_088_024
+    with open(osp.join(ROOT, 'configs', 'pretrained', 'metafile.yml')) as f:
+        models = {m['Name']: m for m in yaml.safe_load(f)['Models']}
+    assert models['timm_seresnet50']['Config'] == 'configs/pretrained/timm/seresnet50.py'
+    assert models['mmpretrain_seresnet50']['Metadata']['Parameters'] == 28_088_024
+    assert models['timm_seresnextaa101d_32x8d']['Metadata']['Parameters'] == 93_588_280
+
+
+def test_config_names():
+    assert config_name('configs/se_resnet50_imagenet.py') == 'se_resnet50_imagenet'
+    assert config_name('configs/pretrained/timm/seresnet50.py') == 'timm_seresnet50'
+    assert config_name('configs/pretrained/mmpretrain/seresnet50.py') == 'mmpretrain_seresnet50'
 
 
 run_tool = partial(run_script, TOOL)

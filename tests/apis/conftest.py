@@ -1,4 +1,4 @@
-"""Checkpoints for the prediction tests: a converted timm model and a quick-start model."""
+"""Checkpoints for the prediction tests: converted timm models and a quick-start model."""
 
 import pytest
 import torch
@@ -40,22 +40,24 @@ def image_files(tmp_path_factory):
     return write_images(tmp_path_factory.mktemp('images'))
 
 
-@pytest.fixture(scope='package')
-def timm_seresnet18(tmp_path_factory, image_files):
-    """``(timm model, its transform, converted checkpoint)`` for timm's seresnet18."""
+@pytest.fixture(scope='package', params=['seresnet18', 'skresnet18'])
+def timm_converted(request, tmp_path_factory, image_files):
+    """``(timm model, its transform, converted checkpoint)`` for a small timm model of
+    each block kind: SE in basic blocks, SK in basic blocks (split input)."""
     timm = pytest.importorskip('timm')
     from timm.data import create_transform, resolve_data_config
 
+    arch = request.param
     with torch.random.fork_rng():  # the same weights whichever tests ran before
         torch.manual_seed(0)
-        peer = timm.create_model('seresnet18', pretrained=False)
+        peer = timm.create_model(arch, pretrained=False)
     transform = create_transform(**resolve_data_config(model=peer))
     batch = torch.stack([transform(Image.open(f).convert('RGB')) for f in image_files])
     decisive(peer, batch)
     root = tmp_path_factory.mktemp('timm')
-    torch.save(peer.state_dict(), root / 'seresnet18.pth')
+    torch.save(peer.state_dict(), root / f'{arch}.pth')
     converted = str(root / 'converted.pth')
-    convert_checkpoint(str(root / 'seresnet18.pth'), converted, 'timm', 'seresnet18')
+    convert_checkpoint(str(root / f'{arch}.pth'), converted, 'timm', arch)
     return peer, transform, converted
 
 

@@ -15,10 +15,10 @@ from se_plugin.runtime.errors import ConfigError
 from se_plugin.runtime.weights import WeightsMismatchError
 
 
-def test_same_predictions_as_timm(timm_seresnet18, image_files):
+def test_same_predictions_as_timm(timm_converted, image_files):
     """A converted timm checkpoint, its config and preprocessing from its meta, gives
     timm's top-5 and probabilities on the same image files (timm's own transform)."""
-    peer, transform, converted = timm_seresnet18
+    peer, transform, converted = timm_converted
     model = init_model(converted)
     results = inference_model(model, image_files, topk=5, batch_size=2)
     assert [r['image'] for r in results] == image_files

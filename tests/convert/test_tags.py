@@ -8,6 +8,7 @@ from se_plugin.convert.tags import (
     mmpretrain_tags,
     split_weights_name,
     timm_tags,
+    weight_tags,
     weights_table,
 )
 
@@ -27,6 +28,14 @@ def test_known_tags():
     assert timm_tags('seresnet18') == []
     assert mmpretrain_tags('seresnet50') == ['seresnet50_8xb32_in1k']
     assert mmpretrain_tags('seresnet152') == []
+    assert weight_tags('timm', 'skresnet18') == ['ra_in1k']
+    assert weight_tags('timm', 'legacy_senet154') == ['in1k']
+    # mmpretrain's model index: SE-ResNet-50 and -101 have weights, nothing else
+    with_weights = {a: weight_tags('mmpretrain', a) for a in ARCHS['mmpretrain']}
+    assert {a: t for a, t in with_weights.items() if t} == {
+        'seresnet50': ['seresnet50_8xb32_in1k'],
+        'seresnet101': ['seresnet101_8xb32_in1k'],
+    }
     model = mmpretrain_models()['seresnet101_8xb32_in1k']
     assert model['config'].endswith('configs/seresnet/seresnet101_8xb32_in1k.py')
     assert model['weights'].startswith('https://download.openmmlab.com/')

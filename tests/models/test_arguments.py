@@ -2,7 +2,7 @@
 
 One table (``SPECS``) names, for each se_plugin model in the registry, its
 arguments by kind (counts, ratios, rates, finite reals, switches, closed
-sets, conv/norm/activation configs, the attention slot's config). From it,
+sets, per-stage int tuples, conv/norm/activation configs, the attention slot's config). From it,
 for every argument of a kind, the same bad values give the same error type
 with the one message shape of :mod:`se_plugin.checks`
 (``<name>[...] must be <allowed>, got <value>``, one line), and numpy numbers
@@ -37,6 +37,7 @@ class Spec:
     fractions: dict = field(default_factory=dict)
     reals: dict = field(default_factory=dict)
     bools: dict = field(default_factory=dict)
+    int_tuples: dict = field(default_factory=dict)  # one int per stage
     choices: dict = field(default_factory=dict)
     configs: tuple = ()  # of 'conv_cfg', 'norm_cfg', 'act_cfg'
     slot: Optional[tuple] = None  # (argument, its config, the slot's width, other kwargs)
@@ -59,14 +60,31 @@ BLOCK_KINDS = dict(
     bools=dict(with_cp=True),
     configs=('conv_cfg', 'norm_cfg', 'act_cfg'),
 )
+SK_BLOCK_KINDS = dict(BLOCK_KINDS, bools=dict(with_cp=True, split_input=True))
 SMALL_RESNET = dict(stem_channels=8, base_channels=8)
 RESNET_KINDS = dict(
-    ints=dict(in_channels=3, stem_channels=8, base_channels=8, num_stages=4, frozen_stages=1),
+    ints=dict(
+        in_channels=3,
+        stem_channels=8,
+        base_channels=8,
+        num_stages=4,
+        frozen_stages=1,
+        down_kernel_size=3,
+        reduce_first=2,
+    ),
     fractions=dict(drop_path_rate=0.25),
     bools=dict(
         deep_stem=True, avg_down=True, norm_eval=True, with_cp=True, zero_init_residual=False
     ),
-    choices=dict(attn_position='middle', stem_type='tiny', style='keras', depth=19),
+    int_tuples=dict(stage_blocks=(1, 1, 2, 1), strides=(1, 2, 2, 1), dilations=(1, 1, 1, 2)),
+    choices=dict(
+        attn_position='middle',
+        stem_type='tiny',
+        style='keras',
+        depth=19,
+        stem_pool='avg',
+        anti_alias='blur',
+    ),
     configs=('conv_cfg', 'norm_cfg'),
     # one stage with attention: every block there has the slot's width
     slot=('attn_cfg', dict(type=SE, ratio=2), 8, dict(attn_stages=(True, False, False, False))),
@@ -141,20 +159,28 @@ SPECS = {
             dilation=2,
         ),
         positives=dict(ratio=4),
+        bools=dict(split_input=True),
         choices=dict(select='max', impl='reference2'),
         configs=('conv_cfg', 'norm_cfg', 'act_cfg'),
     ),
     'SEBasicBlock': Spec(
         _builder('SEBasicBlock', in_channels=8, out_channels=8),
-        ints=dict(in_channels=8, out_channels=8, dilation=2, expansion=1),
-        choices=dict(attn_position='middle', style='keras'),
+        ints=dict(in_channels=8, out_channels=8, dilation=2, expansion=1, reduce_first=2),
+        choices=dict(attn_position='middle', style='keras', anti_alias='blur'),
         slot=('attn_cfg', dict(type=SE, ratio=2), 8, {}),
         **BLOCK_KINDS,
     ),
     'SEBottleneck': Spec(
         _builder('SEBottleneck', in_channels=32, out_channels=32, base_channels=8),
-        ints=dict(in_channels=32, out_channels=32, groups=2, width_per_group=2, dilation=2),
-        choices=dict(attn_position='middle', style='keras'),
+        ints=dict(
+            in_channels=32,
+            out_channels=32,
+            groups=2,
+            width_per_group=2,
+            dilation=2,
+            reduce_first=2,
+        ),
+        choices=dict(attn_position='middle', style='keras', anti_alias='blur'),
         slot=('attn_cfg', dict(type=SE, ratio=2), 8, dict(attn_position='after_conv2')),
         **BLOCK_KINDS,
     ),
@@ -168,11 +194,29 @@ SPECS = {
             base_channels=8,
             min_channels=4,
         ),
-        ints=dict(num_paths=3, min_channels=4, groups=2, width_per_group=4, base_channels=8),
+        ints=dict(
+            num_paths=3,
+            min_channels=4,
+            groups=2,
+            width_per_group=4,
+            base_channels=8,
+            reduce_first=2,
+        ),
         positives=dict(sk_ratio=4),
-        choices=dict(sk_select='max', attn_position='middle', style='keras'),
+        # an SK block takes no anti-aliasing: any mode is refused
+        choices=dict(sk_select='max', attn_position='middle', style='keras', anti_alias='avg'),
         slot=('attn_cfg', dict(type=SE, ratio=2), 32, {}),
-        **BLOCK_KINDS,
+        **SK_BLOCK_KINDS,
+    ),
+    'SKBasicBlock': Spec(
+        _builder('SKBasicBlock', in_channels=8, out_channels=8, min_channels=4),
+        ints=dict(
+            in_channels=8, out_channels=8, num_paths=3, min_channels=4, groups=2, reduce_first=2
+        ),
+        positives=dict(sk_ratio=4),
+        choices=dict(sk_select='max', attn_position='middle', style='keras', anti_alias='avg'),
+        slot=('attn_cfg', dict(type=SE, ratio=2), 8, {}),
+        **SK_BLOCK_KINDS,
     ),
     'SEResNet': Spec(_builder('SEResNet', depth=18, **SMALL_RESNET), **RESNET_KINDS),
     'SEResNeXt': Spec(
@@ -191,7 +235,8 @@ SPECS = {
             RESNET_KINDS,
             ints=dict(RESNEXT_INTS, num_paths=3, min_channels=4),
             positives=dict(sk_ratio=4),
-            choices=dict(RESNET_KINDS['choices'], depth=18, sk_select='max'),
+            bools=dict(RESNET_KINDS['bools'], split_input=True),
+            choices=dict(RESNET_KINDS['choices'], depth=19, sk_select='max'),
             slot=('attn_cfg', dict(type=SE, ratio=2), 32, dict(attn_stages=(True,) + (False,) * 3)),
         ),
     ),
@@ -244,6 +289,11 @@ def _bad_cases():
             ),
             (spec.reals, [(False, TypeError), (None, TypeError), (math.nan, ValueError)]),
             (spec.bools, [(1, TypeError), ('yes', TypeError), (None, TypeError)]),
+            (
+                spec.int_tuples,
+                [(6, TypeError), ((1, 1, 1), ValueError), ((1, 2.5, 1, 1), TypeError)]
+                + [((1, True, 1, 1), TypeError), ((1, 0, 1, 1), ValueError)],
+            ),
         ]
         for arguments, values in groups:
             for name in arguments:
@@ -271,6 +321,8 @@ def _good_cases():
                 yield model, name, {name: np.float64(value)}, {name: value}
         for name, value in spec.bools.items():
             yield model, name, {name: np.bool_(value)}, {name: value}
+        for name, value in spec.int_tuples.items():
+            yield model, name, {name: tuple(np.int64(v) for v in value)}, {name: value}
         if 'norm_cfg' in spec.configs:
             gn = dict(type='GN', num_groups=np.int64(1))
             yield model, 'norm_cfg', {'norm_cfg': gn}, {'norm_cfg': dict(gn, num_groups=1)}

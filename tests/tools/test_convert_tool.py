@@ -66,6 +66,7 @@ def test_convert_and_list(monkeypatch, capsys, mm_r50, tmp_path):
     assert "<- timm.create_model('seresnet50'); weights: a1_in1k, a2_in1k, a3_in1k, ra2_in1k" in out
     assert "<- timm.create_model('seresnet18'); weights: none public" in out
     assert 'weights: seresnet50_8xb32_in1k' in out
+    assert "<- timm.create_model('seresnextaa101d_32x8d'); weights: ah_in1k, sw_in12k," in out
 
 
 def test_tags_name_the_preprocessing(monkeypatch, capsys, mm_r50, tmp_path):
@@ -80,6 +81,13 @@ def test_tags_name_the_preprocessing(monkeypatch, capsys, mm_r50, tmp_path):
     assert_user_error(code, err, "unknown --tag 'x_in1k' for mmpretrain seresnet50")
     code, _, err = run_tool(monkeypatch, capsys, *args, '--test-size')
     assert_user_error(code, err, '--test-size')
+
+
+def test_a_family_model_that_does_not_convert(monkeypatch, capsys, mm_r50, tmp_path):
+    args = (mm_r50[0], tmp_path / 'o.pth', '--from', 'timm', '--arch', 'legacy_seresnet18')
+    code, _, err = run_tool(monkeypatch, capsys, *args)
+    assert_user_error(code, err, 'timm legacy_seresnet18 does not convert: ', 'ReLU before its SE')
+    assert not (tmp_path / 'o.pth').exists()
 
 
 def test_unknown_arch(monkeypatch, capsys, mm_r50, tmp_path):

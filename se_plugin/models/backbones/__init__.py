@@ -2,7 +2,7 @@ from .blocks import ATTN_POSITIONS, AttentionSlotMixin, SEBasicBlock, SEBottlene
 from .se_densenet import SEDenseNet
 from .se_resnet import SEResNet
 from .se_resnext import SEResNeXt
-from .sknet import SKBlock, SKNet
+from .sknet import SKBasicBlock, SKBlock, SKNet
 
 __all__ = [
     'ATTN_POSITIONS',
@@ -12,6 +12,7 @@ __all__ = [
     'SEDenseNet',
     'SEResNet',
     'SEResNeXt',
+    'SKBasicBlock',
     'SKBlock',
     'SKNet',
 ]

@@ -63,6 +63,7 @@ from se_plugin.checks import (
     must,
 )
 from se_plugin.models.layers import attend_after_norm
+from se_plugin.models.layers.anti_alias import build_anti_alias
 from se_plugin.models.layers.recompute import block_checkpoint_contexts
 from se_plugin.registry import MODELS
 
@@ -172,9 +173,24 @@ class AttentionSlotMixin:
         return block_checkpoint_contexts(self)
 
 
+def check_reduce_first(reduce_first, width: int) -> tuple:
+    """``(reduce_first, width // reduce_first)``: the width of a block's first conv.
+
+    ``reduce_first`` (timm's ``block_reduce_first``; SENet-154's is 2) divides
+    the width of a block's first conv, which must be a multiple of it.
+    """
+    reduce_first = check_int('reduce_first', reduce_first, minimum=1)
+    check_divisible('the block width', width, 'reduce_first', reduce_first)
+    return reduce_first, width // reduce_first
+
+
 @MODELS.register_module()
 class SEBasicBlock(AttentionSlotMixin, _BasicBlock):
     """ResNet basic block (two 3x3 convs) with an attention slot.
+
+    mmpretrain's ``BasicBlock`` (its modules, names and state-dict keys), with
+    timm's two options: ``reduce_first`` and ``anti_alias``. The first 3x3
+    stage is built by ``_make_conv1`` (:class:`SKBasicBlock`: an SKConv).
 
     Args:
         in_channels (int): Input channels of this block.
@@ -187,6 +203,13 @@ class SEBasicBlock(AttentionSlotMixin, _BasicBlock):
             ``'pre'``, ``'post'`` or ``'identity'`` (``'after_conv2'`` is the
             same point as ``'standard'`` in a basic block and is refused).
             ``se_position`` is a deprecated alias. Default: 'standard'.
+        reduce_first (int): The first conv outputs ``out_channels //
+            reduce_first`` channels (timm's ``block_reduce_first``).
+            Default: 1.
+        anti_alias (str, optional): ``'avg'``: a stride-2 block runs its first
+            conv at stride 1 and average-pools 2x2 after its activation
+            (:func:`~se_plugin.models.layers.anti_alias.build_anti_alias`).
+            Default: None.
         **kwargs: The arguments of mmpretrain's ``BasicBlock`` (``expansion``,
             ``stride``, ``dilation``, ``downsample``, ``style``, ``with_cp``,
             ``conv_cfg``, ``norm_cfg``, ``act_cfg``, ``drop_path_rate``,
@@ -209,6 +232,8 @@ class SEBasicBlock(AttentionSlotMixin, _BasicBlock):
         out_channels: int,
         attn_cfg: Optional[dict] = dict(type='se_plugin.SELayer', ratio=16),
         attn_position: str = 'standard',
+        reduce_first: int = 1,
+        anti_alias: Optional[str] = None,
         **kwargs,
     ) -> None:
         in_channels, out_channels, kwargs = check_block_args(
@@ -216,17 +241,77 @@ class SEBasicBlock(AttentionSlotMixin, _BasicBlock):
         )
         if kwargs['expansion'] != 1:
             raise ValueError(must('expansion', '1 in a basic block', kwargs['expansion']))
-        norm_cfg = kwargs.get('norm_cfg', dict(type='BN'))
-        kwargs['norm_cfg'] = check_norm_cfg('norm_cfg', norm_cfg, (out_channels,))
-        super().__init__(in_channels, out_channels, **kwargs)
+        self._build_layers(in_channels, out_channels, reduce_first, anti_alias, **kwargs)
         self._build_attention(attn_cfg, attn_position)
+
+    def _build_layers(
+        self,
+        in_channels: int,
+        out_channels: int,
+        reduce_first: int,
+        anti_alias: Optional[str],
+        expansion: int = 1,
+        stride: int = 1,
+        dilation: int = 1,
+        downsample: Optional[nn.Module] = None,
+        style: str = 'pytorch',
+        with_cp: bool = False,
+        conv_cfg: Optional[dict] = None,
+        norm_cfg: dict = dict(type='BN'),
+        drop_path_rate: float = 0.0,
+        act_cfg: dict = dict(type='ReLU', inplace=True),
+        init_cfg: Optional[dict] = None,
+    ) -> None:
+        """mmpretrain's ``BasicBlock.__init__``, the first 3x3 stage built by ``_make_conv1``."""
+        BaseModule.__init__(self, init_cfg=init_cfg)
+        self.in_channels, self.out_channels, self.expansion = in_channels, out_channels, expansion
+        self.mid_channels = out_channels // expansion
+        self.reduce_first, self.first_channels = check_reduce_first(reduce_first, self.mid_channels)
+        norm_cfg = check_norm_cfg('norm_cfg', norm_cfg, (self.first_channels, out_channels))
+        self.stride, self.dilation, self.style, self.with_cp = stride, dilation, style, with_cp
+        self.conv_cfg, self.norm_cfg = conv_cfg, norm_cfg
+        self.aa = self._make_anti_alias(anti_alias, stride)
+        self.conv1_stride = stride if self.aa is None else 1
+        self._make_conv1(act_cfg)
+        self.conv2 = build_conv_layer(
+            conv_cfg, self.first_channels, out_channels, 3, padding=1, bias=False
+        )
+        self.norm2_name, norm2 = build_norm_layer(norm_cfg, out_channels, postfix=2)
+        self.add_module(self.norm2_name, norm2)
+        self.relu = build_activation_layer(act_cfg)
+        self.downsample = downsample
+        self.drop_path = DropPath(drop_path_rate) if drop_path_rate > eps else nn.Identity()
+
+    def _make_anti_alias(self, anti_alias: Optional[str], stride: int) -> Optional[nn.Module]:
+        """The pool after the first 3x3 stage, or None (see the class docstring)."""
+        return build_anti_alias(anti_alias, stride)
+
+    def _make_conv1(self, act_cfg: dict) -> None:
+        """Build the first 3x3 stage: ``conv1`` and ``norm1`` (SKBasicBlock: an SKConv)."""
+        self.conv1 = build_conv_layer(
+            self.conv_cfg,
+            self.in_channels,
+            self.first_channels,
+            3,
+            stride=self.conv1_stride,
+            padding=self.dilation,
+            dilation=self.dilation,
+            bias=False,
+        )
+        self.norm1_name, norm1 = build_norm_layer(self.norm_cfg, self.first_channels, postfix=1)
+        self.add_module(self.norm1_name, norm1)
+
+    def _conv1_block(self, x: Tensor) -> Tensor:
+        """The first 3x3 stage of the branch (SKBasicBlock's is its SKConv alone)."""
+        return self.relu(self.norm1(self.conv1(x)))
 
     @property
     def last_norm(self) -> nn.Module:
         return self.norm2
 
     def _branch_before_last_norm(self, x: Tensor) -> Tensor:
-        return self.conv2(self.relu(self.norm1(self.conv1(x))))
+        out = self._conv1_block(x)
+        return self.conv2(out if self.aa is None else self.aa(out))
 
 
 @MODELS.register_module()
@@ -252,6 +337,15 @@ class SEBottleneck(AttentionSlotMixin, _GroupedBottleneck):
             first stage (used when ``groups > 1``). Default: 4.
         base_channels (int): Middle channels of the first stage, to scale
             ``width_per_group`` to later stages. Default: 64.
+        reduce_first (int): The first 1x1 conv outputs ``mid_channels //
+            reduce_first`` channels, from which the 3x3 conv makes
+            ``mid_channels`` (timm's ``block_reduce_first``; SENet-154: 2).
+            Default: 1.
+        anti_alias (str, optional): ``'avg'``: a stride-2 block runs its 3x3
+            conv at stride 1 and average-pools 2x2 after its activation
+            (before ``after_conv2``; timm's ``aa_layer=nn.AvgPool2d``,
+            :func:`~se_plugin.models.layers.anti_alias.build_anti_alias`).
+            Needs ``style='pytorch'``. Default: None.
         **kwargs: The arguments of mmpretrain's ``Bottleneck`` (``expansion``,
             ``stride``, ``dilation``, ``downsample``, ``style``, ``with_cp``,
             ``conv_cfg``, ``norm_cfg``, ``act_cfg``, ``drop_path_rate``,
@@ -278,6 +372,8 @@ class SEBottleneck(AttentionSlotMixin, _GroupedBottleneck):
         groups: int = 1,
         width_per_group: int = 4,
         base_channels: int = 64,
+        reduce_first: int = 1,
+        anti_alias: Optional[str] = None,
         **kwargs,
     ) -> None:
         groups = check_int('groups', groups, minimum=1)
@@ -294,7 +390,14 @@ class SEBottleneck(AttentionSlotMixin, _GroupedBottleneck):
             )
             raise ValueError(must('out_channels', allowed, out_channels))
         self._build_layers(
-            in_channels, out_channels, groups, width_per_group, base_channels, **kwargs
+            in_channels,
+            out_channels,
+            groups,
+            width_per_group,
+            base_channels,
+            reduce_first,
+            anti_alias,
+            **kwargs,
         )
         self._build_attention(attn_cfg, attn_position)
 
@@ -305,6 +408,8 @@ class SEBottleneck(AttentionSlotMixin, _GroupedBottleneck):
         groups: int,
         width_per_group: int,
         base_channels: int,
+        reduce_first: int,
+        anti_alias: Optional[str],
         expansion: int = 4,
         stride: int = 1,
         dilation: int = 1,
@@ -321,22 +426,32 @@ class SEBottleneck(AttentionSlotMixin, _GroupedBottleneck):
 
         The same attributes, modules, names and order as mmpretrain's (so the
         state-dict keys are mmpretrain's); its ``__init__`` is not called
-        because it builds ``conv2``/``norm2`` inline.
+        because it builds ``conv2``/``norm2`` inline. ``first_channels`` is
+        the width of ``conv1`` (``mid_channels // reduce_first``).
         """
         BaseModule.__init__(self, init_cfg=init_cfg)
         self.in_channels, self.out_channels, self.expansion = in_channels, out_channels, expansion
         self.mid_channels = out_channels // expansion
         if groups != 1:  # ResNeXt: the width follows the groups and the stage
             self.mid_channels = groups * width_per_group * self.mid_channels // base_channels
-        norm_cfg = check_norm_cfg('norm_cfg', norm_cfg, (self.mid_channels, out_channels))
+        self.reduce_first, self.first_channels = check_reduce_first(reduce_first, self.mid_channels)
+        norm_cfg = check_norm_cfg(
+            'norm_cfg', norm_cfg, (self.first_channels, self.mid_channels, out_channels)
+        )
         self.groups, self.width_per_group = groups, width_per_group
         self.stride, self.dilation, self.style, self.with_cp = stride, dilation, style, with_cp
         self.conv_cfg, self.norm_cfg = conv_cfg, norm_cfg
         self.conv1_stride, self.conv2_stride = (1, stride) if style == 'pytorch' else (stride, 1)
+        if anti_alias is not None and style != 'pytorch':
+            allowed = "'pytorch' with anti_alias (the pool takes over the 3x3 conv's stride)"
+            raise ValueError(must('style', allowed, style))
+        self.aa = self._make_anti_alias(anti_alias, self.conv2_stride)
+        if self.aa is not None:
+            self.conv2_stride = 1
         self.conv1 = build_conv_layer(
-            conv_cfg, in_channels, self.mid_channels, 1, stride=self.conv1_stride, bias=False
+            conv_cfg, in_channels, self.first_channels, 1, stride=self.conv1_stride, bias=False
         )
-        self.norm1_name, norm1 = build_norm_layer(norm_cfg, self.mid_channels, postfix=1)
+        self.norm1_name, norm1 = build_norm_layer(norm_cfg, self.first_channels, postfix=1)
         self.add_module(self.norm1_name, norm1)
         self._make_conv2(act_cfg)
         self.conv3 = build_conv_layer(conv_cfg, self.mid_channels, out_channels, 1, bias=False)
@@ -346,11 +461,21 @@ class SEBottleneck(AttentionSlotMixin, _GroupedBottleneck):
         self.downsample = downsample
         self.drop_path = DropPath(drop_path_rate) if drop_path_rate > eps else nn.Identity()
 
+    def _make_anti_alias(self, anti_alias: Optional[str], stride: int) -> Optional[nn.Module]:
+        """The pool after the 3x3 stage, or None (see the class docstring)."""
+        return build_anti_alias(anti_alias, stride)
+
     def _make_conv2(self, act_cfg: dict) -> None:
         """Build the 3x3 stage: ``conv2`` (grouped 3x3) and ``norm2`` (SKBlock: an SKConv)."""
+        check_divisible(
+            'the 3x3 conv input width (mid_channels / reduce_first)',
+            self.first_channels,
+            'groups',
+            self.groups,
+        )
         self.conv2 = build_conv_layer(
             self.conv_cfg,
-            self.mid_channels,
+            self.first_channels,
             self.mid_channels,
             kernel_size=3,
             stride=self.conv2_stride,
@@ -371,5 +496,7 @@ class SEBottleneck(AttentionSlotMixin, _GroupedBottleneck):
         return self.norm3
 
     def _branch_before_last_norm(self, x: Tensor) -> Tensor:
-        out = self.relu(self.norm1(self.conv1(x)))
-        return self.conv3(self._attend('after_conv2', self._conv2_block(out)))
+        out = self._conv2_block(self.relu(self.norm1(self.conv1(x))))
+        if self.aa is not None:
+            out = self.aa(out)
+        return self.conv3(self._attend('after_conv2', out))

@@ -19,7 +19,9 @@ class SEResNeXt(SEResNet):
         width_per_group (int): Width of each group at the first stage; 32x4d
             means ``groups=32, width_per_group=4``. Default: 4.
         **kwargs: Arguments of :class:`SEResNet` (``attn_cfg``,
-            ``attn_position``, ``attn_stages``, ``stem_type``) and of
+            ``attn_position``, ``attn_stages``, ``stem_type``,
+            ``stage_blocks``, ``deep_stem_channels``, ``stem_pool``,
+            ``anti_alias``, ``down_kernel_size``, ``reduce_first``) and of
             mmpretrain's ``ResNet``.
 
     Example:
@@ -44,6 +46,7 @@ class SEResNeXt(SEResNet):
 
     def block_kwargs(self) -> dict:
         return dict(
+            super().block_kwargs(),
             groups=self.groups,
             width_per_group=self.width_per_group,
             base_channels=self.base_channels,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Optional, Union
 
+import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule, build_conv_layer
 from mmengine.model import BaseModule
@@ -12,6 +13,7 @@ from torch import Tensor
 from se_plugin.checks import (
     HIDDEN_ACTIVATIONS,
     check_act_cfg,
+    check_bool,
     check_choice,
     check_conv2d,
     check_conv_cfg,
@@ -51,6 +53,11 @@ class SKConv(BaseModule):
     across the M paths for each channel, and the output
     ``V = sum_m a_m * U_m``.
 
+    With ``split_input=True`` path ``i`` reads only the ``i``-th of ``M``
+    equal channel chunks of the input (timm's ``SelectiveKernel(split_input=
+    True)``, in its ``skresnet18/34/50`` models): each path conv has ``M``
+    times fewer input channels.
+
     With ``num_paths=1`` the softmax is constantly 1: the layer reduces to one
     grouped conv-norm-act (the ResNeXt 3x3 stage) and builds no fuse/select
     parameters. ``select='sum'`` keeps the M paths but replaces the selection
@@ -67,8 +74,8 @@ class SKConv(BaseModule):
         stride (int): Stride of every path. Default: 1.
         num_paths (int): Number of paths M (kernels 3x3, 5x5, 7x7, ... as
             dilated 3x3 convs). Default: 2.
-        groups (int): Groups of each path's 3x3 conv; must divide
-            ``in_channels`` and ``out_channels``. Default: 32.
+        groups (int): Groups of each path's 3x3 conv; must divide each
+            path's input channels and ``out_channels``. Default: 32.
         ratio (float): Reduction ratio r of the fuse width. Default: 16.
         min_channels (int): Minimum fuse width L. Default: 32.
         dilation (int): Base dilation (a dilated ResNet stage); path ``i`` uses
@@ -82,6 +89,9 @@ class SKConv(BaseModule):
             ``HIDDEN_ACTIVATIONS``. Default: dict(type='ReLU', inplace=True).
         select (str): ``'attention'`` (the paper's softmax selection) or
             ``'sum'`` (the paths summed, no attention). Default: 'attention'.
+        split_input (bool): Path ``i`` reads the ``i``-th of ``num_paths``
+            channel chunks of the input (``in_channels`` must be a multiple of
+            ``num_paths``) instead of all of it. Default: False.
         impl (str): ``'fused'`` (the fuse/select MLP as ``linear`` on
             ``(N, C)`` and, in eager training,
             :class:`~se_plugin.models.layers.fused.FusedSelectiveSum`) or
@@ -100,6 +110,9 @@ class SKConv(BaseModule):
         32
         >>> layer.attention_weights(torch.rand(2, 64, 16, 16)).shape
         torch.Size([2, 3, 128, 1, 1])
+        >>> split = SKConv(64, 64, groups=1, split_input=True)  # timm's skresnet
+        >>> split.paths[1].conv.in_channels
+        32
     """
 
     def __init__(
@@ -116,6 +129,7 @@ class SKConv(BaseModule):
         norm_cfg: Optional[dict] = dict(type='BN'),
         act_cfg: dict = dict(type='ReLU', inplace=True),
         select: str = 'attention',
+        split_input: bool = False,
         impl: str = 'fused',
         init_cfg: Optional[Union[dict, list]] = None,
     ) -> None:
@@ -128,7 +142,14 @@ class SKConv(BaseModule):
         ratio = check_positive_number('ratio', ratio)
         min_channels = check_int('min_channels', min_channels, minimum=1)
         dilation = check_int('dilation', dilation, minimum=1)
-        check_divisible('in_channels', in_channels, 'groups', groups)
+        split_input = check_bool('split_input', split_input)
+        path_in = in_channels
+        if split_input:
+            check_divisible('in_channels', in_channels, 'num_paths', num_paths)
+            path_in = in_channels // num_paths
+        check_divisible(
+            'in_channels / num_paths' if split_input else 'in_channels', path_in, 'groups', groups
+        )
         check_divisible('out_channels', out_channels, 'groups', groups)
         conv_cfg = check_conv_cfg('conv_cfg', conv_cfg)
         act_cfg = check_act_cfg('act_cfg', act_cfg, HIDDEN_ACTIVATIONS)
@@ -136,6 +157,7 @@ class SKConv(BaseModule):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.num_paths = num_paths
+        self.split_input = split_input
         self.groups = groups
         self.ratio = ratio
         self.min_channels = min_channels
@@ -159,7 +181,7 @@ class SKConv(BaseModule):
 
         self.paths = nn.ModuleList(
             ConvModule(
-                in_channels,
+                path_in,
                 out_channels,
                 3,
                 stride=stride,
@@ -219,9 +241,15 @@ class SKConv(BaseModule):
             out = out + feats[m] * weights[:, m]
         return out
 
+    def path_inputs(self, x: Tensor) -> list:
+        """What each path reads: ``x``, or its ``i``-th channel chunk with ``split_input``."""
+        if self.split_input:
+            return list(torch.split(x, self.in_channels // self.num_paths, dim=1))
+        return [x] * self.num_paths
+
     def attention_weights(self, x: Tensor) -> Tensor:
         """The ``(N, M, C, 1, 1)`` path weights for input ``x`` (sum to 1 over M)."""
-        feats = [path(x) for path in self.paths]
+        feats = [path(xi) for path, xi in zip(self.paths, self.path_inputs(x))]
         n, c = feats[0].shape[:2]
         if self.select is None:
             return feats[0].new_full((n, self.num_paths, c, 1, 1), 1.0 / self.num_paths)
@@ -229,7 +257,10 @@ class SKConv(BaseModule):
 
     def forward(self, x: Tensor) -> Tensor:
         reference = self._plain_ops(x)
-        feats = [run_path(path, x, fast=not reference) for path in self.paths]
+        feats = [
+            run_path(path, xi, fast=not reference)
+            for path, xi in zip(self.paths, self.path_inputs(x))
+        ]
         if self.select is None:  # one path, or select='sum'
             out = feats[0]
             for feat in feats[1:]:
@@ -246,5 +277,5 @@ class SKConv(BaseModule):
         return (
             f'num_paths={self.num_paths}, groups={self.groups}, ratio={self.ratio}, '
             f'min_channels={self.min_channels}, fuse_channels={self.fuse_channels}, '
-            f'select={self.select_mode!r}, impl={self.impl!r}'
+            f'select={self.select_mode!r}, split_input={self.split_input}, impl={self.impl!r}'
         )

@@ -266,3 +266,129 @@ def test_bottleneck_has_mmpretrains_modules_names_and_attributes(kwargs):
     ):
         assert getattr(ours, name) == getattr(theirs, name), name
     assert repr(ours.conv2) == repr(theirs.conv2) and repr(ours.relu) == repr(theirs.relu)
+
+
+@pytest.mark.parametrize(
+    'kwargs',
+    [
+        dict(),
+        dict(stride=2, dilation=2, norm_cfg=dict(type='GN', num_groups=4)),
+        dict(drop_path_rate=0.1, with_cp=True, act_cfg=dict(type='GELU')),
+    ],
+    ids=['resnet', 'dilated-gn', 'drop-path-cp-gelu'],
+)
+def test_basic_block_has_mmpretrains_modules_names_and_attributes(kwargs):
+    """SEBasicBlock builds its layers itself (conv1 via _make_conv1), as mmpretrain does."""
+    downsample = torch.nn.Conv2d(16, 16, 1, kwargs.get('stride', 1))
+    ours = SEBasicBlock(16, 16, attn_cfg=None, downsample=downsample, **kwargs)
+    theirs = BasicBlock(16, 16, downsample=downsample, **kwargs)
+    assert [(n, type(m)) for n, m in ours.named_children()] == [
+        (n, type(m)) for n, m in theirs.named_children()
+    ]
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {
+        k: v.shape for k, v in theirs.state_dict().items()
+    }
+    for name in ('mid_channels', 'norm1_name', 'norm2_name', 'stride', 'dilation', 'with_cp'):
+        assert getattr(ours, name) == getattr(theirs, name), name
+    assert repr(ours.conv1) == repr(theirs.conv1) and repr(ours.conv2) == repr(theirs.conv2)
+    assert ours.first_channels == ours.mid_channels and ours.aa is None
+
+
+def test_reduce_first_narrows_the_first_conv():
+    """timm's block_reduce_first (SENet-154: 2): conv1 at width / 2, conv2 back to width."""
+    block = make_bottleneck(
+        in_channels=64, out_channels=64, groups=4, width_per_group=8, base_channels=16,
+        reduce_first=2, attn_position='after_conv2',
+    )  # fmt: skip
+    assert (block.mid_channels, block.first_channels) == (32, 16)
+    assert block.conv1.out_channels == block.norm1.num_features == block.conv2.in_channels == 16
+    assert block.conv2.out_channels == block.attn.in_channels == 32
+    x = torch.randn(2, 64, 6, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), reference_bottleneck(block, x))
+    basic = SEBasicBlock(16, 16, reduce_first=4).eval()
+    assert basic.conv1.out_channels == basic.conv2.in_channels == 4
+    assert basic(x[:, :16]).shape == (2, 16, 6, 6)
+
+
+def _anti_aliased(block, x, first_stage):
+    """The block's function with its strided 3x3 stage at stride 1 and a 2x2 average after."""
+    identity = block.downsample(x)
+    if isinstance(block, SEBottleneck):
+        out = F.relu(block.norm1(block.conv1(x)))
+        out = F.avg_pool2d(first_stage(out), 2)
+        out = block.norm3(
+            block.conv3(block.attn(out) if block.attn_position == 'after_conv2' else out)
+        )
+    else:
+        out = block.norm2(block.conv2(F.avg_pool2d(first_stage(x), 2)))
+    return F.relu((block.attn(out) if block.attn_position == 'standard' else out) + identity)
+
+
+@pytest.mark.parametrize('position', ['standard', 'after_conv2'])
+def test_bottleneck_anti_alias(position):
+    torch.manual_seed(0)
+    block = make_bottleneck(
+        in_channels=16, out_channels=64, stride=2, anti_alias='avg', attn_position=position
+    )
+    assert block.conv2.stride == (1, 1) and block.conv2_stride == 1
+    assert isinstance(block.aa, torch.nn.AvgPool2d)
+    assert not [k for k in block.state_dict() if k.startswith('aa')]
+    x = torch.randn(2, 16, 8, 8)
+    with torch.no_grad():
+        expected = _anti_aliased(block, x, lambda t: F.relu(block.norm2(block.conv2(t))))
+        torch.testing.assert_close(block(x), expected)
+    # blocks at stride 1 keep their conv: no pool
+    assert make_bottleneck(anti_alias='avg').aa is None
+
+
+def test_basic_block_anti_alias():
+    torch.manual_seed(0)
+    downsample = torch.nn.Sequential(
+        torch.nn.Conv2d(8, 16, 1, 2, bias=False), torch.nn.BatchNorm2d(16)
+    )
+    block = SEBasicBlock(8, 16, stride=2, downsample=downsample, anti_alias='avg', attn_cfg=SE)
+    randomize_norms(block)
+    block.eval()
+    assert block.conv1.stride == (1, 1)
+    x = torch.randn(2, 8, 8, 8)
+    with torch.no_grad():
+        expected = _anti_aliased(block, x, lambda t: F.relu(block.norm1(block.conv1(t))))
+        torch.testing.assert_close(block(x), expected)
+
+
+@pytest.mark.parametrize(
+    'block, kwargs, error, match',
+    [
+        (SEBottleneck, dict(reduce_first=0), ValueError, 'reduce_first must be an int >= 1, got 0'),
+        (
+            SEBottleneck,
+            dict(reduce_first=3),
+            ValueError,
+            'width=8 must be divisible by reduce_first=3',
+        ),
+        (
+            SEBottleneck,
+            dict(groups=4, width_per_group=2, base_channels=8, reduce_first=4),
+            ValueError,
+            r'mid_channels / reduce_first\)=2 must be divisible by groups=4',
+        ),
+        (
+            SEBottleneck,
+            dict(anti_alias='blur'),
+            ValueError,
+            "anti_alias must be one of None, 'avg', got 'blur'",
+        ),
+        (
+            SEBottleneck,
+            dict(anti_alias='avg', style='caffe'),
+            ValueError,
+            "style must be 'pytorch' with anti_alias .*, got 'caffe'",
+        ),
+        (SEBasicBlock, dict(reduce_first=1.5), TypeError, 'reduce_first must be an int'),
+        (SEBasicBlock, dict(anti_alias=True), TypeError, 'anti_alias must be one of None, '),
+    ],
+)
+def test_option_bad_arguments(block, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        block(32, 32, **kwargs)

@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 from helpers import classifier, num_params
 from mmpretrain.models.backbones.resnet import ResNet
 
@@ -192,3 +193,149 @@ def test_a_bad_depth_is_a_value_error_and_a_key_error():
     for error in (ValueError, KeyError):
         with pytest.raises(error, match='depth must be one of 18, 34, 50, 101, 152'):
             SEResNet(42)
+
+
+def test_stage_blocks_override_the_depths_counts():
+    model = SEResNet(50, stage_blocks=(1, 1, 11, 3), drop_path_rate=0.3, **SMALL)
+    assert model.stage_blocks == (1, 1, 11, 3)
+    assert [len(getattr(model, f'layer{i}')) for i in range(1, 5)] == [1, 1, 11, 3]
+    assert isinstance(model.layer1[0], SEBottleneck)  # the depth still picks the block
+    # the drop-path schedule spans the given blocks, ending at the rate
+    assert model.layer4[-1].drop_path.drop_prob == pytest.approx(0.3)
+    assert SEResNet.arch_settings[50][1] == (3, 4, 6, 3)  # the class table is untouched
+    assert SEResNet(50, **SMALL).stage_blocks == (3, 4, 6, 3)
+    assert len(SEResNet(18, stage_blocks=(1, 1), num_stages=2, strides=(1, 2), dilations=(1, 1),
+                        out_indices=(1,), **SMALL).layer2) == 1  # fmt: skip
+
+
+def test_defaults_keep_mmpretrains_keys():
+    """The options at their defaults change no module: mmpretrain's keys and shapes."""
+    for kwargs in (dict(), dict(deep_stem=True, avg_down=True)):
+        ours = SEResNet(50, attn_cfg=None, **kwargs).state_dict()
+        theirs = ResNet(50, **kwargs).state_dict()
+        assert [(k, v.shape) for k, v in ours.items()] == [(k, v.shape) for k, v in theirs.items()]
+
+
+def test_tiered_deep_stem():
+    model = SEResNet(50, deep_stem=True, stem_channels=64, deep_stem_channels=(24, 32, 64))
+    convs = [m.conv for m in model.stem]
+    assert [(c.in_channels, c.out_channels, c.stride[0]) for c in convs] == [
+        (3, 24, 2), (24, 32, 1), (32, 64, 1)
+    ]  # fmt: skip
+    assert [k for k in model.state_dict() if k.startswith('stem.')] == [
+        k for k in ResNet(50, deep_stem=True).state_dict() if k.startswith('stem.')
+    ]
+    assert model.eval()(torch.rand(1, 3, 64, 64))[0].shape == (1, 2048, 2, 2)
+
+
+@pytest.mark.parametrize('stem_pool', ['max', 'max_ceil'])
+def test_stem_max_pools(stem_pool):
+    model = SEResNet(18, stem_pool=stem_pool)
+    pool = model.maxpool
+    assert isinstance(pool, torch.nn.MaxPool2d) and pool.kernel_size == 3 and pool.stride == 2
+    assert (pool.padding, pool.ceil_mode) == ((1, False) if stem_pool == 'max' else (0, True))
+    x = torch.randn(1, 8, 16, 16)
+    assert pool(x).shape == (1, 8, 8, 8)  # the same size, windows shifted by one pixel
+    if stem_pool == 'max_ceil':
+        torch.testing.assert_close(pool(x)[..., :7, :7], F.max_pool2d(x, 3, 2))  # no padding
+
+
+def test_stem_conv_pool_is_part_of_the_stem():
+    """ResNet-RS: a 3x3 stride-2 conv-norm-ReLU; frozen with the stem."""
+    model = SEResNet(18, stem_pool='conv')
+    assert [k for k in model.state_dict() if k.startswith('maxpool.')][:2] == [
+        'maxpool.conv.weight', 'maxpool.bn.weight'
+    ]  # fmt: skip
+    assert model.maxpool.conv.stride == (2, 2)
+    assert model.eval()(torch.rand(1, 3, 64, 64))[0].shape == (1, 512, 2, 2)
+    frozen = SEResNet(18, stem_pool='conv', frozen_stages=0).train()
+    assert not any(p.requires_grad for p in frozen.maxpool.parameters())
+    assert not frozen.maxpool.bn.training and frozen.layer1[0].norm1.training
+
+
+def test_anti_alias_reaches_the_stem_and_the_strided_blocks():
+    model = SEResNet(50, deep_stem=True, avg_down=True, anti_alias='avg')
+    assert isinstance(model.maxpool, torch.nn.AvgPool2d) and model.maxpool.kernel_size == 2
+    strided = [b for layer in model.res_layers for b in getattr(model, layer) if b.stride == 2]
+    others = [b for layer in model.res_layers for b in getattr(model, layer) if b.stride == 1]
+    assert len(strided) == 3 and all(b.aa is not None and b.conv2.stride == (1, 1) for b in strided)
+    assert all(b.aa is None for b in others)
+    assert (
+        model.state_dict().keys() == SEResNet(50, deep_stem=True, avg_down=True).state_dict().keys()
+    )
+    # odd sizes: the anti-aliased branch and the avg-down shortcut agree (both ceil mode)
+    assert model.eval()(torch.rand(1, 3, 72, 72))[0].shape == (1, 2048, 3, 3)
+
+
+def test_down_kernel_size_and_reduce_first_reach_the_stages():
+    """SENet-154's shape: 3x3 strided shortcuts, first conv of each block at half width."""
+    model = SEResNet(50, down_kernel_size=3, reduce_first=2, **SMALL)
+    assert model.layer1[0].downsample[0].kernel_size == (1, 1)  # stride 1: 1x1
+    assert [getattr(model, f'layer{i}')[0].downsample[0].kernel_size for i in (2, 3, 4)] == [
+        (3, 3)
+    ] * 3
+    assert all(
+        b.conv1.out_channels == b.mid_channels // 2
+        for layer in model.res_layers
+        for b in getattr(model, layer)
+    )
+    assert model.eval()(torch.rand(1, 3, 32, 32))[0].shape == (1, 512, 4, 4)
+
+
+@pytest.mark.parametrize(
+    'kwargs, error, match',
+    [
+        (
+            dict(stage_blocks=(2, 2, 2)),
+            ValueError,
+            r'stage_blocks must be a tuple of 4 ints \(one per stage\), got \(2, 2, 2\)',
+        ),
+        (
+            dict(stage_blocks=(2, 0, 2, 2)),
+            ValueError,
+            r'stage_blocks\[1\] must be an int >= 1, got 0',
+        ),
+        (dict(stage_blocks=6), TypeError, 'stage_blocks must be a tuple of 4 ints'),
+        (
+            dict(deep_stem_channels=(24, 32, 64)),
+            ValueError,
+            r'deep_stem_channels must be None without deep_stem=True .*, got \(24, 32, 64\)',
+        ),
+        (
+            dict(deep_stem=True, deep_stem_channels=(24, 64)),
+            ValueError,
+            r'deep_stem_channels must be a tuple of 3 ints \(one per stem conv\)',
+        ),
+        (
+            dict(deep_stem=True, deep_stem_channels=(24, 32, 48)),
+            ValueError,
+            r'deep_stem_channels must be 3 ints ending with stem_channels=64 .*, got \(24, 32, 48',
+        ),
+        (dict(stem_pool='avg'), ValueError, "stem_pool must be one of 'max', 'max_ceil', 'conv'"),
+        (
+            dict(stem_pool='conv', stem_type='cifar'),
+            ValueError,
+            "stem_pool must be 'max' with stem_type='cifar' .*, got 'conv'",
+        ),
+        (
+            dict(anti_alias='blur'),
+            ValueError,
+            "anti_alias must be one of None, 'avg', got 'blur'",
+        ),
+        (
+            dict(anti_alias='avg', stem_pool='conv'),
+            ValueError,
+            "stem_pool must be 'max' with anti_alias .*, got 'conv'",
+        ),
+        (dict(down_kernel_size=2), ValueError, 'down_kernel_size must be an odd int >= 1'),
+        (
+            dict(down_kernel_size=3, avg_down=True),
+            ValueError,
+            'down_kernel_size must be 1 with avg_down=True .*, got 3',
+        ),
+        (dict(reduce_first=0), ValueError, 'reduce_first must be an int >= 1, got 0'),
+    ],
+)
+def test_option_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        SEResNet(50, **kwargs)

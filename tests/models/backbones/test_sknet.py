@@ -6,7 +6,16 @@ import torch.nn as nn
 from mmcv.cnn.bricks import DropPath
 from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 
-from se_plugin.models import SEBottleneck, SELayer, SEResNet, SKBlock, SKConv, SKNet
+from se_plugin.models import (
+    SEBasicBlock,
+    SEBottleneck,
+    SELayer,
+    SEResNet,
+    SKBasicBlock,
+    SKBlock,
+    SKConv,
+    SKNet,
+)
 
 # narrow widths so the whole backbone runs on 32 px in milliseconds
 SMALL = dict(
@@ -222,8 +231,8 @@ def test_dilated_stages_and_caffe_style():
 @pytest.mark.parametrize(
     'kwargs, error, match',
     [
-        (dict(depth=18), ValueError, r'depth must be one of 26, 50, 101, got 18'),
-        (dict(depth=152), ValueError, r'depth must be one of 26, 50, 101'),
+        (dict(depth=152), ValueError, r'depth must be one of 18, 34, 26, 50, 101, got 152'),
+        (dict(depth=19), ValueError, r'depth must be one of 18, 34, 26, 50, 101'),
         (dict(num_paths=0), ValueError, r'num_paths must be an int >= 1, got 0'),
         (dict(num_paths='2'), TypeError, r'num_paths must be an int'),
         (dict(sk_ratio=0), ValueError, r'sk_ratio must be a finite number > 0, got 0'),
@@ -254,3 +263,80 @@ def test_block_bad_arguments(kwargs, error, match):
     args.update(kwargs)
     with pytest.raises(error, match=match):
         SKBlock(**args)
+
+
+def sk_basic(**kwargs):
+    args = dict(sk_ratio=8, min_channels=4, split_input=True)
+    args.update(kwargs)
+    return SKBasicBlock(16, 16, **args)
+
+
+def test_sk_basic_block_swaps_only_the_first_3x3_stage():
+    block = sk_basic()
+    assert isinstance(block, SEBasicBlock) and isinstance(block.conv1, SKConv)
+    assert [p.conv.in_channels for p in block.conv1.paths] == [8, 8]  # split_input
+    assert block.conv1.groups == 1 and block.conv2.in_channels == 16
+    assert not hasattr(block, 'norm1')
+    assert not any(name.startswith('bn1') for name, _ in block.named_parameters())
+    assert 'forward' not in SKBasicBlock.__dict__  # the residual logic is the shared one
+    block.eval()
+    x = torch.rand(2, 16, 6, 6)
+    with torch.no_grad():
+        expected = torch.relu(block.norm2(block.conv2(block.conv1(x))) + x)
+        torch.testing.assert_close(block(x), expected)
+
+
+@pytest.mark.parametrize('position', ['standard', 'pre', 'post', 'identity'])
+def test_sk_basic_block_attention_positions(position):
+    block = sk_basic(attn_cfg=dict(type='se_plugin.SELayer', ratio=4), attn_position=position)
+    calls = []
+    block.attn.register_forward_hook(lambda *_: calls.append(1))
+    assert block.eval()(torch.rand(2, 16, 6, 6)).shape == (2, 16, 6, 6) and calls == [1]
+
+
+def test_sk_basic_block_with_cp_and_drop_path():
+    torch.manual_seed(0)
+    plain, ckpt = sk_basic(), sk_basic(with_cp=True)
+    ckpt.load_state_dict(plain.state_dict())
+    x1 = torch.rand(2, 16, 6, 6, requires_grad=True)
+    x2 = x1.detach().clone().requires_grad_()
+    plain(x1).square().sum().backward()
+    ckpt(x2).square().sum().backward()
+    torch.testing.assert_close(x1.grad, x2.grad)
+    for (name, p1), p2 in zip(plain.named_parameters(), ckpt.parameters()):
+        torch.testing.assert_close(p1.grad, p2.grad, msg=name)
+    dropped = sk_basic(drop_path_rate=0.5)
+    assert isinstance(dropped.drop_path, DropPath) and dropped.drop_path.drop_prob == 0.5
+
+
+@pytest.mark.parametrize('depth, blocks', [(18, (2, 2, 2, 2)), (34, (3, 4, 6, 3))])
+def test_basic_depths(depth, blocks):
+    """timm's skresnet18/34: SK in basic blocks, groups 1 by default."""
+    model = SKNet(depth, sk_ratio=8, min_channels=16, split_input=True, out_indices=(0, 3))
+    assert tuple(len(getattr(model, f'layer{i}')) for i in range(1, 5)) == blocks
+    first = model.layer2[0]
+    assert isinstance(first, SKBasicBlock) and first.conv1.groups == 1
+    assert first.conv1.paths[0].conv.stride == (2, 2)
+    assert [getattr(model, f'layer{i}')[0].conv1.fuse_channels for i in range(1, 5)] == [
+        16, 16, 32, 64
+    ]  # fmt: skip
+    outs = model.eval()(torch.rand(1, 3, 64, 64))
+    assert [tuple(o.shape) for o in outs] == [(1, 64, 16, 16), (1, 512, 2, 2)]
+
+
+def test_split_input_and_groups_reach_the_bottlenecks():
+    """timm's skresnet50: ResNet widths (groups 1), each path reads half the input."""
+    model = SKNet(50, groups=1, sk_ratio=16, min_channels=8, split_input=True)
+    conv = model.layer2[0].conv2
+    assert (conv.in_channels, conv.groups, conv.paths[0].conv.in_channels) == (128, 1, 64)
+    assert SKNet(50).layer1[0].conv2.split_input is False
+
+
+@pytest.mark.parametrize(
+    'build', [lambda: SKNet(26, anti_alias='avg', **SMALL), lambda: sk_basic(anti_alias='avg')]
+)
+def test_anti_alias_is_refused(build):
+    with pytest.raises(
+        ValueError, match=r"anti_alias must be None in SK(Block|BasicBlock) .*, got 'avg'"
+    ):
+        build()

@@ -235,3 +235,65 @@ def test_bad_arguments(kwargs, error, match):
 def test_norm_and_conv_configs_are_checked_at_build_time(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SKConv(16, 16, groups=4, **kwargs)
+
+
+def test_split_input_feeds_each_path_its_chunk():
+    """timm's split_input: path i reads channels [i C/M, (i+1) C/M) only."""
+    torch.manual_seed(0)
+    layer = SKConv(24, 12, num_paths=3, groups=2, min_channels=4, split_input=True).eval()
+    assert [p.conv.in_channels for p in layer.paths] == [8, 8, 8]
+    x = torch.randn(2, 24, 6, 6)
+    with torch.no_grad():
+        base = [path(x[:, 8 * i : 8 * (i + 1)]) for i, path in enumerate(layer.paths)]
+        for i in range(3):
+            moved = x.clone()
+            moved[:, 8 * i : 8 * (i + 1)] += 1.0
+            outs = [path(xi) for path, xi in zip(layer.paths, layer.path_inputs(moved))]
+            changed = [not torch.equal(a, b) for a, b in zip(outs, base)]
+            assert changed == [j == i for j in range(3)]
+        u = torch.stack(base, 1)
+        z = layer.fuse(u.sum(1).mean((2, 3), keepdim=True))
+        a = layer.select(z).view(2, 3, 12, 1, 1).softmax(1)
+        torch.testing.assert_close(layer(x), (a * u).sum(1))
+
+
+@pytest.mark.parametrize('stride', [1, 2])
+def test_split_input_fused_and_reference_agree(stride):
+    torch.manual_seed(0)
+    fused = SKConv(16, 16, stride=stride, groups=1, min_channels=4, split_input=True)
+    ref = SKConv(
+        16, 16, stride=stride, groups=1, min_channels=4, split_input=True, impl='reference'
+    )
+    ref.load_state_dict(fused.state_dict())
+    x1 = torch.randn(4, 16, 8, 8, requires_grad=True)
+    x2 = x1.detach().clone().requires_grad_()
+    out1, out2 = fused(x1), ref(x2)
+    torch.testing.assert_close(out1, out2)
+    out1.square().sum().backward()
+    out2.square().sum().backward()
+    torch.testing.assert_close(x1.grad, x2.grad)
+    for (name, p1), p2 in zip(fused.named_parameters(), ref.parameters()):
+        torch.testing.assert_close(p1.grad, p2.grad, msg=name)
+
+
+@pytest.mark.parametrize(
+    'kwargs, error, match',
+    [
+        (
+            dict(in_channels=15, split_input=True),
+            ValueError,
+            'in_channels=15 must be divisible by num_paths=2',
+        ),
+        (
+            dict(in_channels=16, groups=16, split_input=True),
+            ValueError,
+            'in_channels / num_paths=8 must be divisible by groups=16',
+        ),
+        (dict(in_channels=16, split_input=1), TypeError, 'split_input must be a bool, got 1'),
+    ],
+)
+def test_split_input_bad_arguments(kwargs, error, match):
+    args = dict(out_channels=16, groups=1, min_channels=4)
+    args.update(kwargs)
+    with pytest.raises(error, match=match):
+        SKConv(**args)

@@ -1,0 +1,4 @@
+# mmpretrain seresnext152_32x4d: SE-ResNeXt (depth 152, 32x4d, SE r=16).
+# Test pipeline: mmpretrain's seresnet configs; weights: docs/pretrained.md.
+_base_ = ['../_base_/mmpretrain_seresnext.py']
+model = dict(backbone=dict(depth=152))

@@ -1,0 +1,3 @@
+# mmpretrain seresnext50_32x4d: SE-ResNeXt (depth 50, 32x4d, SE r=16).
+# Test pipeline: mmpretrain's seresnet configs; weights: docs/pretrained.md.
+_base_ = ['../_base_/mmpretrain_seresnext.py']

@@ -1,0 +1,13 @@
+# timm ecaresnext50t_32x4d: ECA-ResNeXt (depth 50, 32x4d, tiered deep stem 24-32-64, avg-pool
+#   shortcuts).
+# timm publishes no weights for it (your own timm checkpoints).
+_base_ = ['../_base_/timm_seresnext.py']
+model = dict(
+    backbone=dict(
+        attn_cfg=dict(_delete_=True, type='se_plugin.ECALayer'),
+        deep_stem=True,
+        stem_channels=64,
+        deep_stem_channels=(24, 32, 64),
+        avg_down=True,
+    )
+)

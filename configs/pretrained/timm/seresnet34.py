@@ -1,0 +1,4 @@
+# timm seresnet34: SE-ResNet (depth 34, SE r=16).
+# timm publishes no weights for it (your own timm checkpoints).
+_base_ = ['../_base_/timm_seresnet.py']
+model = dict(backbone=dict(depth=34), head=dict(in_channels=512))

@@ -1,0 +1,14 @@
+# timm seresnext26t_32x4d: SE-ResNeXt (blocks 2-2-2-2, 32x4d, tiered deep stem 24-32-64, avg-pool
+#   shortcuts, SE r=16).
+# Test pipeline: timm's seresnext26t_32x4d.bt_in1k (224 px, crop_pct 0.875, bicubic); weights and
+# top-1: docs/pretrained.md.
+_base_ = ['../_base_/timm_seresnext.py']
+model = dict(
+    backbone=dict(
+        stage_blocks=(2, 2, 2, 2),
+        deep_stem=True,
+        stem_channels=64,
+        deep_stem_channels=(24, 32, 64),
+        avg_down=True,
+    )
+)
