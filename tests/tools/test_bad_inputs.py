@@ -874,7 +874,7 @@ CASES = [
         'export_rtol_nan',
         'export.py',
         lambda f, w: [QS, '--out', str(w / 'm.onnx'), '--rtol', 'nan'],
-        'rtol must be finite, got nan',
+        'rtol must be a finite number, got nan',
     ),
     (
         'export_batch_size_zero',
