@@ -35,3 +35,6 @@ test_pipeline = [
 ]
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
+# --tta: a horizontal flip after each arch's own test pipeline (the ImageNet base's views
+# follow that base's pipeline, not the source's)
+tta_pipeline = None
