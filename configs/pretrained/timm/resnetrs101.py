@@ -2,17 +2,8 @@
 #   stem pool, SE r=4).
 # Test pipeline: timm's resnetrs101.tf_in1k (192 px, crop_pct 0.94, bicubic); weights and top-1:
 # docs/pretrained.md.
-_base_ = ['../_base_/timm_seresnet.py']
-model = dict(
-    backbone=dict(
-        depth=101,
-        attn_cfg=dict(ratio=4),
-        deep_stem=True,
-        stem_channels=64,
-        avg_down=True,
-        stem_pool='conv',
-    )
-)
+_base_ = ['../_base_/timm_resnetrs.py']
+model = dict(backbone=dict(depth=101))
 test_pipeline = [
     dict(
         type='LoadImageFromFile', imdecode_backend='pillow', color_type='color_ignore_orientation'

@@ -2,24 +2,5 @@
 #   conv as stem pool, SE r=4).
 # Test pipeline: timm's resnetrs200.tf_in1k (256 px, crop_pct 1.0, bicubic); weights and top-1:
 # docs/pretrained.md.
-_base_ = ['../_base_/timm_seresnet.py']
-model = dict(
-    backbone=dict(
-        attn_cfg=dict(ratio=4),
-        stage_blocks=(3, 24, 36, 3),
-        deep_stem=True,
-        stem_channels=64,
-        avg_down=True,
-        stem_pool='conv',
-    )
-)
-test_pipeline = [
-    dict(
-        type='LoadImageFromFile', imdecode_backend='pillow', color_type='color_ignore_orientation'
-    ),
-    dict(type='ResizeEdge', scale=256, edge='short', backend='pillow', interpolation='bicubic'),
-    dict(type='CenterCrop', crop_size=256),
-    dict(type='PackInputs'),
-]
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-test_dataloader = val_dataloader
+_base_ = ['../_base_/timm_resnetrs.py']
+model = dict(backbone=dict(stage_blocks=(3, 24, 36, 3)))

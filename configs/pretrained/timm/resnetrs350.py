@@ -2,17 +2,8 @@
 #   conv as stem pool, SE r=4).
 # Test pipeline: timm's resnetrs350.tf_in1k (288 px, crop_pct 1.0, bicubic); weights and top-1:
 # docs/pretrained.md.
-_base_ = ['../_base_/timm_seresnet.py']
-model = dict(
-    backbone=dict(
-        attn_cfg=dict(ratio=4),
-        stage_blocks=(4, 36, 72, 4),
-        deep_stem=True,
-        stem_channels=64,
-        avg_down=True,
-        stem_pool='conv',
-    )
-)
+_base_ = ['../_base_/timm_resnetrs.py']
+model = dict(backbone=dict(stage_blocks=(4, 36, 72, 4)))
 test_pipeline = [
     dict(
         type='LoadImageFromFile', imdecode_backend='pillow', color_type='color_ignore_orientation'
